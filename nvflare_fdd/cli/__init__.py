@@ -1,0 +1,1 @@
+"""The ``fdd`` command line: one module per command group, loaded on first use."""

@@ -1,0 +1,47 @@
+"""The package's error hierarchy: every error a user can cause is an ``FddError``."""
+
+from __future__ import annotations
+
+
+class FddError(Exception):
+    """Base of every error nvflare-fdd raises on purpose."""
+
+
+class BundleError(FddError):
+    """A user bundle breaks the bundle contract (DESIGN §2)."""
+
+
+class KdaError(FddError):
+    """The site data agent cannot import or serve data."""
+
+
+class ImportRowsError(KdaError):
+    """A file has bad rows; nothing was imported.
+
+    Attributes:
+        problems: one ``(row_number, message)`` pair per problem, row numbers as the
+            provider sees them in the file (header is row 1).
+    """
+
+    def __init__(self, source: str, problems: list[tuple[int | None, str]]):
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}: {len(problems)} problem(s); nothing was imported"]
+        for row, message in problems:
+            lines.append(f"  row {row}: {message}" if row is not None else f"  {message}")
+        super().__init__("\n".join(lines))
+
+
+class ArchiveError(BundleError):
+    """A bundle archive (``.zip``) is unsafe or unreadable; nothing was extracted.
+
+    Attributes:
+        problems: one ``nvflare_fdd.bundle.Problem`` per problem found in the archive.
+    """
+
+    def __init__(self, source: str, problems: list):
+        self.source = source
+        self.problems = list(problems)
+        lines = [f"{source}: {len(self.problems)} problem(s) in the archive; nothing was extracted"]
+        lines.extend(f"  {problem}" for problem in self.problems)
+        super().__init__("\n".join(lines))
