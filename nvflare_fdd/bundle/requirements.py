@@ -1,0 +1,177 @@
+"""Checks ``requirements.txt``: every line must install with one ``uv pip install -r`` on a site.
+
+Sites build the environment from this one file, in a container, without the developer's disk:
+so no local paths or ``file://`` URLs, no editable installs, no includes of other files, and
+no shell commands. Index options (``--extra-index-url``, ``-i``, ``-f``...) may appear on any
+line, as in the K-MELLODDY examples; ``pkg @ https://...`` and environment markers are fine.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from nvflare_fdd.bundle.contract import Problem
+
+FILE = "requirements.txt"
+
+_FLAG_OPTIONS = frozenset({"--pre", "--prefer-binary", "--no-index"})
+_URL_OPTIONS = {"-i": "--index-url", "--index-url": "--index-url", "--extra-index-url": "--extra-index-url",
+                "-f": "--find-links", "--find-links": "--find-links"}  # fmt: skip
+_VALUE_OPTIONS = frozenset({"--trusted-host", "--no-binary", "--only-binary"})
+_INCLUDE_OPTIONS = {"-r": "-r", "--requirement": "-r", "-c": "-c", "--constraint": "-c"}
+_EDITABLE_OPTIONS = frozenset({"-e", "--editable"})
+_SHORT_OPTIONS = frozenset({"-i", "-f", "-r", "-c", "-e"})
+_PER_REQUIREMENT_OPTIONS = frozenset({"--hash"})
+
+_SHELL_WORDS = frozenset(
+    {"pip", "pip3", "uv", "python", "python3", "conda", "mamba", "apt", "apt-get", "yum", "brew",
+     "sudo", "bash", "sh", "source", "wget", "curl", "git", "cd", "export", "echo", "chmod"}
+)  # fmt: skip
+_SHELL_OPERATORS = ("&&", "||", "`", "$(", "|")
+_LOCAL_PREFIXES = ("./", "../", "/", "~", ".\\", "..\\", "\\")
+_ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".tgz", ".tar.bz2", ".zip")
+_REMOTE_SCHEMES = ("https://", "http://", "git+https://", "git+http://", "hg+https://", "svn+https://",
+                   "bzr+https://")  # fmt: skip
+_COMMENT = re.compile(r"(^|\s)#.*$")
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+_OPTION_START = re.compile(r"\s+(?=--?[A-Za-z])")
+
+SHELL_MESSAGE = (
+    "shell commands are not run: uv pip install -r reads only requirement lines; "
+    "write the package as NAME==VERSION instead"
+)
+LOCAL_MESSAGE = (
+    "points to a local file, which the sites do not have: publish the package and "
+    "write NAME==VERSION, or NAME @ https://URL-of-the-wheel"
+)
+
+
+def check_requirements(text: str) -> list[Problem]:
+    """Checks the text of ``requirements.txt`` line by line.
+
+    Args:
+        text: the file's content.
+
+    Returns:
+        one problem per bad line, with its 1-based line number.
+    """
+    problems = []
+    for line_number, line in _logical_lines(text):
+        message = _line_problem(line)
+        if message:
+            problems.append(Problem(FILE, message, line_number))
+    return problems
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """Yields ``(first line number, content)``, comments removed, ``\\`` continuations joined."""
+    lines: list[tuple[int, str]] = []
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not pending:
+            start = number
+        stripped = _COMMENT.sub("", raw).rstrip()
+        if stripped.endswith("\\"):
+            pending.append(stripped[:-1])
+            continue
+        pending.append(stripped)
+        joined = " ".join(part.strip() for part in pending).strip()
+        pending = []
+        if joined:
+            lines.append((start, joined))
+    if pending and (joined := " ".join(part.strip() for part in pending).strip()):
+        lines.append((start, joined))
+    return lines
+
+
+def _line_problem(line: str) -> str | None:
+    if shell := _shell_problem(line):
+        return shell
+    if line.startswith("-"):
+        return _option_problem(line)
+    requirement, *options = _OPTION_START.split(line)
+    for option in options:
+        name = option.split("=", 1)[0].split()[0]
+        if name not in _PER_REQUIREMENT_OPTIONS:
+            return f"option {name} after a requirement is not supported by uv pip install -r: remove it"
+    return _requirement_problem(requirement)
+
+
+def _shell_problem(line: str) -> str | None:
+    if any(operator in line for operator in _SHELL_OPERATORS):
+        return SHELL_MESSAGE
+    for segment in line.split(";"):
+        words = segment.split()
+        if len(words) >= 2 and words[0] in _SHELL_WORDS and re.match(r"[A-Za-z-]", words[1]):
+            return SHELL_MESSAGE
+    return None
+
+
+def _option_problem(line: str) -> str | None:
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        words = line.split()
+    option, _, value = words[0].partition("=")
+    if not value and option[:2] in _SHORT_OPTIONS and len(option) > 2:
+        option, value = option[:2], option[2:]  # short form glued to its value: -ihttps://...
+    if not value and len(words) > 1:
+        value = words[1]
+    if option in _EDITABLE_OPTIONS:
+        return (
+            "editable installs (-e) need the package's source on the site's disk: publish the package "
+            "and write NAME==VERSION, or NAME @ https://URL-of-the-wheel"
+        )
+    if option in _INCLUDE_OPTIONS:
+        return (
+            f"{_INCLUDE_OPTIONS[option]} includes another file, which cannot be resolved from one "
+            "upload (subfolders and relative paths do not exist on the sites): copy its lines into requirements.txt"
+        )
+    if option in _FLAG_OPTIONS:
+        return None
+    if option in _VALUE_OPTIONS:
+        return None if value else f"{option} needs a value: add it or remove the line"
+    if option in _URL_OPTIONS:
+        if not value:
+            return f"{option} needs a URL: add it or remove the line"
+        if not value.startswith(("https://", "http://")):
+            return f"{_URL_OPTIONS[option]} {value} {LOCAL_MESSAGE}" if _looks_local(value) else (
+                f"{_URL_OPTIONS[option]} needs an http(s) URL, not {value!r}: write the full https:// address"
+            )
+        return None
+    return f"option {option} is not supported in a bundle's requirements.txt: remove it"
+
+
+def _requirement_problem(text: str) -> str | None:
+    if _looks_local(text):
+        return f"{text} {LOCAL_MESSAGE}"
+    if text.startswith(_REMOTE_SCHEMES):
+        return None  # a bare URL: pip and uv infer the name from the wheel or archive
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as error:
+        reason = str(error).splitlines()[0]
+        return f"cannot read {text!r} as a requirement ({reason}): write NAME==VERSION or NAME @ https://URL"
+    if requirement.url is None:
+        return None
+    if requirement.url.startswith(_REMOTE_SCHEMES):
+        return None
+    if requirement.url.startswith(("git+ssh://", "git@")):
+        return (
+            f"{requirement.url} needs SSH keys the sites do not have: use the https:// address of the repository"
+        )
+    return f"{requirement.name} @ {requirement.url} {LOCAL_MESSAGE}"
+
+
+def _looks_local(text: str) -> bool:
+    lowered = text.lower()
+    if lowered.startswith(("file:", "git+file:")) or text.startswith(_LOCAL_PREFIXES):
+        return True
+    if _WINDOWS_DRIVE.match(text):
+        return True
+    first = text.split(";")[0].strip()
+    return "://" not in first and " " not in first and first.lower().endswith(_ARCHIVE_SUFFIXES)
