@@ -1,0 +1,101 @@
+"""``fdd check``: run a bundle's client round locally on one site's KDA."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+from nvflare_fdd.cli.common import checked_bundle, kda_option
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(exists=True, path_type=Path))
+@kda_option("--kda", help="The site's KDA database (SQLAlchemy URL or SQLite file).")
+@click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True, help="Rounds to run.")
+@click.option("--model-class", default=None, help="Class the server builds from model.py [default: model_loader()'s class].")
+@click.option("--device", default=None, help="cpu or cuda:N [default: cuda:0 when present, else cpu].")
+@click.option("--site", default="local", show_default=True, help="Site name shown in messages.")
+def check(bundle: Path, kda: str, rounds: int, model_class: str | None, device: str | None, site: str) -> None:
+    """Run BUNDLE's client round on one site's data, without NVFlare.
+
+    Config, data download, data_loader, model_loader, then per round: load the
+    global weights, global eval, train, local eval, and the update that would be
+    sent. Also builds the model as the server will and checks the update loads
+    into it. On failure prints the phase code (1000-8000) and the user's
+    traceback, and exits 1.
+    """
+    from nvflare_fdd.bundle import open_bundle
+    from nvflare_fdd.client.check import ServerModelError, check_bundle
+    from nvflare_fdd.client.phases import RoundError
+    from nvflare_fdd.errors import FddError
+    from nvflare_fdd.kda import load_raw_datas
+
+    checked_bundle(bundle, model_class)
+
+    def fetch():
+        raw_datas = load_raw_datas(kda)
+        summary = ", ".join(f"{key} {len(frame)} rows" for key, frame in raw_datas.items())
+        click.echo(f"       {len(raw_datas)} test(s): {summary or 'none'}")
+        return raw_datas
+
+    from nvflare_fdd.client.round import default_device
+
+    device = device or default_device()
+    click.echo(f"Checking {bundle} on {kda} (device {device})")
+    try:
+        with open_bundle(bundle) as bundle_dir:
+            report = check_bundle(
+                bundle_dir, fetch, rounds=rounds, model_class=model_class, site=site, device=device, on_phase=_PhasePrinter()
+            )
+    except RoundError as exc:
+        click.echo(exc.trace, err=True)
+        raise click.ClickException(f"phase {exc.code} ({exc.phase.label}) failed: {exc.message}") from None
+    except ServerModelError as exc:
+        if exc.trace:
+            click.echo(exc.trace, err=True)
+        raise click.ClickException(f"server model: {exc}") from None
+    except FddError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    click.echo(f"Server model {report.model_class}: {report.num_parameters:,} parameters")
+    for result in report.rounds:
+        click.echo(f"Round {result.round}: {result.num_samples} training samples")
+        click.echo(f"  global eval  {_format_metrics(result.global_metrics)}")
+        click.echo(f"  local eval   {_format_metrics(result.local_metrics)}")
+        values = sum(tensor.numel() for tensor in result.params.values())
+        click.echo(f"  update       {len(result.params)} tensors, {values:,} values; loads into {report.model_class}")
+        if result.missing_keys or result.unexpected_keys:
+            click.echo(
+                f"  note         {len(result.missing_keys)} model weights not sent by the server, "
+                f"{len(result.unexpected_keys)} received weights not in the model"
+            )
+    click.echo(f"OK: {bundle} ran {len(report.rounds)} round(s) on {kda}")
+
+
+class _PhasePrinter:
+    """Prints each phase as it ends, with its duration."""
+
+    def __init__(self) -> None:
+        self._started: dict[int, float] = {}
+
+    def __call__(self, event: dict) -> None:
+        if event["event"] == "start":
+            self._started[event["code"]] = event["time"]
+            if event["code"] == 4001:
+                click.echo(f"Round {event['round']}")
+            return
+        seconds = event["time"] - self._started.pop(event["code"], event["time"])
+        status = "done" if event["event"] == "end" else "FAILED"
+        click.echo(f"  {event['code']} {event['phase']:<14} {status} in {seconds:.2f} s")
+
+
+def _format_metrics(metrics: dict) -> str:
+    parts = []
+    for name, value in metrics.items():
+        if isinstance(value, float) and math.isfinite(value):
+            parts.append(f"{name}={value:.4g}")
+        else:
+            parts.append(f"{name}={value!r}")
+    return " ".join(parts) or "(no metrics)"

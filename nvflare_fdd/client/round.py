@@ -1,0 +1,258 @@
+"""The client round of DESIGN §3, independent of how it is transported.
+
+``fdd check`` drives it locally; the NVFlare executor drives it on a site.
+Both do the same thing::
+
+    with ClientRound(bundle_dir, fetch_raw_datas, site="site-1") as client:
+        client.setup()                        # 1000 config, 2000 data, 2001 data_loader, 3000 model_loader
+        result = client.run(0, global_params) # 4001 load, 5000 global eval, 6000 train, 7000 local eval, 8000 send
+
+Every phase is time-stamped; a failure raises ``RoundError`` with the phase code
+and the user's traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
+from nvflare_fdd.errors import FddError
+from nvflare_fdd.usercode import import_user_module, load_configs, user_function, user_modules
+
+log = logging.getLogger(__name__)
+
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+PhaseListener = Callable[[dict[str, Any]], None]
+"""Receives ``{"site", "round", "code", "phase", "event": "start"|"end"|"failed", "time"}``."""
+
+
+@dataclass
+class RoundResult:
+    """What a site sends after one round: parameters, sample count and scalar metrics."""
+
+    round: int
+    params: dict[str, Any]
+    num_samples: int
+    global_metrics: dict[str, Any]
+    local_metrics: dict[str, Any]
+    phases: list[PhaseTiming] = field(default_factory=list)
+    missing_keys: list[str] = field(default_factory=list)
+    unexpected_keys: list[str] = field(default_factory=list)
+
+
+def default_device() -> str:
+    """``cuda:0`` when a GPU is present, else ``cpu`` (user code need not move the model)."""
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+class ClientRound:
+    """One site's side of a job: set up once, then run rounds.
+
+    Args:
+        bundle_dir: the flat user bundle.
+        fetch_raw_datas: returns the site's ``{test_key: DataFrame}`` (phase 2000).
+        site: the site name used in errors and progress events.
+        device: where the model trains; default ``cuda:0`` if present, else CPU.
+        on_phase: called at the start and end of every phase (progress reporting).
+    """
+
+    def __init__(
+        self,
+        bundle_dir: str | Path,
+        fetch_raw_datas: Callable[[], Mapping[str, Any]],
+        site: str = "local",
+        device: str | None = None,
+        on_phase: PhaseListener | None = None,
+    ):
+        self.bundle_dir = Path(bundle_dir).resolve()
+        self.site = site
+        self.device = device or default_device()
+        self._fetch_raw_datas = fetch_raw_datas
+        self._on_phase = on_phase
+        self._stack = contextlib.ExitStack()
+        self.configs = None
+        self.data: Any = None
+        self.model: Any = None
+        self.setup_phases: list[PhaseTiming] = []
+        self._train_eval = None
+
+    def __enter__(self) -> ClientRound:
+        self._stack.enter_context(user_modules(self.bundle_dir))
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stack.close()
+
+    # -- the round ---------------------------------------------------------------------------
+
+    def setup(self) -> list[PhaseTiming]:
+        """Config, data download, ``data_loader`` and ``model_loader``: once per job."""
+        timings = self.setup_phases
+        with self.phase(Phase.CONFIG, None, timings):
+            self.configs = load_configs(self.bundle_dir)
+        with self.phase(Phase.DATA_DOWNLOAD, None, timings):
+            raw_datas = self._fetch_raw_datas()
+        with self.phase(Phase.DATA_LOADER, None, timings):
+            data_loader = user_function(import_user_module(self.bundle_dir, "data"), "data_loader")
+            self.data = data_loader(raw_datas, self.configs)
+        del raw_datas  # the user's data dict is what stays in memory
+        with self.phase(Phase.MODEL, None, timings):
+            import torch.nn as nn
+
+            model_loader = user_function(import_user_module(self.bundle_dir, "model"), "model_loader")
+            model = model_loader(self.configs)
+            if not isinstance(model, nn.Module):
+                raise FddError(f"model_loader must return a torch.nn.Module, it returned {type(model).__name__}")
+            self.model = model
+        return timings
+
+    def run(self, round_num: int, global_params: Mapping[str, Any] | None) -> RoundResult:
+        """One round: load the global weights, global eval, train, local eval, package the update."""
+        if self.model is None:
+            raise RuntimeError("ClientRound.setup() must run before ClientRound.run()")
+        timings: list[PhaseTiming] = []
+        missing: list[str] = []
+        unexpected: list[str] = []
+        with self.phase(Phase.LOAD_WEIGHTS, round_num, timings):
+            if global_params:
+                missing, unexpected = self._load_global(global_params)
+            self.model.to(self.device)
+        with self.phase(Phase.GLOBAL_EVAL, round_num, timings):
+            evaluate = user_function(self._train_eval_module(), "evaluate")
+            global_metrics = scalar_metrics(evaluate(self.model, self.data, self.configs))
+        with self.phase(Phase.TRAIN, round_num, timings):
+            train = user_function(self._train_eval_module(), "train")
+            train_return = train(self.model, self.data, self.configs)
+        with self.phase(Phase.LOCAL_EVAL, round_num, timings):
+            local_metrics = scalar_metrics(evaluate(self.model, self.data, self.configs))
+        with self.phase(Phase.SEND, round_num, timings):
+            num_samples = count_training_samples(train_return, self.data)
+            params = {key: value.detach().cpu() for key, value in self.model.state_dict().items()}
+        return RoundResult(
+            round=round_num,
+            params=params,
+            num_samples=num_samples,
+            global_metrics=global_metrics,
+            local_metrics=local_metrics,
+            phases=timings,
+            missing_keys=missing,
+            unexpected_keys=unexpected,
+        )
+
+    # -- helpers and phases -----------------------------------------------------------------------------
+
+    def _train_eval_module(self):
+        if self._train_eval is None:
+            self._train_eval = import_user_module(self.bundle_dir, "train_eval")
+        return self._train_eval
+
+    def _load_global(self, global_params: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        import torch
+
+        state = {key: torch.as_tensor(value) for key, value in global_params.items()}
+        result = self.model.load_state_dict(state, strict=False)
+        if result.unexpected_keys and len(result.unexpected_keys) == len(state):
+            sample = ", ".join(sorted(result.unexpected_keys)[:3])
+            raise FddError(
+                f"none of the {len(state)} received weights belong to the model (e.g. {sample}); "
+                "the server's model class and model_loader() must build the same architecture"
+            )
+        return list(result.missing_keys), list(result.unexpected_keys)
+
+    @contextlib.contextmanager
+    def phase(self, phase: Phase, round_num: int | None, timings: list[PhaseTiming]) -> Iterator[None]:
+        """Time the block as ``phase``; any error in it becomes a ``RoundError`` with that code.
+
+        Transports use it for the phases they own (4000 receive, and their part of 8000 send).
+        """
+        start = now()
+        self._emit(phase, round_num, "start", start)
+        try:
+            yield
+        except RoundError:
+            raise
+        except (Exception, SystemExit) as exc:  # user code may call sys.exit()
+            self._emit(phase, round_num, "failed", now())
+            message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise RoundError(phase, self.site, round_num, message, user_traceback(exc)) from exc
+        end = now()
+        timings.append(PhaseTiming(phase.value, phase.label, start, end))
+        self._emit(phase, round_num, "end", end)
+
+    def _emit(self, phase: Phase, round_num: int | None, event: str, time: float) -> None:
+        if self._on_phase is None:
+            return
+        self._on_phase(
+            {"site": self.site, "round": round_num, "code": phase.value, "phase": phase.label, "event": event, "time": time}
+        )
+
+
+def count_training_samples(train_return: Any, data: Any) -> int:
+    """The weight of this site's update: ``train()``'s ``{"num_samples": n}``, else ``len()`` of the training set.
+
+    Raises:
+        FddError: neither is available; a silent weight of 1 would skew the average.
+    """
+    if isinstance(train_return, Mapping) and "num_samples" in train_return:
+        value = train_return["num_samples"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            with contextlib.suppress(TypeError, ValueError, AttributeError):
+                if float(value) == int(value) and int(value) >= 0:  # numpy ints, 0-d tensors
+                    return int(value)
+            raise FddError(f"train() returned num_samples={value!r}; it must be a whole number ≥ 0")
+        return value
+    train_set = data.get("train") if isinstance(data, Mapping) else None
+    if train_set is not None:
+        sized = getattr(train_set, "dataset", train_set)  # a DataLoader's dataset, or the dataset itself
+        with contextlib.suppress(TypeError):
+            return len(sized)
+    raise FddError(
+        "cannot tell how many training samples this site used: return {'num_samples': n} from train(), "
+        "or put a sized dataset (or a DataLoader over one) under data['train'] in data_loader()"
+    )
+
+
+def scalar_metrics(metrics: Any) -> dict[str, Any]:
+    """``evaluate()``'s result as a plain dict, 0-d tensors and numpy scalars turned into Python numbers.
+
+    A list of dicts (what Lightning's ``Trainer.test`` returns) is merged. Values of
+    other types pass through unchanged; the server's metric filter decides what is kept.
+
+    Raises:
+        FddError: the result is not a mapping of names to values.
+    """
+    if isinstance(metrics, list) and all(isinstance(item, Mapping) for item in metrics):
+        merged: dict[str, Any] = {}
+        for item in metrics:
+            merged.update(item)
+        metrics = merged
+    if not isinstance(metrics, Mapping):
+        raise FddError(f"evaluate() must return a dict of metric name → number, it returned {type(metrics).__name__}")
+    return {str(name): _plain(value) for name, value in metrics.items()}
+
+
+def _plain(value: Any) -> Any:
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        with contextlib.suppress(Exception):
+            return item()
+    return value
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` without the platform's own frames on top."""
+    tb = exc.__traceback__
+    while tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(_PACKAGE_DIR):
+        if tb.tb_next is None:
+            break
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))

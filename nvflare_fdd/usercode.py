@@ -1,0 +1,145 @@
+"""Loading a user bundle's code and configuration, the way the platform runs it.
+
+User code imports its flat helper modules by bare name (``from utils import x``)
+and finds its files next to ``__file__`` (DESIGN §2). So the bundle folder goes
+on ``sys.path`` while its code runs, and its modules are dropped from
+``sys.modules`` afterwards, so that two bundles (or two runs of one) never see
+each other's ``model`` or ``data`` module.
+
+This module imports and runs user code; validation (``nvflare_fdd.bundle``)
+never does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from nvflare_fdd.errors import BundleError
+
+CONFIG_FILE = "config.yaml"
+
+
+def load_configs(bundle_dir: str | Path):
+    """The client's view of ``config.yaml``: an OmegaConf ``DictConfig``, or ``None`` without one.
+
+    Raises:
+        BundleError: the file is not valid YAML or not a mapping.
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    path = Path(bundle_dir) / CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        configs = OmegaConf.load(path)
+    except Exception as exc:  # omegaconf wraps yaml errors in several types
+        raise BundleError(f"{CONFIG_FILE}: cannot be read as YAML: {exc}") from exc
+    if not isinstance(configs, DictConfig):
+        raise BundleError(f"{CONFIG_FILE}: the top level must be a mapping of keys to values")
+    return configs
+
+
+def load_config_dict(bundle_dir: str | Path) -> dict[str, Any] | None:
+    """The server's view of ``config.yaml``: a plain ``dict`` (interpolations resolved), or ``None``."""
+    from omegaconf import OmegaConf
+
+    configs = load_configs(bundle_dir)
+    if configs is None:
+        return None
+    return OmegaConf.to_container(configs, resolve=True)
+
+
+@contextlib.contextmanager
+def user_modules(bundle_dir: str | Path) -> Iterator[Path]:
+    """Make the bundle's modules importable by bare name for the duration of the block.
+
+    Modules of the same names imported before (another bundle's ``model``) are set
+    aside and restored afterwards; the bundle's own modules are forgotten on exit.
+    """
+    bundle_dir = Path(bundle_dir).resolve()
+    own_names = {path.stem for path in bundle_dir.glob("*.py")}
+    set_aside = {name: sys.modules.pop(name) for name in own_names if name in sys.modules}
+    sys.path.insert(0, str(bundle_dir))
+    importlib.invalidate_caches()
+    try:
+        yield bundle_dir
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(bundle_dir))
+        for name, module in list(sys.modules.items()):
+            if _is_inside(module, bundle_dir):
+                del sys.modules[name]
+        sys.modules.update(set_aside)
+
+
+def import_user_module(bundle_dir: str | Path, name: str) -> ModuleType:
+    """Import ``name`` from the bundle folder (inside a ``user_modules`` block).
+
+    Raises:
+        BundleError: the bundle has no ``name.py``.
+    """
+    bundle_dir = Path(bundle_dir).resolve()
+    if not (bundle_dir / f"{name}.py").is_file():
+        raise BundleError(f"{name}.py is missing from the bundle; add it (see `fdd validate`)")
+    module = sys.modules.get(name)
+    if module is not None and not _is_inside(module, bundle_dir):
+        del sys.modules[name]
+    return importlib.import_module(name)
+
+
+def user_function(module: ModuleType, name: str):
+    """The callable ``name`` of a user module.
+
+    Raises:
+        BundleError: it is missing or not callable.
+    """
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise BundleError(f"{Path(module.__file__).name} must define a function `{name}`")
+    return function
+
+
+def model_class(module: ModuleType, class_name: str) -> type:
+    """The ``nn.Module`` subclass ``class_name`` defined in (or imported into) ``model.py``.
+
+    Raises:
+        BundleError: there is no such class, naming the ``nn.Module`` classes there are.
+    """
+    import torch.nn as nn
+
+    candidate = getattr(module, class_name, None)
+    if isinstance(candidate, type) and issubclass(candidate, nn.Module):
+        return candidate
+    modules = sorted(
+        name
+        for name, value in vars(module).items()
+        if isinstance(value, type) and issubclass(value, nn.Module) and value.__module__ == module.__name__
+    )
+    hint = f"; model.py defines {', '.join(modules)}" if modules else ""
+    raise BundleError(f"model.py has no torch.nn.Module class named {class_name!r}{hint}")
+
+
+def build_server_model(bundle_dir: str | Path, class_name: str):
+    """Build the model the way the server does: ``Class(config_dict)``, or ``Class()`` without ``config.yaml``.
+
+    Must be called inside a ``user_modules(bundle_dir)`` block.
+    """
+    config = load_config_dict(bundle_dir)
+    cls = model_class(import_user_module(bundle_dir, "model"), class_name)
+    return cls() if config is None else cls(config)
+
+
+def _is_inside(module: ModuleType, folder: Path) -> bool:
+    file = getattr(module, "__file__", None)
+    if not file:
+        return False
+    try:
+        return Path(file).resolve().is_relative_to(folder)
+    except OSError:
+        return False

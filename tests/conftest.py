@@ -1,0 +1,145 @@
+"""Fixtures shared by the whole suite: a tiny deterministic bundle and KDA-format frames."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("FDD_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+TINY_MODEL = '''
+import torch
+import torch.nn as nn
+
+
+class TinyRegressor(nn.Module):
+    def __init__(self, configs=None):
+        super().__init__()
+        n_features = configs["n_features"] if configs else 3
+        self.linear = nn.Linear(n_features, 1)
+
+    def forward(self, x):
+        return self.linear(x).squeeze(-1)
+
+
+def model_loader(configs):
+    return TinyRegressor(configs)
+'''
+
+TINY_DATA = '''
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+
+def features(frame):
+    smiles = frame["smiles_structure_parent"].astype(str)
+    columns = [smiles.str.len() / 10.0, smiles.str.count("C") / 10.0, smiles.str.count("O") / 10.0]
+    return torch.tensor([list(row) for row in zip(*columns)], dtype=torch.float32)
+
+
+def data_loader(raw_datas, configs):
+    frame = raw_datas["solubility"]
+    x = features(frame)
+    y = torch.tensor(frame["measurement_value"].to_numpy(), dtype=torch.float32)
+    dataset = TensorDataset(x, y)
+    loader = DataLoader(dataset, batch_size=len(dataset), shuffle=False)
+    return {"train": loader, "test": loader}
+'''
+
+TINY_TRAIN_EVAL = '''
+import torch
+
+
+def train(model, data, configs):
+    optimizer = torch.optim.SGD(model.parameters(), lr=configs["learning_rate"])
+    device = next(model.parameters()).device
+    model.train()
+    for _ in range(configs["epochs"]):
+        for x, y in data["train"]:
+            optimizer.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(x.to(device)), y.to(device))
+            loss.backward()
+            optimizer.step()
+
+
+def evaluate(model, data, configs):
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():
+        x, y = next(iter(data["test"]))
+        mse = torch.nn.functional.mse_loss(model(x.to(device)), y.to(device))
+    return {"mse": mse, "count": len(y)}
+'''
+
+TINY_CONFIG = '''
+n_features: 3
+learning_rate: 0.05
+epochs: 5
+'''
+
+TINY_BUNDLE = {
+    "model.py": TINY_MODEL,
+    "data.py": TINY_DATA,
+    "train_eval.py": TINY_TRAIN_EVAL,
+    "requirements.txt": "# the platform's base environment has everything this bundle needs\n",
+    "config.yaml": TINY_CONFIG,
+}
+
+
+def write_bundle(folder: Path, overrides: dict[str, str | None] | None = None) -> Path:
+    """Write the tiny bundle into ``folder``; an override of ``None`` leaves that file out."""
+    files = dict(TINY_BUNDLE)
+    files.update(overrides or {})
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        if text is not None:
+            (folder / name).write_text(textwrap.dedent(text))
+    return folder
+
+
+def kda_frame(values: list[float], smiles: list[str] | None = None) -> pd.DataFrame:
+    """Rows in the KDA standard format (the columns user code sees) for test ``Solubility``."""
+    smiles = smiles or [("C" * (1 + i % 7)) + ("O" * (i % 3)) for i in range(len(values))]
+    return pd.DataFrame(
+        {
+            "chemical_id": [f"CHEM-{i:04d}" for i in range(len(values))],
+            "smiles_structure_parent": smiles,
+            "test": "Solubility",
+            "measurement_type": "logS",
+            "measurement_relation": "=",
+            "measurement_value": [float(v) for v in values],
+            "data_type": "ADMET",
+        }
+    )
+
+
+@pytest.fixture
+def kda_frame_factory():
+    """``kda_frame(values, smiles=None)``: rows in the KDA standard format."""
+    return kda_frame
+
+
+@pytest.fixture
+def tiny_bundle(tmp_path: Path) -> Path:
+    """A valid, deterministic bundle (3 features → linear regression)."""
+    return write_bundle(tmp_path / "bundle")
+
+
+@pytest.fixture
+def tiny_raw_datas() -> dict[str, pd.DataFrame]:
+    """Forty KDA rows under test key ``solubility``."""
+    return {"solubility": kda_frame([-(i % 9) * 0.5 for i in range(40)])}
+
+
+@pytest.fixture
+def make_bundle(tmp_path: Path):
+    """Factory: ``make_bundle({"train_eval.py": "..."}, name="b2")`` writes a variant of the tiny bundle."""
+
+    def make(overrides: dict[str, str | None] | None = None, name: str = "bundle") -> Path:
+        return write_bundle(tmp_path / name, overrides)
+
+    return make
