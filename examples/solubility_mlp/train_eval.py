@@ -1,0 +1,45 @@
+import math
+
+import torch
+import torch.nn as nn
+
+
+def train(model, data, configs):
+    # the platform has already moved the model to its device (GPU when there is one)
+    device = next(model.parameters()).device
+    torch.manual_seed(configs["seed"])
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=configs["learning_rate"])
+    criterion = nn.MSELoss()
+
+    model.train()
+    for epoch in range(configs["epochs"]):
+        for fingerprints, targets in data["train"]:
+            fingerprints = fingerprints.to(device)
+            targets = targets.to(device)
+            optimizer.zero_grad()
+            loss = criterion(model(fingerprints), targets)
+            loss.backward()
+            optimizer.step()
+
+
+def evaluate(model, data, configs):
+    device = next(model.parameters()).device
+
+    model.eval()
+    predictions, targets = [], []
+    with torch.no_grad():
+        for fingerprints, batch_targets in data["test"]:
+            predictions.append(model(fingerprints.to(device)).cpu())
+            targets.append(batch_targets)
+    predictions = torch.cat(predictions).squeeze(1).double()
+    targets = torch.cat(targets).squeeze(1).double()
+
+    errors = predictions - targets
+    squared_error = float((errors**2).sum())
+    total_variance = float(((targets - targets.mean()) ** 2).sum())
+    return {
+        "rmse": math.sqrt(squared_error / len(targets)),
+        "mae": float(errors.abs().mean()),
+        "r2": 1.0 - squared_error / total_variance if total_variance > 0 else float("nan"),
+    }
