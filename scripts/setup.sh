@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+# Requirements pinned before the project is installed (e.g. "nvflare==2.7.2"), so pip keeps them.
+PINS=${PINS:-}
 
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
@@ -16,5 +18,9 @@ python -m pip install --quiet --upgrade pip
 if ! python -c "import torch" 2>/dev/null; then
     python -m pip install --quiet "torch==$TORCH_VERSION"
 fi
-python -m pip install --quiet -e ".[test]"
+if [ -n "$PINS" ]; then
+    # shellcheck disable=SC2086
+    python -m pip install --quiet $PINS
+fi
+python -m pip install --quiet -e ".[test]" ${PINS:+$PINS}
 echo "environment ready: $VENV ($(python -c 'import nvflare, torch; print("nvflare", nvflare.__version__, "torch", torch.__version__)'))"

@@ -64,6 +64,9 @@ def check(bundle: Path, kda: str, rounds: int, model_class: str | None, device: 
         click.echo(f"Round {result.round}: {result.num_samples} training samples")
         click.echo(f"  global eval  {_format_metrics(result.global_metrics)}")
         click.echo(f"  local eval   {_format_metrics(result.local_metrics)}")
+        for kind, dropped in result.dropped_metrics.items():
+            for name, reason in dropped.items():
+                click.echo(f"  kept at site  {kind} metric {name!r}: {reason}")
         values = sum(tensor.numel() for tensor in result.params.values())
         click.echo(f"  update       {len(result.params)} tensors, {values:,} values; loads into {report.model_class}")
         if result.missing_keys or result.unexpected_keys:

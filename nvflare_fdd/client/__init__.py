@@ -1,7 +1,7 @@
 """The client round (DESIGN §3), shared by ``fdd check`` and the NVFlare executor."""
 
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError
-from nvflare_fdd.client.round import ClientRound, RoundResult, count_training_samples, scalar_metrics
+from nvflare_fdd.client.round import ClientRound, RoundResult, count_training_samples, metrics_dict
 
 __all__ = [
     "ClientRound",
@@ -10,5 +10,5 @@ __all__ = [
     "RoundError",
     "RoundResult",
     "count_training_samples",
-    "scalar_metrics",
+    "metrics_dict",
 ]

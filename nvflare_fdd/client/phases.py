@@ -84,19 +84,28 @@ class RoundError(FddError):
         return self.phase.value
 
     def to_dict(self) -> dict:
-        """Plain data, safe to send to the server (no user objects)."""
+        """Plain data, safe to send to the server (no user objects); message and trace are cut to their ends."""
         return {
             "code": self.code,
             "phase": self.phase.label,
             "site": self.site,
             "round": self.round,
-            "message": self.message,
-            "trace": self.trace,
+            "message": _tail(self.message, MAX_MESSAGE_CHARS),
+            "trace": _tail(self.trace, MAX_TRACE_CHARS),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> RoundError:
         return cls(Phase(data["code"]), data["site"], data.get("round"), data["message"], data.get("trace", ""))
+
+
+MAX_MESSAGE_CHARS = 2_000
+MAX_TRACE_CHARS = 8_000
+
+
+def _tail(text: str, limit: int) -> str:
+    """The last ``limit`` characters (where a traceback's cause is), marked when cut."""
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
 
 
 def now() -> float:

@@ -8,7 +8,9 @@ Both do the same thing::
         result = client.run(0, global_params) # 4001 load, 5000 global eval, 6000 train, 7000 local eval, 8000 send
 
 Every phase is time-stamped; a failure raises ``RoundError`` with the phase code
-and the user's traceback.
+and the user's traceback. Metrics are screened at the site: only finite real
+scalars under bounded names are part of the result, so arrays, strings or
+nested data returned by ``evaluate()`` never leave the site.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
 from nvflare_fdd.errors import FddError
+from nvflare_fdd.filters.screening import screen_metrics
 from nvflare_fdd.usercode import import_user_module, load_configs, user_function, user_modules
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,8 @@ class RoundResult:
     phases: list[PhaseTiming] = field(default_factory=list)
     missing_keys: list[str] = field(default_factory=list)
     unexpected_keys: list[str] = field(default_factory=list)
+    dropped_metrics: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Metrics kept at the site, by kind then name, with the reason: only finite scalars leave a site."""
 
 
 def default_device() -> str:
@@ -128,12 +133,12 @@ class ClientRound:
             self.model.to(self.device)
         with self.phase(Phase.GLOBAL_EVAL, round_num, timings):
             evaluate = user_function(self._train_eval_module(), "evaluate")
-            global_metrics = scalar_metrics(evaluate(self.model, self.data, self.configs))
+            global_metrics = screen_metrics(metrics_dict(evaluate(self.model, self.data, self.configs)))
         with self.phase(Phase.TRAIN, round_num, timings):
             train = user_function(self._train_eval_module(), "train")
             train_return = train(self.model, self.data, self.configs)
         with self.phase(Phase.LOCAL_EVAL, round_num, timings):
-            local_metrics = scalar_metrics(evaluate(self.model, self.data, self.configs))
+            local_metrics = screen_metrics(metrics_dict(evaluate(self.model, self.data, self.configs)))
         with self.phase(Phase.SEND, round_num, timings):
             num_samples = count_training_samples(train_return, self.data)
             params = {key: value.detach().cpu() for key, value in self.model.state_dict().items()}
@@ -141,8 +146,9 @@ class ClientRound:
             round=round_num,
             params=params,
             num_samples=num_samples,
-            global_metrics=global_metrics,
-            local_metrics=local_metrics,
+            global_metrics=global_metrics.accepted,
+            local_metrics=local_metrics.accepted,
+            dropped_metrics={"global": global_metrics.rejected, "local": local_metrics.rejected},
             phases=timings,
             missing_keys=missing,
             unexpected_keys=unexpected,
@@ -221,11 +227,8 @@ def count_training_samples(train_return: Any, data: Any) -> int:
     )
 
 
-def scalar_metrics(metrics: Any) -> dict[str, Any]:
-    """``evaluate()``'s result as a plain dict, 0-d tensors and numpy scalars turned into Python numbers.
-
-    A list of dicts (what Lightning's ``Trainer.test`` returns) is merged. Values of
-    other types pass through unchanged; the server's metric filter decides what is kept.
+def metrics_dict(metrics: Any) -> dict[str, Any]:
+    """``evaluate()``'s result as a plain dict; a list of dicts (Lightning's ``Trainer.test``) is merged.
 
     Raises:
         FddError: the result is not a mapping of names to values.
@@ -237,15 +240,7 @@ def scalar_metrics(metrics: Any) -> dict[str, Any]:
         metrics = merged
     if not isinstance(metrics, Mapping):
         raise FddError(f"evaluate() must return a dict of metric name → number, it returned {type(metrics).__name__}")
-    return {str(name): _plain(value) for name, value in metrics.items()}
-
-
-def _plain(value: Any) -> Any:
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "ndim", None) == 0:
-        with contextlib.suppress(Exception):
-            return item()
-    return value
+    return dict(metrics)
 
 
 def user_traceback(exc: BaseException) -> str:

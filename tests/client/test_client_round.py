@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from nvflare_fdd.client import ClientRound, Phase, RoundError, count_training_samples, scalar_metrics
+from nvflare_fdd.client import ClientRound, Phase, RoundError, count_training_samples, metrics_dict
 from nvflare_fdd.client.check import ServerModelError, check_bundle
 
 ROUND_CODES = [4001, 5000, 6000, 7000, 8000]
@@ -182,11 +182,22 @@ def test_count_training_samples_refuses_bad_counts(train_return):
         count_training_samples(train_return, None)
 
 
-def test_scalar_metrics_merges_lightning_lists_and_unwraps_tensors():
-    metrics = scalar_metrics([{"loss": torch.tensor(0.5)}, {"acc": 1}])
-    assert metrics == {"loss": 0.5, "acc": 1}
+def test_metrics_dict_merges_lightning_lists():
+    assert metrics_dict([{"loss": 0.5}, {"acc": 1}]) == {"loss": 0.5, "acc": 1}
     with pytest.raises(Exception, match="dict of metric name"):
-        scalar_metrics(0.3)
+        metrics_dict(0.3)
+
+
+def test_only_finite_scalar_metrics_leave_the_site(make_bundle, tiny_raw_datas):
+    leaky = (
+        "import torch\n\ndef train(model, data, configs):\n    pass\n\n"
+        "def evaluate(model, data, configs):\n    x, y = next(iter(data['test']))\n"
+        "    return {'mse': torch.tensor(0.5), 'targets': y, 'smiles': 'CCO', 'bad': float('nan')}\n"
+    )
+    _, [result] = run_rounds(make_bundle({"train_eval.py": leaky}), tiny_raw_datas, rounds=1)
+    assert result.global_metrics == {"mse": 0.5}
+    assert result.local_metrics == {"mse": 0.5}
+    assert set(result.dropped_metrics["global"]) == {"targets", "smiles", "bad"}
 
 
 def test_check_builds_the_server_model_and_checks_the_update_fits(tiny_bundle, tiny_raw_datas):

@@ -1,0 +1,149 @@
+"""Sample-weighted FedAvg as pure, streaming maths.
+
+``WeightedAccumulator`` takes one site update at a time and folds it into a
+single running sum, so the server holds the global model, one accumulator and
+the update being added, whatever the number of sites.
+
+- The weight of an update is its training-sample count. A missing, negative or
+  non-integer count is refused (never silently 1.0), and so is a total of 0.
+- Partial state dicts (a model that sends only its trainable weights) are fine:
+  each key is averaged over the sites that sent it; keys no site sent keep the
+  previous global value.
+- Floating-point tensors are averaged with a fused in-place multiply-add,
+  accumulated in their own dtype (float16/bfloat16 in float32). For a fixed
+  arrival order the result is bit-for-bit reproducible.
+- Integer and boolean tensors (BatchNorm's ``num_batches_tracked``) are counts or
+  flags, not weights: they are not averaged, they take the value sent by the
+  heaviest site (the first of equals in arrival order).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+
+from nvflare_fdd.errors import FddError
+
+
+class AggregationError(FddError):
+    """An update cannot be averaged (bad weight, shape or dtype mismatch, total weight 0)."""
+
+
+@dataclass
+class _Slot:
+    value: torch.Tensor
+    weight: int
+    is_float: bool
+
+
+class WeightedAccumulator:
+    """Streams site updates into one sample-weighted mean.
+
+    Example::
+
+        acc = WeightedAccumulator()
+        for params, num_samples in updates:
+            acc.add(params, num_samples, source="site-1")
+        new_global = acc.result(previous=global_params)
+    """
+
+    def __init__(self) -> None:
+        self._slots: dict[str, _Slot] = {}
+        self.total_weight = 0
+        self.sources: list[str] = []
+
+    def add(self, params: Mapping[str, torch.Tensor], num_samples: int, source: str = "update") -> None:
+        """Fold one update into the running sum.
+
+        Args:
+            params: the site's (possibly partial) state dict; tensors or numpy arrays.
+            num_samples: the number of training samples behind it, the update's weight.
+            source: who sent it, for error messages.
+
+        Raises:
+            AggregationError: the weight is not a whole number ≥ 0, or a tensor does
+                not match the shape of the same key in an earlier update.
+        """
+        weight = _check_weight(num_samples, source)
+        for key, value in params.items():
+            tensor = torch.as_tensor(value)
+            slot = self._slots.get(key)
+            if slot is None:
+                self._slots[key] = self._first(tensor, weight)
+                continue
+            if tensor.shape != slot.value.shape:
+                raise AggregationError(
+                    f"{source}: {key} has shape {tuple(tensor.shape)}, earlier updates had {tuple(slot.value.shape)}"
+                )
+            if slot.is_float:
+                if weight:
+                    slot.value.add_(tensor, alpha=weight)  # fused multiply-add, no temporary
+                slot.weight += weight
+            elif weight > slot.weight:
+                slot.value = tensor.clone()
+                slot.weight = weight
+        self.total_weight += weight
+        self.sources.append(source)
+
+    def result(self, previous: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """The weighted mean; keys no update carried are taken from ``previous``.
+
+        Float results are cast back to the dtype of ``previous`` (or of the updates).
+        The accumulator is consumed: its buffers become the result.
+
+        Raises:
+            AggregationError: no updates, or their total weight is 0.
+        """
+        if not self.sources:
+            raise AggregationError("no site updates to average")
+        if self.total_weight == 0:
+            raise AggregationError(
+                f"the total training-sample count of {', '.join(self.sources)} is 0; "
+                "no site trained on any data, so there is nothing to average"
+            )
+        averaged: dict[str, torch.Tensor] = dict(previous or {})
+        for key, slot in self._slots.items():
+            if not slot.is_float:
+                averaged[key] = slot.value
+                continue
+            if slot.weight == 0:  # only zero-weight sites sent this key: keep what we had
+                if key not in averaged:
+                    averaged[key] = slot.value  # all zeros times 0: keep the shape, value unknown
+                continue
+            mean = slot.value.div_(slot.weight)
+            target = averaged[key].dtype if key in averaged else slot.value.dtype
+            averaged[key] = mean.to(target) if mean.dtype != target else mean
+        self._slots.clear()
+        return averaged
+
+    @staticmethod
+    def _first(tensor: torch.Tensor, weight: int) -> _Slot:
+        if tensor.is_floating_point():
+            dtype = torch.float32 if tensor.dtype in (torch.float16, torch.bfloat16) else tensor.dtype
+            return _Slot(tensor.to(dtype=dtype, copy=True).mul_(weight), weight, True)
+        return _Slot(tensor.clone(), weight, False)
+
+
+def weighted_average(
+    updates: Iterable[tuple[Mapping[str, torch.Tensor], int]],
+    previous: Mapping[str, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Sample-weighted mean of ``(params, num_samples)`` pairs (see ``WeightedAccumulator``)."""
+    accumulator = WeightedAccumulator()
+    for index, (params, num_samples) in enumerate(updates):
+        accumulator.add(params, num_samples, source=f"update {index}")
+    return accumulator.result(previous)
+
+
+def _check_weight(num_samples: object, source: str) -> int:
+    if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral):
+        raise AggregationError(
+            f"{source}: the training-sample count must be a whole number, got {num_samples!r}; "
+            "an update without a count cannot be weighed"
+        )
+    if num_samples < 0:
+        raise AggregationError(f"{source}: the training-sample count is negative ({num_samples})")
+    return int(num_samples)

@@ -1,0 +1,90 @@
+"""``fdd job create`` and ``fdd templates``: native NVFlare job folders from the ``fdd`` template."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from nvflare_fdd.cli.common import checked_bundle, resolve_model_class
+
+
+@click.group()
+def job() -> None:
+    """NVFlare job folders for a bundle (submit them with the admin console or the FLARE API)."""
+
+
+@job.command("create")
+@click.option("-t", "--template", default="fdd", show_default=True, help="Job template.")
+@click.option("-j", "--job-folder", "job_folder", type=click.Path(path_type=Path), required=True, help="Folder to create.")
+@click.option("-sd", "--script-dir", "bundle", type=click.Path(exists=True, path_type=Path), required=True,
+              help="The user bundle (folder or .zip).")
+@click.option("--model-class", default=None, help="Class the server builds [default: the only nn.Module in model.py].")
+@click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True, help="Federated rounds.")
+@click.option("--site", "sites", multiple=True, help="A site that must take part; repeat. Default: any.")
+def create(template: str, job_folder: Path, bundle: Path, model_class: str | None, rounds: int, sites: tuple[str, ...]) -> None:
+    """Create an NVFlare job folder for a bundle from the fdd template.
+
+    The same folder as `nvflare job create -w fdd -j JOB -sd BUNDLE -f
+    config_fed_server.conf model_class=NAME num_rounds=N`, validated first.
+    """
+    from nvflare_fdd.bundle import open_bundle
+    from nvflare_fdd.errors import FddError
+    from nvflare_fdd.jobs import create_job
+
+    checked_bundle(bundle, model_class)
+    try:
+        with open_bundle(bundle) as bundle_dir:
+            model_class = resolve_model_class(bundle_dir, model_class)
+            create_job(job_folder, bundle_dir, model_class, rounds, sites=list(sites) or None, template=template)
+    except FddError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {job_folder} ({model_class}, {rounds} round(s)).")
+    click.echo(f"Simulate: nvflare simulator {job_folder} -w WORKSPACE -n N -t N   (each site sets $FDD_KDA_URL)")
+    click.echo(f"Submit:   nvflare job submit -j {job_folder}   (or submit_job() in the FLARE API)")
+
+
+@click.group()
+def templates() -> None:
+    """The fdd job template and how `nvflare job create` finds it."""
+
+
+@templates.command("path")
+def path() -> None:
+    """Print the folder holding the fdd template (usable as `nvflare job create -w PATH/fdd`)."""
+    from nvflare_fdd.jobs import TEMPLATES_DIR
+
+    click.echo(TEMPLATES_DIR.resolve())
+
+
+@templates.command("register")
+@click.option("--dir", "target", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Templates folder to create [default: ~/.nvflare/job_templates_fdd].")
+def register(target: Path | None) -> None:
+    """Make `nvflare job create -w fdd` work.
+
+    NVFlare reads templates from one folder only, so this makes a folder with
+    NVFlare's own templates plus fdd, and points NVFlare's config at it
+    (`nvflare config -jt DIR`). Run it again after upgrading either package.
+    """
+    import nvflare
+
+    from nvflare_fdd.jobs import template_dir
+
+    target = target or Path.home() / ".nvflare" / "job_templates_fdd"
+    builtin = Path(nvflare.__file__).parent / "tool" / "job" / "templates"
+    if target.exists():
+        shutil.rmtree(target)
+    if builtin.is_dir():
+        shutil.copytree(builtin, target)
+    shutil.copytree(template_dir("fdd"), target / "fdd", dirs_exist_ok=True)
+    command = [sys.executable, "-m", "nvflare.cli", "config", "-jt", str(target)]
+    done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
+    if done.returncode != 0:
+        raise click.ClickException(f"`nvflare config -jt {target}` failed:\n{done.stdout}{done.stderr}")
+    click.echo(f"Registered {target} (NVFlare's templates and fdd).")
+    click.echo("Now: nvflare job create -w fdd -j JOB -sd BUNDLE -f config_fed_server.conf model_class=NAME num_rounds=N")

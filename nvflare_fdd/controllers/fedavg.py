@@ -1,0 +1,203 @@
+"""``FddFedAvg``: sample-weighted FedAvg over the chosen sites, streaming, failing fast.
+
+Each round sends the global model to every site, folds each result into one
+``WeightedAccumulator`` as it arrives (so server memory does not grow with the
+number of sites), and saves the new global model. A site's failure (its phase
+code, round and trace) is recorded and ends the job at once instead of leaving
+it waiting for the other sites.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any
+
+from nvflare.apis.client import Client
+from nvflare.apis.controller_spec import ClientTask, Task
+from nvflare.apis.dxo import from_shareable
+from nvflare.apis.fl_constant import ReturnCode
+from nvflare.apis.fl_context import FLContext
+from nvflare.apis.impl.controller import Controller
+from nvflare.apis.shareable import Shareable
+from nvflare.apis.signal import Signal
+from nvflare.app_common.abstract.model import ModelLearnableKey
+
+from nvflare_fdd.aggregation import AggregationError, WeightedAccumulator
+from nvflare_fdd.filters.screening import screen_metrics
+from nvflare_fdd.persistors.model_persistor import BEST, LAST
+from nvflare_fdd.transport import HEADER_ERROR, META_GLOBAL_METRICS, META_NUM_SAMPLES, TRAIN_TASK, to_tensors, weights_shareable
+from nvflare_fdd.widgets.recorder import RECORDER_ID
+
+_HIGHER_IS_BETTER = ("r2", "acc", "auc", "precision", "recall", "f1", "pearson", "spearman", "score")
+
+
+class FddFedAvg(Controller):
+    """Sample-weighted FedAvg controller of the ``fdd`` job template.
+
+    Args:
+        num_rounds: rounds to run, at least 1.
+        persistor_id: id of the ``FddModelPersistor``.
+        recorder_id: id of the ``FddRecorder``.
+        train_task_name: task name the sites' executor handles.
+        train_timeout: seconds a round may take per site; 0 waits for ever.
+        best_metric: Global eval metric that picks the best global model; default the first one a site reports.
+        best_mode: ``min``, ``max``, or ``auto`` (max for names like r2/accuracy/auc, else min).
+        task_check_period: seconds between checks for results; small values shorten each round.
+    """
+
+    def __init__(
+        self,
+        num_rounds: int = 1,
+        persistor_id: str = "persistor",
+        recorder_id: str = RECORDER_ID,
+        train_task_name: str = TRAIN_TASK,
+        train_timeout: int = 0,
+        best_metric: str = "",
+        best_mode: str = "auto",
+        task_check_period: float = 0.05,
+    ):
+        super().__init__(task_check_period=task_check_period)
+        if not isinstance(num_rounds, int) or num_rounds < 1:
+            raise ValueError(f"num_rounds must be a whole number ≥ 1, got {num_rounds!r}")
+        if best_mode not in ("min", "max", "auto"):
+            raise ValueError(f"best_mode must be min, max or auto, got {best_mode!r}")
+        self.num_rounds = num_rounds
+        self.persistor_id = persistor_id
+        self.recorder_id = recorder_id
+        self.train_task_name = train_task_name
+        self.train_timeout = train_timeout
+        self.best_metric = best_metric
+        self.best_mode = best_mode
+        self.task_check_period = task_check_period
+        self._persistor = None
+        self._recorder = None
+        self._accumulator: WeightedAccumulator | None = None
+        self._global_scores: list[tuple[float, int]] = []
+        self._best_score: float | None = None
+        self._failure: dict[str, Any] | None = None
+
+    # -- NVFlare controller API -------------------------------------------------------------
+
+    def start_controller(self, fl_ctx: FLContext) -> None:
+        engine = fl_ctx.get_engine()
+        self._persistor = engine.get_component(self.persistor_id)
+        if self._persistor is None:
+            self.system_panic(f"no persistor component with id {self.persistor_id!r} in the server config", fl_ctx)
+
+    def control_flow(self, abort_signal: Signal, fl_ctx: FLContext) -> None:
+        engine = fl_ctx.get_engine()
+        self._recorder = getattr(engine.get_component(self.recorder_id), "recorder", None)
+        sites = sorted(client.name for client in engine.get_clients())
+        self._record("job_started", time.time(), sites, self.num_rounds)
+        try:
+            params = to_tensors(self._persistor.load_model(fl_ctx)[ModelLearnableKey.WEIGHTS])
+        except Exception as exc:
+            self._fail({"code": None, "phase": "server model", "site": "server", "round": None,
+                        "message": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}, fl_ctx)
+            return
+        for round_index in range(self.num_rounds):
+            round_num = round_index + 1
+            self._record("round_started", round_num, time.time())
+            self._accumulator = WeightedAccumulator()
+            self._global_scores = []
+            task = Task(
+                name=self.train_task_name,
+                data=weights_shareable(params, round_index, self.num_rounds),
+                timeout=self.train_timeout,
+                result_received_cb=self._accept_result,
+            )
+            self.broadcast_and_wait(task, fl_ctx, targets=sites, min_responses=len(sites), abort_signal=abort_signal)
+            if self._failure is not None:
+                return  # _fail() recorded it and ended the run
+            if abort_signal.triggered:
+                self._record("finished", "cancelled", time.time())
+                return
+            missing = sorted(set(sites) - set(self._accumulator.sources))
+            if missing:
+                self._fail({"code": None, "phase": "round", "site": ", ".join(missing), "round": round_num,
+                            "message": f"no result from {', '.join(missing)} within the round", "trace": ""}, fl_ctx)
+                return
+            self._keep_if_best(params, round_num, fl_ctx)
+            try:
+                params = self._accumulator.result(previous=params)
+            except AggregationError as exc:
+                self._fail({"code": None, "phase": "aggregation", "site": "server", "round": round_num,
+                            "message": str(exc), "trace": ""}, fl_ctx)
+                return
+            self._accumulator = None
+            self._persistor.save_weights(params, fl_ctx, LAST)
+            self._record("round_finished", round_num, time.time())
+        self._record("finished", "completed", time.time())
+
+    def stop_controller(self, fl_ctx: FLContext) -> None:
+        self._accumulator = None
+
+    def process_result_of_unknown_task(
+        self, client: Client, task_name: str, client_task_id: str, result: Shareable, fl_ctx: FLContext
+    ) -> None:
+        self.log_warning(fl_ctx, f"ignoring a late or unknown {task_name} result from {client.name}")
+
+    # -- results ------------------------------------------------------------------------------
+
+    def _accept_result(self, client_task: ClientTask, fl_ctx: FLContext) -> None:
+        site = client_task.client.name
+        result = client_task.result
+        client_task.result = None  # the update is folded in below; do not keep it
+        round_num = client_task.task.data.get_header("current_round", 0) + 1
+        return_code = result.get_return_code()
+        if return_code != ReturnCode.OK:
+            error = result.get_header(HEADER_ERROR)
+            if not isinstance(error, dict):
+                error = {"code": None, "phase": "site", "site": site, "round": round_num,
+                         "message": f"the site returned {return_code}", "trace": ""}
+            self._fail(dict(error, site=site), fl_ctx)
+            return
+        try:
+            dxo = from_shareable(result)
+            self._accumulator.add(dxo.data, dxo.meta.get(META_NUM_SAMPLES), source=site)
+        except (AggregationError, ValueError, TypeError) as exc:
+            self._fail({"code": None, "phase": "aggregation", "site": site, "round": round_num,
+                        "message": str(exc), "trace": ""}, fl_ctx)
+            return
+        self._note_global_score(dxo.meta.get(META_GLOBAL_METRICS) or {}, dxo.meta.get(META_NUM_SAMPLES))
+
+    def _note_global_score(self, metrics: Any, num_samples: int) -> None:
+        metrics = screen_metrics(metrics).accepted  # already screened by the filter, if configured
+        if not self.best_metric and metrics:
+            self.best_metric = next(iter(metrics))
+        if self.best_metric in metrics:
+            self._global_scores.append((metrics[self.best_metric], num_samples))
+
+    def _keep_if_best(self, params: dict, round_num: int, fl_ctx: FLContext) -> None:
+        """Round ``r``'s Global eval scored the model sent in round ``r``; keep it if it is the best so far."""
+        total = sum(weight for _, weight in self._global_scores)
+        if not total:
+            return
+        score = sum(value * weight for value, weight in self._global_scores) / total
+        higher = self.best_mode == "max" or (
+            self.best_mode == "auto" and any(word in self.best_metric.lower() for word in _HIGHER_IS_BETTER)
+        )
+        if self._best_score is None or (score > self._best_score if higher else score < self._best_score):
+            self._best_score = score
+            self._persistor.save_weights(params, fl_ctx, BEST)
+            self.log_info(fl_ctx, f"round {round_num}: best global model so far ({self.best_metric}={score:.4g})")
+
+    def _fail(self, failure: dict[str, Any], fl_ctx: FLContext) -> None:
+        if self._failure is not None:
+            return  # the first failure is the one that ended the job
+        self._failure = failure
+        self.log_error(fl_ctx, _describe(failure))
+        self._record("finished", "failed", time.time(), failure)
+        self.cancel_all_tasks(fl_ctx=fl_ctx)
+        self.system_panic(_describe(failure), fl_ctx)
+
+    def _record(self, method: str, *args) -> None:
+        if self._recorder is not None:
+            getattr(self._recorder, method)(*args)
+
+
+def _describe(failure: dict[str, Any]) -> str:
+    code = f"{failure['code']} " if failure.get("code") else ""
+    where = failure.get("site", "?") + (f", round {failure['round']}" if failure.get("round") else "")
+    return f"[{code}{failure.get('phase', '')}] {where}: {failure.get('message', '')}"

@@ -1,0 +1,1 @@
+"""Server-side filters: the metric stream (finite scalars only) to storage."""

@@ -1,0 +1,102 @@
+"""NVFlare job folders from the ``fdd`` job template.
+
+A job folder is what ``nvflare job create -w fdd -j JOB -sd BUNDLE`` makes:
+``meta.conf`` and one app, deployed to all sites, with the template's configs
+in ``app/config`` and the user bundle in ``app/custom``. ``create_job`` builds
+the same folder directly, setting the template's variables (``model_class``,
+``num_rounds``) and any other top-level key.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from nvflare_fdd.errors import FddError
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "job_templates"
+DEFAULT_TEMPLATE = "fdd"
+SERVER_CONFIG = "config_fed_server.conf"
+CLIENT_CONFIG = "config_fed_client.conf"
+JOB_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def template_dir(name: str = DEFAULT_TEMPLATE) -> Path:
+    """The folder of a job template shipped with nvflare-fdd.
+
+    Raises:
+        FddError: there is no such template.
+    """
+    folder = TEMPLATES_DIR / name
+    if not (folder / "info.conf").is_file():
+        known = sorted(p.name for p in TEMPLATES_DIR.iterdir() if (p / "info.conf").is_file())
+        raise FddError(f"no job template named {name!r}; nvflare-fdd ships {', '.join(known)}")
+    return folder
+
+
+def create_job(
+    job_dir: str | Path,
+    bundle_dir: str | Path,
+    model_class: str,
+    num_rounds: int,
+    sites: Sequence[str] | None = None,
+    name: str | None = None,
+    template: str = DEFAULT_TEMPLATE,
+    server_vars: Mapping[str, Any] | None = None,
+    client_vars: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write an NVFlare job folder for ``bundle_dir`` from the template.
+
+    Args:
+        job_dir: the folder to create (must not exist or be empty).
+        bundle_dir: the flat user bundle; copied into ``app/custom``.
+        model_class: the ``nn.Module`` class of ``model.py`` the server builds.
+        num_rounds: federated rounds, at least 1.
+        sites: the sites the job needs (``min_clients``); ``None`` leaves the template's value.
+        name: job name (letters, digits, ``_``); default the folder name.
+        template: template name.
+        server_vars / client_vars: other top-level keys to set in the server / client config.
+
+    Returns:
+        The job folder.
+
+    Raises:
+        FddError: a bad argument, or ``job_dir`` is not empty.
+    """
+    from pyhocon import ConfigFactory, HOCONConverter
+
+    job_dir, bundle_dir = Path(job_dir), Path(bundle_dir)
+    name = name or job_dir.name
+    if not JOB_NAME.match(name):
+        raise FddError(f"job name {name!r} may use only English letters, digits and _")
+    if not model_class or not model_class.isidentifier():
+        raise FddError(f"model class {model_class!r} is not a Python class name")
+    if not isinstance(num_rounds, int) or num_rounds < 1:
+        raise FddError(f"rounds must be a whole number ≥ 1, got {num_rounds!r}")
+    if job_dir.exists() and any(job_dir.iterdir()):
+        raise FddError(f"{job_dir} already exists and is not empty; choose another folder or remove it")
+    source = template_dir(template)
+
+    config_dir = job_dir / "app" / "config"
+    custom_dir = job_dir / "app" / "custom"
+    config_dir.mkdir(parents=True)
+    shutil.copytree(bundle_dir, custom_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+    for file_name, values in (
+        (SERVER_CONFIG, {"model_class": model_class, "num_rounds": num_rounds, **(server_vars or {})}),
+        (CLIENT_CONFIG, dict(client_vars or {})),
+    ):
+        config = ConfigFactory.parse_file(str(source / file_name))
+        for key, value in values.items():
+            config.put(key, value)
+        (config_dir / file_name).write_text(HOCONConverter.to_hocon(config) + "\n")
+
+    meta = ConfigFactory.parse_file(str(source / "meta.conf"))
+    meta.put("name", name)
+    if sites:
+        meta.put("min_clients", len(sites))
+    (job_dir / "meta.conf").write_text(HOCONConverter.to_hocon(meta) + "\n")
+    return job_dir

@@ -1,0 +1,91 @@
+"""``FddModelPersistor``: builds the bundle's model class on the server and saves the global model.
+
+The server builds the registered class from the job's ``model.py`` with the
+``config.yaml`` contents as a plain dict (``Class(config)``; ``Class()`` without a
+config), exactly as K-MELLODDY's persistor does. A wrapper class that loads
+bundled weights by ``__file__``-relative path in its ``__init__`` works, since
+the bundle's files sit next to ``model.py``.
+
+Every round's global model is saved atomically as ``global_model.pt`` and
+``global_model.safetensors``; the controller asks for the best one to be kept as
+``best_global_model.*``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nvflare.apis.fl_context import FLContext
+from nvflare.app_common.abstract.model import ModelLearnable, ModelLearnableKey, make_model_learnable
+from nvflare.app_common.abstract.model_persistor import ModelPersistor
+
+from nvflare_fdd.errors import BundleError
+from nvflare_fdd.results import atomic_save
+from nvflare_fdd.transport import to_numpy, to_tensors
+from nvflare_fdd.usercode import build_server_model, user_modules
+from nvflare_fdd.widgets.recorder import results_dir
+
+LAST = "global_model"
+BEST = "best_global_model"
+
+
+def save_state_dict(params: dict[str, Any], folder: Path, stem: str) -> None:
+    """Save ``params`` as ``stem.pt`` and ``stem.safetensors`` in ``folder``, each atomically."""
+    import torch
+    from safetensors.torch import save_file
+
+    tensors = {key: value.detach().cpu().contiguous() for key, value in to_tensors(params).items()}
+    atomic_save(folder / f"{stem}.pt", lambda path: torch.save(tensors, path))
+    atomic_save(folder / f"{stem}.safetensors", lambda path: save_file(tensors, path))
+
+
+def _only_model_class(bundle_dir: Path) -> str:
+    from nvflare_fdd.bundle import model_classes
+
+    found = model_classes(bundle_dir)
+    if len(found) != 1:
+        listed = ", ".join(found) or "none"
+        raise BundleError(
+            f"model.py has {len(found)} torch.nn.Module classes ({listed}); set model_class in "
+            "config_fed_server.conf to the registered one"
+        )
+    return found[0]
+
+
+class FddModelPersistor(ModelPersistor):
+    """Loads the initial global model from the bundle's class and saves each round's global model.
+
+    Args:
+        model_class: name of the ``torch.nn.Module`` class in the bundle's ``model.py``; empty means
+            the only such class there (an error if there are several).
+        results_dir: where models are saved; default the run's results folder (``<run dir>/fdd``).
+    """
+
+    def __init__(self, model_class: str = "", results_dir: str = ""):
+        super().__init__()
+        self.model_class = model_class
+        self.results_dir = results_dir
+
+    def load_model(self, fl_ctx: FLContext) -> ModelLearnable:
+        bundle_dir = self._bundle_dir(fl_ctx)
+        class_name = self.model_class or _only_model_class(bundle_dir)
+        with user_modules(bundle_dir):
+            model = build_server_model(bundle_dir, class_name)
+        parameters = sum(p.numel() for p in model.parameters())
+        self.log_info(fl_ctx, f"built {class_name} from {bundle_dir} ({parameters:,} parameters)")
+        return make_model_learnable(weights=to_numpy(model.state_dict()), meta_props={})
+
+    def save_model(self, model_learnable: ModelLearnable, fl_ctx: FLContext) -> None:
+        self.save_weights(model_learnable[ModelLearnableKey.WEIGHTS], fl_ctx, LAST)
+
+    def save_weights(self, params: dict[str, Any], fl_ctx: FLContext, stem: str = LAST) -> Path:
+        """Save ``params`` under ``stem`` (``global_model`` or ``best_global_model``); returns the folder."""
+        folder = Path(self.results_dir) if self.results_dir else results_dir(fl_ctx)
+        save_state_dict(params, folder, stem)
+        return folder
+
+    @staticmethod
+    def _bundle_dir(fl_ctx: FLContext) -> Path:
+        workspace = fl_ctx.get_engine().get_workspace()
+        return Path(workspace.get_app_custom_dir(fl_ctx.get_job_id()))

@@ -1,0 +1,79 @@
+"""What crosses between a site and the server, and how it is packed into NVFlare messages.
+
+A train task carries the global weights as a ``WEIGHTS`` DXO of numpy arrays
+(numpy is serialized natively by NVFlare 2.7 and 2.9 alike). A site's reply
+carries its updated weights the same way, and in the DXO meta only: the
+training-sample count, the Global and Local metric dicts, and the phase time
+stamps. A failed round replies with an error return code and the
+``RoundError`` as plain data in a header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+TRAIN_TASK = "train"
+
+META_NUM_SAMPLES = "fdd_num_samples"
+META_GLOBAL_METRICS = "fdd_global_metrics"
+META_LOCAL_METRICS = "fdd_local_metrics"
+META_PHASES = "fdd_phases"
+META_SETUP_PHASES = "fdd_setup_phases"
+META_ROUND = "fdd_round"
+HEADER_ERROR = "fdd_error"
+# NVFlare's own aggregators read the weight from this key; we set it too so stock components weigh correctly.
+META_NVFLARE_STEPS = "NUM_STEPS_CURRENT_ROUND"
+
+
+def to_numpy(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """CPU tensors → numpy arrays without copying; bfloat16 (which numpy lacks) becomes float32."""
+    import torch
+
+    arrays = {}
+    for key, value in params.items():
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu()
+            if value.dtype == torch.bfloat16:
+                value = value.float()
+            value = value.numpy()
+        arrays[key] = np.asarray(value)
+    return arrays
+
+
+def to_tensors(params: Mapping[str, Any]) -> dict[str, Any]:
+    """numpy arrays → tensors sharing their memory."""
+    import torch
+
+    return {key: torch.as_tensor(value) for key, value in params.items()}
+
+
+def weights_shareable(params: Mapping[str, Any], round_index: int, num_rounds: int):
+    """The train task's data: global weights, zero-based round and round count in the headers."""
+    from nvflare.apis.dxo import DXO, DataKind
+    from nvflare.app_common.app_constant import AppConstants
+
+    shareable = DXO(data_kind=DataKind.WEIGHTS, data=to_numpy(params)).to_shareable()
+    shareable.set_header(AppConstants.CURRENT_ROUND, round_index)
+    shareable.set_header(AppConstants.NUM_ROUNDS, num_rounds)
+    return shareable
+
+
+def update_shareable(params: Mapping[str, Any], meta: Mapping[str, Any]):
+    """A site's reply: its weights and the meta keys above."""
+    from nvflare.apis.dxo import DXO, DataKind
+
+    dxo = DXO(data_kind=DataKind.WEIGHTS, data=to_numpy(params), meta=dict(meta))
+    return dxo.to_shareable()
+
+
+def error_shareable(error: Mapping[str, Any]):
+    """A failed round's reply: ``EXECUTION_EXCEPTION`` with the error as plain data."""
+    from nvflare.apis.fl_constant import ReturnCode
+    from nvflare.apis.shareable import make_reply
+
+    reply = make_reply(ReturnCode.EXECUTION_EXCEPTION)
+    reply.set_header(HEADER_ERROR, dict(error))
+    return reply

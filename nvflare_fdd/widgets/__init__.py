@@ -1,0 +1,1 @@
+"""Server-side NVFlare components that are neither controllers, persistors nor filters."""

@@ -1,0 +1,50 @@
+"""Two KDA sites of different sizes and a deterministic bundle, for end-to-end simulator runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nvflare_fdd.kda import import_file
+
+# Zero-initialised, so every run starts from the same global model and results are reproducible.
+ZERO_INIT_MODEL = '''
+import torch.nn as nn
+
+
+class TinyRegressor(nn.Module):
+    def __init__(self, configs=None):
+        super().__init__()
+        self.linear = nn.Linear(configs["n_features"] if configs else 3, 1)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x):
+        return self.linear(x).squeeze(-1)
+
+
+def model_loader(configs):
+    return TinyRegressor(configs)
+'''
+
+SITE_SIZES = {"site_a": 30, "site_b": 90}
+
+
+@pytest.fixture
+def two_sites(tmp_path: Path, request) -> dict[str, str]:
+    """Two KDAs with 30 and 90 solubility rows whose values differ by site."""
+    kda_frame = request.getfixturevalue("kda_frame_factory")
+    sites = {}
+    for offset, (name, size) in enumerate(SITE_SIZES.items()):
+        csv_path = tmp_path / f"{name}.csv"
+        kda_frame([-(i % 9) * 0.5 - offset for i in range(size)]).to_csv(csv_path, index=False)
+        url = f"sqlite:///{tmp_path / name}.db"
+        import_file(url, csv_path, institution=name)
+        sites[name] = url
+    return sites
+
+
+@pytest.fixture
+def zero_init_bundle(make_bundle) -> Path:
+    return make_bundle({"model.py": ZERO_INIT_MODEL}, name="zero_init_bundle")

@@ -1,0 +1,69 @@
+"""The server-side metric filter: what a (possibly modified) site sends vs what reaches storage."""
+
+from __future__ import annotations
+
+import csv
+import json
+from types import SimpleNamespace
+
+from nvflare.apis.dxo import DXO, DataKind, from_shareable
+from nvflare.apis.fl_constant import ReservedKey
+from nvflare.apis.fl_context import FLContext
+
+from nvflare_fdd.filters.metric_stream import MetricStreamFilter
+from nvflare_fdd.results import RunRecorder
+from nvflare_fdd.transport import META_GLOBAL_METRICS, META_LOCAL_METRICS, META_NUM_SAMPLES, META_PHASES, META_ROUND
+
+
+def fake_context(site: str, recorder: RunRecorder) -> FLContext:
+    """A real FLContext with what the filter asks of NVFlare: the sending site and the recorder component."""
+    peer = FLContext()
+    peer.set_prop(ReservedKey.IDENTITY_NAME, site)
+    context = FLContext()
+    context.set_prop(ReservedKey.IDENTITY_NAME, "server")
+    context.set_prop(ReservedKey.PEER_CTX, peer)
+    engine = SimpleNamespace(get_component=lambda _id: SimpleNamespace(recorder=recorder), fire_event=lambda *args: None)
+    context.set_prop(ReservedKey.ENGINE, engine)
+    return context
+
+
+def test_hostile_metrics_are_dropped_before_storage_and_the_controller(tmp_path):
+    recorder = RunRecorder(tmp_path)
+    meta = {
+        META_ROUND: 2,
+        META_NUM_SAMPLES: 40,
+        META_GLOBAL_METRICS: {
+            "rmse": 0.7,
+            "rows": ["CCO", "c1ccccc1"],
+            "nested": {"a": {"b": 1}},
+            "nan": float("nan"),
+            "long" * 40: 1.0,
+            **{f"k{i}": float(i) for i in range(100)},
+        },
+        META_LOCAL_METRICS: "rmse=0.5",
+        META_PHASES: [{"code": 5000, "name": "global eval", "start": 1.0, "end": 2.0}, "junk", {"code": "x"}],
+    }
+    shareable = DXO(DataKind.WEIGHTS, data={"w": [0.0]}, meta=meta).to_shareable()
+
+    filtered = MetricStreamFilter(max_metrics=8).process(shareable, fake_context("site_a", recorder))
+
+    dxo = from_shareable(filtered)
+    assert list(dxo.meta[META_GLOBAL_METRICS]) == ["rmse", "k0", "k1", "k2", "k3", "k4", "k5", "k6"]
+    assert dxo.meta[META_LOCAL_METRICS] == {}
+    assert dxo.meta[META_PHASES] == [{"code": 5000, "name": "global eval", "start": 1.0, "end": 2.0}]
+    with open(tmp_path / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["round"], r["site"], r["kind"], r["metric"]) for r in rows][:2] == [
+        ("2", "site_a", "global", "rmse"),
+        ("2", "site_a", "global", "k0"),
+    ]
+    assert len(rows) == 8
+    progress = json.loads((tmp_path / "progress.json").read_text())
+    assert progress["rounds"]["2"]["sites"]["site_a"]["num_samples"] == 40
+
+
+def test_a_result_without_a_round_stores_nothing(tmp_path):
+    recorder = RunRecorder(tmp_path)
+    shareable = DXO(DataKind.WEIGHTS, data={"w": [0.0]}, meta={META_GLOBAL_METRICS: {"rmse": 1.0}}).to_shareable()
+    MetricStreamFilter().process(shareable, fake_context("site_a", recorder))
+    assert (tmp_path / "metrics.csv").read_text().strip() == "round,site,kind,metric,value"
