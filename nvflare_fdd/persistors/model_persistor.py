@@ -60,16 +60,22 @@ class FddModelPersistor(ModelPersistor):
         model_class: name of the ``torch.nn.Module`` class in the bundle's ``model.py``; empty means
             the only such class there (an error if there are several).
         results_dir: where models are saved; default the run's results folder (``<run dir>/fdd``).
+        seed: seeds torch before the class is built, so a job's initial global model (and so the
+            whole run, for a deterministic bundle) is reproducible.
     """
 
-    def __init__(self, model_class: str = "", results_dir: str = ""):
+    def __init__(self, model_class: str = "", results_dir: str = "", seed: int = 0):
         super().__init__()
         self.model_class = model_class
         self.results_dir = results_dir
+        self.seed = seed
 
     def load_model(self, fl_ctx: FLContext) -> ModelLearnable:
         bundle_dir = self._bundle_dir(fl_ctx)
         class_name = self.model_class or _only_model_class(bundle_dir)
+        import torch
+
+        torch.manual_seed(self.seed)
         with user_modules(bundle_dir):
             model = build_server_model(bundle_dir, class_name)
         parameters = sum(p.numel() for p in model.parameters())
