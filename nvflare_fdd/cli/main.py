@@ -18,6 +18,7 @@ _COMMANDS = {
     "demo": "nvflare_fdd.cli.demo:demo",
     "job": "nvflare_fdd.cli.job:job",
     "kda": "nvflare_fdd.cli.kda:kda",
+    "plugins": "nvflare_fdd.cli.plugins:plugins",
     "run": "nvflare_fdd.cli.run:run",
     "templates": "nvflare_fdd.cli.job:templates",
     "validate": "nvflare_fdd.cli.validate:validate",

@@ -1,0 +1,77 @@
+"""The plugin manager: built-in plugins, then entry-point plugins, checked once, loaded on first use."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+from nvflare_fdd.errors import FddError
+from nvflare_fdd.plugin import DISABLE_AUTOLOAD_ENV, ENTRY_POINT_GROUP, PROJECT, hookspecs
+
+# Built-in features are plugins too; each module holds @hookimpl functions.
+BUILTIN_PLUGINS = ("nvflare_fdd.envs.local",)
+
+
+class PluginError(FddError):
+    """A plugin registered something twice or broke a hook's contract."""
+
+
+class FddPluginManager:
+    """Typed access to the hooks, so the rest of the code never calls ``pm.hook.x`` untyped.
+
+    Args:
+        autoload: load third-party plugins from the ``nvflare_fdd`` entry-point group;
+            default: yes unless ``$FDD_DISABLE_PLUGIN_AUTOLOAD`` is set.
+        plugins: extra plugin objects to register (tests, embedding applications).
+    """
+
+    def __init__(self, autoload: bool | None = None, plugins: tuple[object, ...] = ()):
+        if autoload is None:
+            autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
+        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        if autoload:
+            self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        for name in BUILTIN_PLUGINS:
+            self.pm.register(importlib.import_module(name), name=name)
+        for plugin in plugins:
+            self.pm.register(plugin)
+        self.pm.check_pending()  # a misspelled hook in a plugin fails here, not silently
+
+    def plugin_names(self) -> list[str]:
+        """Names of the registered plugins (built-in and third-party)."""
+        return sorted(name for name, _ in self.pm.list_name_plugin())
+
+    def environment_backends(self) -> dict[str, Callable[..., Any]]:
+        """Backend name → factory, from every plugin's ``fdd_environment_backends``."""
+        return self._collect(self.pm.hook.fdd_environment_backends, "environment backend")
+
+    def _collect(self, hook, what: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        owners: dict[str, str] = {}
+        for implementation in hook.get_hookimpls():
+            plugin_name = implementation.plugin_name
+
+            def register(name: str, value: Any, plugin_name: str = plugin_name) -> None:
+                if name in found:
+                    raise PluginError(f"{what} {name!r} is registered by both {owners[name]} and {plugin_name}")
+                found[name] = value
+                owners[name] = plugin_name
+
+            implementation.function(register=register)
+        return found
+
+
+_manager: FddPluginManager | None = None
+
+
+def plugin_manager() -> FddPluginManager:
+    """The process-wide plugin manager, created on first use."""
+    global _manager
+    if _manager is None:
+        _manager = FddPluginManager()
+    return _manager
