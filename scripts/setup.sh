@@ -23,4 +23,8 @@ if [ -n "$PINS" ]; then
     python -m pip install --quiet $PINS
 fi
 python -m pip install --quiet -e ".[test]" ${PINS:+$PINS}
+# plugins that ship beside the package, with their own packaging and tests
+for plugin in plugins/*/; do
+    python -m pip install --quiet --no-deps -e "$plugin"
+done
 echo "environment ready: $VENV ($(python -c 'import nvflare, torch; print("nvflare", nvflare.__version__, "torch", torch.__version__)'))"

@@ -12,6 +12,7 @@ from nvflare_fdd.errors import FddError
 class Phase(IntEnum):
     """A step of the client round; the value is the code reported on failure."""
 
+    ENVIRONMENT = 900  # building the job's environment from requirements.txt (before K-MELLODDY's 1000)
     CONFIG = 1000
     DATA_DOWNLOAD = 2000
     DATA_LOADER = 2001
@@ -30,6 +31,7 @@ class Phase(IntEnum):
 
 
 _LABELS = {
+    Phase.ENVIRONMENT: "environment",
     Phase.CONFIG: "config",
     Phase.DATA_DOWNLOAD: "data download",
     Phase.DATA_LOADER: "data_loader",

@@ -1,10 +1,14 @@
-"""Where a site's KDA lives: configured by the site, never carried by the job.
+"""A site's own settings: where its KDA lives and how it runs user code. Never carried by a job.
 
-Looked up in this order:
+``local/fdd_site.json`` in the site's NVFlare workspace::
 
-1. ``local/fdd_site.json`` in the site's NVFlare workspace: ``{"kda_url": "postgresql://..."}``;
-2. ``$FDD_KDA_URLS``: a JSON object mapping site names to URLs (what ``fdd run`` sets for the simulator);
-3. ``$FDD_KDA_URL``: one URL for every site on this machine.
+    {"kda_url": "postgresql://kda@db/kda",
+     "environment": {"backend": "local", "cache_dir": "/srv/fdd/envs"}}
+
+The KDA URL is looked up in that file, then ``$FDD_KDA_URLS`` (a JSON object of site
+name → URL, what ``fdd run`` sets for the simulator), then ``$FDD_KDA_URL``. The
+environment backend is the file's ``environment.backend``, else ``$FDD_ENV_BACKEND``,
+else ``local``; the other ``environment`` keys are the backend's options.
 """
 
 from __future__ import annotations
@@ -18,6 +22,35 @@ from nvflare_fdd.errors import FddError
 SITE_CONFIG_FILE = "fdd_site.json"
 KDA_URLS_ENV = "FDD_KDA_URLS"
 KDA_URL_ENV = "FDD_KDA_URL"
+ENV_BACKEND_ENV = "FDD_ENV_BACKEND"
+DEFAULT_BACKEND = "local"
+
+
+def read_site_file(site_config_dir: str | Path | None) -> dict:
+    """The site's ``fdd_site.json`` as a dict (empty when there is none).
+
+    Raises:
+        FddError: the file is not a JSON object.
+    """
+    if not site_config_dir:
+        return {}
+    path = Path(site_config_dir) / SITE_CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        settings = json.loads(path.read_text())
+    except ValueError as exc:
+        raise FddError(f"{path}: not valid JSON ({exc}); see the nvflare-fdd README for its keys") from exc
+    if not isinstance(settings, dict):
+        raise FddError(f"{path}: must be a JSON object like {{\"kda_url\": \"sqlite:////data/kda.db\"}}")
+    return settings
+
+
+def environment_settings(site_config_dir: str | Path | None) -> tuple[str, dict]:
+    """``(backend name, backend options)`` for running this site's user code."""
+    options = dict(read_site_file(site_config_dir).get("environment") or {})
+    backend = options.pop("backend", None) or os.environ.get(ENV_BACKEND_ENV) or DEFAULT_BACKEND
+    return backend, options
 
 
 def kda_url_for(site: str, site_config_dir: str | Path | None) -> str:
@@ -26,15 +59,9 @@ def kda_url_for(site: str, site_config_dir: str | Path | None) -> str:
     Raises:
         FddError: none is configured, or a configuration is malformed.
     """
-    if site_config_dir:
-        path = Path(site_config_dir) / SITE_CONFIG_FILE
-        if path.is_file():
-            try:
-                url = json.loads(path.read_text()).get("kda_url")
-            except (ValueError, AttributeError) as exc:
-                raise FddError(f"{path}: must be a JSON object like {{\"kda_url\": \"sqlite:////data/kda.db\"}}") from exc
-            if url:
-                return str(url)
+    url = read_site_file(site_config_dir).get("kda_url")
+    if url:
+        return str(url)
     mapping = os.environ.get(KDA_URLS_ENV)
     if mapping:
         try:

@@ -48,3 +48,9 @@ def two_sites(tmp_path: Path, request) -> dict[str, str]:
 @pytest.fixture
 def zero_init_bundle(make_bundle) -> Path:
     return make_bundle({"model.py": ZERO_INIT_MODEL}, name="zero_init_bundle")
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment_cache(tmp_path_factory, monkeypatch):
+    """Job environments built by a test go to a cache of the test session's own."""
+    monkeypatch.setenv("FDD_ENV_CACHE", str(tmp_path_factory.getbasetemp() / "env-cache"))

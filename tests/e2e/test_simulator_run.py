@@ -93,7 +93,7 @@ def test_two_sites_train_with_sample_weighted_fedavg(zero_init_bundle, two_sites
             record = progress["rounds"][round_key]["sites"][site]
             assert [p["code"] for p in record["phases"]] == ROUND_CODES
             assert record["num_samples"] == size
-    assert [p["code"] for p in progress["setup"]["site_a"]] == [1000, 2000, 2001, 3000]
+    assert [p["code"] for p in progress["setup"]["site_a"]] == [900, 1000, 2000, 2001, 3000]
 
 
 def test_a_failing_train_ends_the_job_with_6000_and_the_site(make_bundle, two_sites, tmp_path):

@@ -1,0 +1,115 @@
+"""The user-code process: runs the client round in the job's environment, driven by the site's executor.
+
+Started as ``python -m nvflare_fdd.client.worker --address SOCKET --bundle DIR --site NAME``
+with ``$FDD_WORKER_AUTHKEY`` and ``$FDD_KDA_URL`` set. Messages are JSON both
+ways; weights travel as safetensors files in the exchange folder, so the
+executor never unpickles anything this process (user code) produced.
+
+Commands and replies::
+
+    {"cmd": "setup"}                          -> {"ok": true, "phases": [...]}
+    {"cmd": "round", "round": 1, "params": p} -> {"ok": true, "params": q, "num_samples": n, "global_metrics": {...},
+                                                  "local_metrics": {...}, "dropped_metrics": {...}, "phases": [...]}
+    {"cmd": "stop"}                           -> (exits)
+    any failure                               -> {"ok": false, "error": RoundError.to_dict()}
+
+While a command runs, ``{"kind": "phase", "code": ..., "event": "start"|"end"|"failed", ...}``
+messages report each phase as it starts and ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from multiprocessing.connection import Client
+from pathlib import Path
+
+from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError
+from nvflare_fdd.client.round import ClientRound
+
+AUTHKEY_ENV = "FDD_WORKER_AUTHKEY"
+KDA_URL_ENV = "FDD_KDA_URL"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--bundle", required=True)
+    parser.add_argument("--site", required=True)
+    parser.add_argument("--device", default="")
+    args = parser.parse_args(argv)
+
+    connection = Client(args.address, family="AF_UNIX", authkey=bytes.fromhex(os.environ.pop(AUTHKEY_ENV)))
+    kda_url = os.environ.get(KDA_URL_ENV, "")
+
+    def send(message: dict) -> None:
+        connection.send_bytes(json.dumps(message).encode())
+
+    def fetch_raw_datas():
+        from nvflare_fdd.kda import load_raw_datas
+
+        return load_raw_datas(kda_url)
+
+    def on_phase(event: dict) -> None:
+        send({"kind": "phase", **event})
+
+    with ClientRound(args.bundle, fetch_raw_datas, site=args.site, device=args.device or None, on_phase=on_phase) as client:
+        while True:
+            command = json.loads(connection.recv_bytes())
+            if command["cmd"] == "stop":
+                return 0
+            try:
+                if command["cmd"] == "setup":
+                    timings = client.setup()
+                    send({"ok": True, "device": client.device, "phases": [t.to_dict() for t in timings]})
+                elif command["cmd"] == "round":
+                    send(_round(client, command))
+                else:
+                    send({"ok": False, "error": {"code": None, "phase": "worker", "site": args.site, "round": None,
+                                                 "message": f"unknown command {command['cmd']!r}", "trace": ""}})
+            except RoundError as error:
+                send({"ok": False, "error": error.to_dict()})
+
+
+def _round(client: ClientRound, command: dict) -> dict:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    round_num = command["round"]
+    received, sent = [], []
+    with client.phase(Phase.RECEIVE, round_num, received):
+        params = load_file(command["params"]) if command.get("params") else None
+    result = client.run(round_num, params)
+    out = Path(command["params"]).with_name(f"update-{round_num}.safetensors")
+    with client.phase(Phase.SEND, round_num, sent):
+        save_file(_savable(result.params, torch), str(out))
+    phases = received + result.phases
+    phases[-1] = PhaseTiming(Phase.SEND.value, Phase.SEND.label, phases[-1].start, sent[0].end)  # one send phase
+    return {
+        "ok": True,
+        "params": str(out),
+        "num_samples": result.num_samples,
+        "global_metrics": result.global_metrics,
+        "local_metrics": result.local_metrics,
+        "dropped_metrics": result.dropped_metrics,
+        "phases": [t.to_dict() for t in phases],
+    }
+
+
+def _savable(params: dict, torch) -> dict:
+    """Tensors safetensors accepts: contiguous, no shared memory (tied weights are copied), no bfloat16."""
+    seen: set[int] = set()
+    tensors = {}
+    for key, value in params.items():
+        value = value.float() if value.dtype == torch.bfloat16 else value.contiguous()
+        if value.numel() and value.data_ptr() in seen:
+            value = value.clone()
+        seen.add(value.data_ptr())
+        tensors[key] = value
+    return tensors
+
+
+if __name__ == "__main__":
+    sys.exit(main())

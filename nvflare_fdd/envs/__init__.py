@@ -1,0 +1,79 @@
+"""Job environments: where a site runs a job's user code, built from the bundle's requirements.txt.
+
+A backend (registered through the ``fdd_environment_backends`` hook) turns the
+requirements into an ``Environment``: the command that starts a Python with the
+bundle's packages, plus the environment variables it needs. ``local`` (the
+default) builds a cached virtual environment with uv on top of the site's own
+packages; the ``fdd-docker`` plugin builds an image per requirements instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from nvflare_fdd.errors import FddError
+
+
+class JobEnvironmentError(FddError):
+    """The job's environment could not be built; ``requirements`` names the lines at fault, if known."""
+
+    def __init__(self, message: str, requirements: Sequence[str] = (), output: str = ""):
+        self.requirements = list(requirements)
+        self.output = output
+        super().__init__(message)
+
+
+@dataclass
+class Environment:
+    """How to start user code in a prepared environment.
+
+    Attributes:
+        argv_prefix: what runs ``-m module args...``, e.g. ``["/env/bin/python"]``.
+        env: extra environment variables for that process.
+        description: one line for logs and progress (``"cached environment 3f9a..."``).
+    """
+
+    argv_prefix: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    def command(self, module: str, args: Sequence[str], shared_dirs: Sequence[str] = (), env_names: Sequence[str] = ()) -> list[str]:
+        """The command line that runs ``python -m module args...`` in this environment.
+
+        Args:
+            module: the module to run.
+            args: its arguments.
+            shared_dirs: host folders the process must see at the same paths (a container mounts them).
+            env_names: environment variables the process must receive (a container passes them on).
+        """
+        return [*self.argv_prefix, "-m", module, *args]
+
+    def stop(self) -> None:
+        """Stop whatever the process left running after it was killed (a container); nothing locally."""
+
+
+Logger = Callable[[str], None]
+
+
+def requirement_lines(text: str) -> list[str]:
+    """The lines of a requirements.txt that name something to install (no comments, blanks or options)."""
+    lines = []
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if line and not line.startswith(("#", "-")):
+            lines.append(line)
+    return lines
+
+
+def blamed_requirements(requirements: str, installer_output: str) -> list[str]:
+    """The requirement lines whose package names appear in the installer's error output."""
+    blamed = []
+    output = installer_output.lower()
+    for line in requirement_lines(requirements):
+        name = re.split(r"[\s<>=!~;\[@(]", line, maxsplit=1)[0]
+        variants = {name.lower(), name.lower().replace("_", "-"), name.lower().replace("-", "_")}
+        if name and any(variant in output for variant in variants):
+            blamed.append(line)
+    return blamed

@@ -1,0 +1,219 @@
+"""The ``local`` environment backend: a cached virtual environment per requirements, built with uv.
+
+The environment sits on top of the site's own Python environment: its packages
+(torch, nvflare, pandas, ...) stay importable and count as installed, so only
+what the bundle adds, or pins to another version, is installed. uv does not see
+packages of an underlying environment, so each job environment carries a
+metadata-only copy of the base's ``*.dist-info`` (what uv reads to decide what is
+installed) and a ``.pth`` line that puts the base's site-packages behind its own:
+a pinned version installed in the job environment shadows the base's copy, which
+is never touched.
+
+Environments are cached by the requirements and the base they were built on; a
+second job with the same requirements starts without installing. Builders of
+the same environment take a file lock; an environment is ready only once its
+marker file is written, and a failed build is removed, never left half-built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import site
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+
+from nvflare_fdd.envs import Environment, JobEnvironmentError, Logger, blamed_requirements, requirement_lines
+from nvflare_fdd.plugin import hookimpl
+from nvflare_fdd.results import atomic_write_bytes
+
+CACHE_ENV = "FDD_ENV_CACHE"
+MARKER = "fdd-env.json"
+BASE_PTH = "_fdd_base.pth"
+OVERLAY_INSTALLER = "nvflare-fdd-base"
+
+
+def default_cache_dir() -> Path:
+    """``$FDD_ENV_CACHE``, else ``~/.cache/nvflare-fdd/envs``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "nvflare-fdd" / "envs")
+
+
+class LocalBackend:
+    """Builds job environments as uv virtual environments layered on the site's Python.
+
+    Args:
+        cache_dir: where environments are kept; default ``default_cache_dir()``.
+        index_strategy: uv's ``--index-strategy`` (K-MELLODDY installs with ``unsafe-best-match``).
+        timeout: seconds an install may take.
+    """
+
+    name = "local"
+
+    def __init__(self, cache_dir: str | None = None, index_strategy: str = "unsafe-best-match", timeout: float = 1800):
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.index_strategy = index_strategy
+        self.timeout = timeout
+
+    def prepare(self, requirements: str, log: Logger = lambda line: None) -> Environment:
+        """The environment for ``requirements``: cached, or built now.
+
+        Raises:
+            JobEnvironmentError: the install failed; names the requirements the installer complained about.
+        """
+        if not requirement_lines(requirements):
+            log("no requirements beyond the site's base environment")
+            return Environment([sys.executable], description="the site's base environment")
+        key = environment_key(requirements)
+        folder = self.cache_dir / key
+        if _ready(folder):
+            log(f"reusing cached environment {key}")
+            return _environment(folder, f"cached environment {key}")
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        with _file_lock(self.cache_dir / f".{key}.lock"):
+            if _ready(folder):  # another job built it while we waited
+                log(f"reusing environment {key}, built by another job meanwhile")
+                return _environment(folder, f"cached environment {key}")
+            shutil.rmtree(folder, ignore_errors=True)  # leftovers of a build that died
+            started = time.monotonic()
+            try:
+                self._build(folder, requirements, log)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            marker = {"key": key, "requirements": requirements, "built": time.time(), "python": sys.version}
+            atomic_write_bytes(folder / MARKER, json.dumps(marker, indent=2).encode())
+            log(f"built environment {key} in {time.monotonic() - started:.1f} s")
+        return _environment(folder, f"new environment {key}")
+
+    def _build(self, folder: Path, requirements: str, log: Logger) -> None:
+        uv = _uv()
+        _run([uv, "venv", "--quiet", "--python", sys.executable, str(folder)], "create the virtual environment", requirements)
+        site_packages = _site_packages(folder)
+        base_dirs = base_site_dirs()
+        lines = "".join(f"import site; site.addsitedir({path!r})\n" for path in base_dirs)
+        (site_packages / BASE_PTH).write_text(lines)
+        _write_overlay(site_packages)
+        (folder / "requirements.txt").write_text(requirements)
+        log(f"installing {len(requirement_lines(requirements))} requirement(s) with uv")
+        command = [
+            uv, "pip", "install", "--python", str(_python(folder)), "-r", str(folder / "requirements.txt"),
+            "--index-strategy", self.index_strategy,
+        ]  # fmt: skip
+        output = _run(command, "install the bundle's requirements", requirements, self.timeout)
+        for line in output.splitlines():
+            if line.strip().startswith(("+", "-")):
+                log(line.strip())
+
+
+@hookimpl
+def fdd_environment_backends(register) -> None:
+    register("local", LocalBackend)
+
+
+# -- the base environment ---------------------------------------------------------------------
+
+
+def base_site_dirs() -> list[str]:
+    """The running interpreter's site-packages folders (a virtual environment's own included)."""
+    dirs = list(dict.fromkeys([*site.getsitepackages(), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]))
+    return [path for path in dirs if os.path.isdir(path)]
+
+
+@lru_cache(maxsize=1)
+def base_distributions() -> tuple[tuple[str, str, str], ...]:
+    """``(normalized name, version, METADATA text)`` of every distribution in the base, first one wins."""
+    found: dict[str, tuple[str, str, str]] = {}
+    for dist in importlib.metadata.distributions(path=base_site_dirs()):
+        name = dist.metadata.get("Name")
+        if not name:
+            continue
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key not in found:
+            metadata = dist.read_text("METADATA") or f"Metadata-Version: 2.1\nName: {name}\nVersion: {dist.version}\n"
+            found[key] = (name, dist.version, metadata)
+    return tuple(sorted(found.values()))
+
+
+def environment_key(requirements: str) -> str:
+    """Cache key: the requirements as written, the Python, and every base package's version."""
+    digest = hashlib.sha256()
+    digest.update(requirements.strip().encode())
+    digest.update(sys.version.encode())
+    digest.update(sysconfig.get_platform().encode())
+    for name, version, _ in base_distributions():
+        digest.update(f"\n{name}=={version}".encode())
+    return digest.hexdigest()[:20]
+
+
+def _write_overlay(site_packages: Path) -> None:
+    """Metadata-only copies of the base's distributions, so uv counts them as installed."""
+    for name, version, metadata in base_distributions():
+        info = site_packages / f"{re.sub(r'[-_.]+', '_', name)}-{version}.dist-info"
+        info.mkdir(exist_ok=True)
+        (info / "METADATA").write_text(metadata)
+        (info / "INSTALLER").write_text(f"{OVERLAY_INSTALLER}\n")
+        # RECORD lists only these files: uninstalling the overlay (a pinned other version) removes nothing else
+        (info / "RECORD").write_text("".join(f"{info.name}/{f},,\n" for f in ("METADATA", "INSTALLER", "RECORD")))
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _uv() -> str:
+    try:
+        from uv import find_uv_bin
+    except ImportError as exc:  # pragma: no cover - uv is a dependency
+        raise JobEnvironmentError("uv is not installed: pip install uv") from exc
+    return find_uv_bin()
+
+
+def _run(command: list[str], what: str, requirements: str, timeout: float = 600) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise JobEnvironmentError(f"could not {what}: the installer took more than {timeout:.0f} s", (), str(exc.output or "")) from exc
+    output = (done.stdout or "") + (done.stderr or "")
+    if done.returncode != 0:
+        blamed = blamed_requirements(requirements, output)
+        names = f" ({', '.join(blamed)})" if blamed else ""
+        raise JobEnvironmentError(f"could not {what}{names}:\n{output.strip()[-4000:]}", blamed, output)
+    return output
+
+
+def _ready(folder: Path) -> bool:
+    return (folder / MARKER).is_file()
+
+
+def _python(folder: Path) -> Path:
+    return folder / "bin" / "python"
+
+
+def _site_packages(folder: Path) -> Path:
+    [path] = list((folder / "lib").glob("python*/site-packages"))
+    return path
+
+
+def _environment(folder: Path, description: str) -> Environment:
+    os.utime(folder / MARKER)  # last use, for whoever prunes the cache
+    return Environment([str(_python(folder))], description=description)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

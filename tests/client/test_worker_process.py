@@ -1,0 +1,120 @@
+"""User code in its own process: every way it can end is reported with its phase, and stop leaves nothing behind."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from nvflare_fdd.client.phases import RoundError
+from nvflare_fdd.client.process import WorkerProcess
+from nvflare_fdd.envs import Environment
+from nvflare_fdd.kda import import_file
+
+ZERO = {"linear.weight": np.zeros((1, 3), np.float32), "linear.bias": np.zeros(1, np.float32)}
+
+
+@pytest.fixture
+def kda_url(tmp_path, kda_frame_factory) -> str:
+    csv_path = tmp_path / "site.csv"
+    kda_frame_factory([-(i % 5) * 0.5 for i in range(24)]).to_csv(csv_path, index=False)
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    import_file(url, csv_path)
+    return url
+
+
+def started_worker(bundle: Path, kda_url: str) -> WorkerProcess:
+    worker = WorkerProcess(Environment([sys.executable]), bundle, "site_x", kda_url, device="cpu")
+    worker.start()
+    return worker
+
+
+def run_one_round(worker: WorkerProcess) -> dict:
+    worker.setup()
+    path = worker.exchange / "global-1.safetensors"
+    save_file(ZERO, str(path))
+    return worker.run_round(1, str(path))
+
+
+def test_a_round_in_the_worker_returns_weights_metrics_and_phases(tiny_bundle, kda_url):
+    worker = started_worker(tiny_bundle, kda_url)
+    try:
+        reply = run_one_round(worker)
+        update = load_file(reply["params"])
+    finally:
+        worker.stop()
+    assert reply["num_samples"] == 24
+    assert [p["code"] for p in reply["phases"]] == [4000, 4001, 5000, 6000, 7000, 8000]
+    assert reply["local_metrics"]["mse"] < reply["global_metrics"]["mse"]
+    assert set(update) == set(ZERO)
+    assert not np.array_equal(update["linear.weight"], ZERO["linear.weight"])  # it trained
+    assert not worker.exchange.exists()  # stop() cleans up
+
+
+TRAIN_ENDINGS = {
+    "segfault": ("import ctypes\n\ndef train(m, d, c):\n    ctypes.string_at(0)\n", "killed by SIGSEGV"),
+    "os._exit": ("import os\n\ndef train(m, d, c):\n    os._exit(3)\n", "exited with code 3"),
+    "exception": ("def train(m, d, c):\n    raise MemoryError('CUDA out of memory')\n", "MemoryError: CUDA out of memory"),
+    "sys.exit": ("import sys\n\ndef train(m, d, c):\n    sys.exit(4)\n", "SystemExit: 4"),
+}
+
+
+@pytest.mark.parametrize("ending", sorted(TRAIN_ENDINGS))
+def test_every_way_train_can_end_is_a_6000_failure(make_bundle, kda_url, ending):
+    body, expected = TRAIN_ENDINGS[ending]
+    evaluate = "\n\ndef evaluate(m, d, c):\n    return {'loss': 1.0}\n"
+    bundle = make_bundle({"train_eval.py": body + evaluate}, name=ending.replace(".", "_"))
+    worker = started_worker(bundle, kda_url)
+    try:
+        with pytest.raises(RoundError) as caught:
+            run_one_round(worker)
+    finally:
+        worker.stop()
+    assert (caught.value.code, caught.value.site, caught.value.round) == (6000, "site_x", 1)
+    assert expected in caught.value.message
+
+
+def test_a_broken_data_py_fails_at_2001_with_the_users_traceback(make_bundle, kda_url):
+    bundle = make_bundle({"data.py": "import no_such_module_for_fdd\n\ndef data_loader(r, c):\n    return r\n"}, name="nodata")
+    worker = started_worker(bundle, kda_url)
+    try:
+        with pytest.raises(RoundError) as caught:
+            worker.setup()
+    finally:
+        worker.stop()
+    assert caught.value.code == 2001
+    assert "no_such_module_for_fdd" in caught.value.trace
+
+
+def test_stop_kills_what_user_code_started(make_bundle, kda_url, tmp_path):
+    marker = tmp_path / "grandchild.pid"
+    spawner = (
+        "import subprocess, sys\n\n"
+        "def train(m, d, c):\n"
+        f"    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+        f"    open({str(marker)!r}, 'w').write(str(child.pid))\n"
+        "    import time; time.sleep(300)\n\n"
+        "def evaluate(m, d, c):\n    return {'loss': 1.0}\n"
+    )
+    bundle = make_bundle({"train_eval.py": spawner}, name="spawner")
+    worker = started_worker(bundle, kda_url)
+    stop_requested = {"now": False}
+    worker.should_stop = lambda: stop_requested["now"]
+    def stop_when_spawned() -> None:
+        while not marker.exists():
+            time.sleep(0.1)
+        stop_requested["now"] = True
+
+    threading.Thread(target=stop_when_spawned, daemon=True).start()
+    with pytest.raises(RoundError, match="the job was stopped"):
+        run_one_round(worker)
+    worker.stop()
+    grandchild = int(marker.read_text())
+    time.sleep(0.5)
+    status = Path(f"/proc/{grandchild}/stat")
+    assert not status.exists() or status.read_text().split()[2] == "Z", "a process started by user code survived"
