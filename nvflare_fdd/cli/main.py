@@ -16,11 +16,16 @@ from nvflare_fdd import __version__
 _COMMANDS = {
     "check": "nvflare_fdd.cli.check:check",
     "demo": "nvflare_fdd.cli.demo:demo",
+    "groups": "nvflare_fdd.cli.groups:groups",
     "job": "nvflare_fdd.cli.job:job",
+    "jobs": "nvflare_fdd.cli.jobs:jobs",
     "kda": "nvflare_fdd.cli.kda:kda",
+    "models": "nvflare_fdd.cli.models:models",
     "plugins": "nvflare_fdd.cli.plugins:plugins",
     "run": "nvflare_fdd.cli.run:run",
+    "server": "nvflare_fdd.cli.server:server",
     "templates": "nvflare_fdd.cli.job:templates",
+    "users": "nvflare_fdd.cli.users:users",
     "validate": "nvflare_fdd.cli.validate:validate",
 }
 

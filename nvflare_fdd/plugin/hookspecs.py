@@ -28,3 +28,77 @@ def fdd_environment_backends(register: Callable[[str, Callable[..., Any]], None]
         def fdd_environment_backends(register):
             register("docker", DockerBackend)
     """
+
+
+@hookspec
+def fdd_storage_backends(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register platform storage backends.
+
+    Call ``register(name, factory)``; ``factory(url)`` returns an object with the methods of
+    ``nvflare_fdd.platform.storage.SqlStorage`` (the built-in ``sql`` backend). The platform uses
+    the backend named by ``storage_backend`` in ``platform.yaml`` (default ``sql``).
+
+    Example::
+
+        @hookimpl
+        def fdd_storage_backends(register):
+            register("sql-readonly-replica", ReplicaStorage)
+    """
+
+
+@hookspec
+def fdd_ui_backends(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register user interfaces of the platform.
+
+    Call ``register(name, factory)``; ``factory(platform)`` returns an object with
+    ``serve(host: str, port: int) -> None``; ``platform`` is a ``nvflare_fdd.platform.service.Platform``.
+    ``fdd ui --backend NAME`` serves it (the built-in web UI is ``web``).
+
+    Example::
+
+        @hookimpl
+        def fdd_ui_backends(register):
+            register("tui", TerminalUI)
+    """
+
+
+@hookspec
+def fdd_job_state_changed(job: str, old_state: str | None, new_state: str, reason: str) -> None:
+    """A job moved from ``old_state`` to ``new_state`` (``None`` for a new external job) because of ``reason``.
+
+    Called in the process that made the change (the platform service, or the NVFlare server's
+    recorder for a run's outcome). Keep it quick; exceptions are logged, not raised.
+
+    Example::
+
+        @hookimpl
+        def fdd_job_state_changed(job, old_state, new_state, reason):
+            if new_state == "failed":
+                send_mail(f"{job} failed: {reason}")
+    """
+
+
+@hookspec
+def fdd_round_progress(job: str, round: int, site: str, phases: list[dict]) -> None:
+    """A site finished a round of ``job``; ``phases`` are its ``{code, name, start, end}`` time stamps.
+
+    Called in the NVFlare server's process as results arrive.
+
+    Example::
+
+        @hookimpl
+        def fdd_round_progress(job, round, site, phases):
+            print(f"{job}: {site} finished round {round} in {phases[-1]['end'] - phases[0]['start']:.1f} s")
+    """
+
+
+@hookspec
+def fdd_metrics_recorded(job: str, round: int, site: str, kind: str, metrics: dict[str, float]) -> None:
+    """Screened Global (``kind="global"``) or Local (``"local"``) metrics of a site and round were stored.
+
+    Example::
+
+        @hookimpl
+        def fdd_metrics_recorded(job, round, site, kind, metrics):
+            dashboard.push(job, round, site, kind, metrics)
+    """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +14,11 @@ from nvflare_fdd.errors import FddError
 from nvflare_fdd.plugin import DISABLE_AUTOLOAD_ENV, ENTRY_POINT_GROUP, PROJECT, hookspecs
 
 # Built-in features are plugins too; each module holds @hookimpl functions.
-BUILTIN_PLUGINS = ("nvflare_fdd.envs.local",)
+BUILTIN_PLUGINS = ("nvflare_fdd.envs.local", "nvflare_fdd.platform.builtin")
+
+EVENT_HOOKS = ("fdd_job_state_changed", "fdd_round_progress", "fdd_metrics_recorded")
+
+log = logging.getLogger(__name__)
 
 
 class PluginError(FddError):
@@ -49,6 +54,24 @@ class FddPluginManager:
     def environment_backends(self) -> dict[str, Callable[..., Any]]:
         """Backend name → factory, from every plugin's ``fdd_environment_backends``."""
         return self._collect(self.pm.hook.fdd_environment_backends, "environment backend")
+
+    def storage_backends(self) -> dict[str, Callable[..., Any]]:
+        """Backend name → ``factory(url)``, from every plugin's ``fdd_storage_backends``."""
+        return self._collect(self.pm.hook.fdd_storage_backends, "storage backend")
+
+    def ui_backends(self) -> dict[str, Callable[..., Any]]:
+        """UI name → ``factory(platform)``, from every plugin's ``fdd_ui_backends``."""
+        return self._collect(self.pm.hook.fdd_ui_backends, "UI backend")
+
+    def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Tell every plugin of a platform event (one of ``EVENT_HOOKS``); a failing plugin is logged, not raised."""
+        if hook_name not in EVENT_HOOKS:
+            raise ValueError(f"{hook_name} is not a platform event; events are {', '.join(EVENT_HOOKS)}")
+        for implementation in getattr(self.pm.hook, hook_name).get_hookimpls():
+            try:  # like pluggy, pass each implementation only the arguments it declares
+                implementation.function(**{name: kwargs[name] for name in implementation.argnames})
+            except Exception:
+                log.exception("plugin %s failed in %s", implementation.plugin_name, hook_name)
 
     def _collect(self, hook, what: str) -> dict[str, Any]:
         found: dict[str, Any] = {}

@@ -1,9 +1,18 @@
-"""``FddRecorder``: the server component that keeps a run's results (see ``nvflare_fdd.results``)."""
+"""``FddRecorder``: the server component that keeps a run's results.
+
+Always as files in the run's ``fdd`` folder (see ``nvflare_fdd.results``); and, when
+the server knows the platform's database (``platform_url`` in the server's
+``local/fdd_site.json``, or ``$FDD_PLATFORM_URL``), in the platform's storage too,
+as the run goes.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from nvflare.apis.event_type import EventType
 from nvflare.apis.fl_component import FLComponent
@@ -13,6 +22,9 @@ from nvflare_fdd.results import RunRecorder
 
 RECORDER_ID = "fdd_recorder"
 RESULTS_FOLDER = "fdd"
+PLATFORM_URL_ENV = "FDD_PLATFORM_URL"
+
+log = logging.getLogger(__name__)
 
 
 def results_dir(fl_ctx: FLContext) -> Path:
@@ -21,22 +33,76 @@ def results_dir(fl_ctx: FLContext) -> Path:
     return Path(workspace.get_run_dir(fl_ctx.get_job_id())) / RESULTS_FOLDER
 
 
+class FanOut:
+    """Calls every sink in turn; a failing sink is logged and does not stop the others."""
+
+    def __init__(self, sinks: list[Any]):
+        self.sinks = sinks
+
+    def __getattr__(self, method: str):
+        def call(*args, **kwargs) -> None:
+            for sink in self.sinks:
+                try:
+                    getattr(sink, method)(*args, **kwargs)
+                except Exception:
+                    log.exception("recorder sink %s failed in %s", type(sink).__name__, method)
+
+        return call
+
+
 class FddRecorder(FLComponent):
-    """Holds the ``RunRecorder`` of the current run; the controller and the metric filter write through it.
+    """Holds the recorder of the current run; the controller and the metric filter write through it.
 
     Args:
-        results_dir: where to write; default ``<run dir>/fdd`` (relative paths are taken from the run dir).
+        results_dir: where to write files; default ``<run dir>/fdd`` (relative paths are taken from the run dir).
     """
 
     def __init__(self, results_dir: str = ""):
         super().__init__()
         self.results_dir = results_dir
-        self.recorder: RunRecorder | None = None
+        self.recorder: FanOut | None = None
 
     def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
         if event_type == EventType.START_RUN:
             folder = results_dir(fl_ctx)
             if self.results_dir:
-                folder = folder.parent / self.results_dir if not os.path.isabs(self.results_dir) else Path(self.results_dir)
-            self.recorder = RunRecorder(folder, job=fl_ctx.get_job_id())
-            self.log_info(fl_ctx, f"recording results in {folder}")
+                folder = Path(self.results_dir) if os.path.isabs(self.results_dir) else folder.parent / self.results_dir
+            sinks: list[Any] = [RunRecorder(folder, job=fl_ctx.get_job_id())]
+            storage_sink = self._storage_sink(fl_ctx, folder)
+            if storage_sink is not None:
+                sinks.append(storage_sink)
+            self.recorder = FanOut(sinks)
+            self.log_info(fl_ctx, f"recording results in {folder}" + (" and the platform's storage" if storage_sink else ""))
+
+    def _storage_sink(self, fl_ctx: FLContext, folder: Path):
+        from nvflare_fdd.executors.site_config import read_site_file
+
+        workspace = fl_ctx.get_engine().get_workspace()
+        url = read_site_file(workspace.get_site_config_dir()).get("platform_url") or os.environ.get(PLATFORM_URL_ENV)
+        if not url:
+            return None
+        from nvflare_fdd.platform.sink import StorageSink
+        from nvflare_fdd.platform.storage import SqlStorage
+        from nvflare_fdd.plugin.manager import plugin_manager
+
+        meta = _job_meta(Path(workspace.get_run_dir(fl_ctx.get_job_id())))
+        try:
+            storage = SqlStorage(url)
+        except Exception as exc:
+            self.log_error(fl_ctx, f"platform storage {url} unreachable; results are kept as files only: {exc}")
+            return None
+        return StorageSink(
+            storage,
+            job_name=meta.get("name") or fl_ctx.get_job_id(),
+            submitter=meta.get("submitter_name", ""),
+            nvflare_job_id=meta.get("job_id") or fl_ctx.get_job_id(),
+            results_dir=folder,
+            events=plugin_manager().notify,
+        )
+
+
+def _job_meta(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "meta.json").read_text())
+    except (OSError, ValueError):
+        return {}

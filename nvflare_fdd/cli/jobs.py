@@ -1,0 +1,177 @@
+"""``fdd jobs``: create, start, stop, watch jobs and get their results."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from nvflare_fdd.cli.platform_common import emit_json, emit_table, get_platform, json_option, platform_command, user_option, when
+
+
+@click.group()
+def jobs() -> None:
+    """Federated training jobs: ready → queued → running → completed | failed | cancelled."""
+
+
+@jobs.command("create")
+@click.argument("name")
+@click.option("--model", required=True, help="CLASS:VERSION of a registered model.")
+@click.option("--rounds", type=int, required=True, help="Federated rounds (≥ 1).")
+@click.option("--site", "sites", multiple=True, help="A site to train on; repeat.")
+@click.option("--group", default=None, help="A saved site group (see `fdd groups`).")
+@click.option("--description", default="", help="What the job is for.")
+@user_option
+@json_option
+@platform_command
+def create(name, model, rounds, sites, group, description, user_name, as_json) -> None:
+    """Create job NAME (English letters, digits and _; unique across all users). It waits in `ready`."""
+    platform = get_platform()
+    job = platform.create_job(platform.user(user_name), name, model, rounds, sites, group, description)
+    if as_json:
+        return emit_json(job)
+    click.echo(f"Created {job.name} ({job.model}, {job.rounds} rounds, sites {', '.join(job.sites)}): ready.")
+    click.echo(f"Start it with: fdd jobs start {job.name}")
+
+
+@jobs.command("start")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Start without asking for confirmation.")
+@click.option("--wait", is_flag=True, help="Run the queue here and follow the job until it ends.")
+@user_option
+@platform_command
+def start(name: str, yes: bool, wait: bool, user_name: str) -> None:
+    """Start job NAME: it queues (at most 2 queued jobs per user) and runs when capacity frees."""
+    platform = get_platform()
+    job = platform.job(name)
+    if not yes:
+        click.confirm(f"Start {name} ({job.model}, {job.rounds} rounds on {', '.join(job.sites)})?", abort=True)
+    platform.start_job(platform.user(user_name), name)
+    click.echo(f"{name} is queued.")
+    if wait:
+        _follow(platform, name)
+
+
+@jobs.command("stop")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Stop without asking for confirmation.")
+@user_option
+@platform_command
+def stop(name: str, yes: bool, user_name: str) -> None:
+    """Stop a queued or running job (it ends `cancelled`)."""
+    if not yes:
+        click.confirm(f"Stop {name}?", abort=True)
+    platform = get_platform()
+    platform.stop_job(platform.user(user_name), name)
+    click.echo(f"{name} is cancelled.")
+
+
+@jobs.command("list")
+@click.option("--mine", is_flag=True, help="Only your jobs.")
+@click.option("--state", "states", multiple=True, help="Only jobs in this state; repeat.")
+@user_option
+@json_option
+@platform_command
+def list_(mine: bool, states: tuple[str, ...], user_name: str, as_json: bool) -> None:
+    """All jobs (everyone's: names are global)."""
+    found = get_platform().jobs(owner=user_name if mine else None, states=states or None)
+    if as_json:
+        return emit_json(found)
+    emit_table(
+        ["job", "state", "owner", "model", "sites", "rounds", "created"],
+        [[j.name, j.state.value, j.owner, j.model or "(external)", len(j.sites), j.rounds, when(j.created_at)] for j in found],
+    )
+
+
+@jobs.command("show")
+@click.argument("name")
+@json_option
+@platform_command
+def show(name: str, as_json: bool) -> None:
+    """A job: its settings, state history, progress and failure."""
+    progress = get_platform().progress(name)
+    if as_json:
+        return emit_json(progress)
+    job = progress.job
+    click.echo(f"{job.name}: {job.state.value}   model {job.model}   owner {job.owner}   rounds {job.rounds}")
+    click.echo(f"sites: {', '.join(job.sites)}")
+    if job.description:
+        click.echo(job.description)
+    click.echo("\nHistory:")
+    emit_table(["time", "from", "to", "reason"], [[when(e.at), e.from_state or "", e.to_state, e.reason] for e in progress.events])
+    click.echo("\nProgress:")
+    for line in progress_lines(progress):
+        click.echo(f"  {line}")
+    if job.failure:
+        failure = job.failure
+        click.echo(f"\nFailure: {failure.get('code') or ''} {failure.get('phase')} at {failure.get('site')}, "
+                   f"round {failure.get('round')}: {failure.get('message')}")  # fmt: skip
+        if failure.get("trace"):
+            click.echo(failure["trace"])
+
+
+@jobs.command("results")
+@click.argument("name")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write all metrics to this CSV.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the global model (.pt or .safetensors).")
+@click.option("--best", is_flag=True, help="With --model: the best global model instead of the last.")
+@json_option
+@platform_command
+def results(name: str, csv_path: Path | None, model_path: Path | None, best: bool, as_json: bool) -> None:
+    """Global/Local metrics per site and round; export them and the global model."""
+    platform = get_platform()
+    if csv_path:
+        platform.write_metrics_csv(name, csv_path)
+        click.echo(f"Wrote {csv_path}.")
+    if model_path:
+        platform.write_model(name, model_path, best=best)
+        click.echo(f"Wrote {model_path}.")
+    if csv_path or model_path:
+        return
+    metrics = platform.metrics(name)
+    if as_json:
+        return emit_json(metrics)
+    emit_table(["round", "site", "kind", "metric", "value"], [[m.round, m.site, m.kind, m.metric, f"{m.value:.6g}"] for m in metrics])
+
+
+def progress_lines(progress) -> list[str]:
+    """Start → environment creation per site → each round with its elapsed time → result generation."""
+    job = progress.job
+    lines = [f"start: {when(job.started_at) or 'not yet'}"]
+    for site, phases in sorted(progress.setup.items()):
+        environment = next((p for p in phases if p["code"] == 900), None)
+        seconds = phases[-1]["end"] - phases[0]["start"] if phases else 0.0
+        env = f"environment {environment['end'] - environment['start']:.1f} s, " if environment else ""
+        lines.append(f"environment creation, {site}: {env}ready after {seconds:.1f} s")
+    for round_num, record in progress.rounds.items():
+        started, finished = record.get("started"), record.get("finished")
+        elapsed = f"{finished - started:.1f} s" if started and finished else ("running" if started else "")
+        done = ", ".join(sorted(record.get("sites", {})))
+        lines.append(f"round {round_num}/{job.rounds}: {elapsed}" + (f" (results from {done})" if done else ""))
+    if job.state.is_final:
+        lines.append(f"result generation: {job.state.value} {when(job.finished_at)}")
+    return lines
+
+
+def _follow(platform, name: str, interval: float = 1.0) -> None:
+    """Advance the queue here and print progress until the job ends."""
+    shown: set[str] = set()
+    while True:
+        platform.tick()
+        progress = platform.progress(name)
+        for line in progress_lines(progress):
+            if line not in shown:
+                shown.add(line)
+                click.echo(f"  {line}")
+        if progress.job.state.is_final:
+            if progress.job.failure:
+                failure = progress.job.failure
+                raise click.ClickException(
+                    f"{name} failed: {failure.get('code') or ''} {failure.get('phase')} at {failure.get('site')}: {failure.get('message')}"
+                )
+            if progress.job.state.value != "completed":
+                raise click.ClickException(f"{name} ended {progress.job.state.value}")
+            click.echo(f"{name} completed. Results: fdd jobs results {name}")
+            return
+        time.sleep(interval)

@@ -1,0 +1,1 @@
+"""The platform around the federated run: users, model registry, jobs with states and a queue, results."""

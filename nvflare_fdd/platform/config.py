@@ -1,0 +1,88 @@
+"""Platform settings: storage, runner, capacity, sites. Embedded defaults need no file at all.
+
+Read from ``$FDD_PLATFORM_CONFIG`` or ``<home>/platform.yaml`` (home: ``$FDD_HOME`` or
+``~/.local/share/nvflare-fdd``), then overridden by ``$FDD_PLATFORM_URL`` (storage) and
+``$FDD_RUNNER``. Example::
+
+    storage_url: postgresql+psycopg://fdd@db/fdd
+    runner: flare                  # or simulator (the default)
+    capacity: 2                    # jobs running at once
+    max_queued_per_user: 2
+    flare:
+      username: admin@nvidia.com
+      startup_kit: /srv/fdd/admin@nvidia.com     # the admin's startup kit folder
+    simulator:
+      sites:                       # site → KDA URL; default: the demo institutions
+        pharma_a: sqlite:////srv/kda/a.db
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nvflare_fdd.errors import FddError
+from nvflare_fdd.platform.db import default_home
+
+CONFIG_ENV = "FDD_PLATFORM_CONFIG"
+STORAGE_URL_ENV = "FDD_PLATFORM_URL"
+RUNNER_ENV = "FDD_RUNNER"
+CONFIG_FILE = "platform.yaml"
+
+
+@dataclass
+class PlatformConfig:
+    """Everything the platform service needs to know; see the module docstring for the file format."""
+
+    home: Path
+    storage_url: str
+    storage_backend: str = "sql"
+    runner: str = "simulator"
+    capacity: int = 1
+    max_queued_per_user: int = 2
+    simulator_sites: dict[str, str] = field(default_factory=dict)
+    flare: dict = field(default_factory=dict)
+    source: Path | None = None
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Per-job work folders (the bundle, the NVFlare job folder, the simulator workspace)."""
+        return self.home / "jobs"
+
+
+def load_config(path: str | Path | None = None) -> PlatformConfig:
+    """The platform's settings (file, then environment overrides, then defaults).
+
+    Raises:
+        FddError: the file is unreadable or has a bad value.
+    """
+    from omegaconf import OmegaConf
+
+    home = default_home()
+    path = Path(path or os.environ.get(CONFIG_ENV) or home / CONFIG_FILE)
+    values: dict = {}
+    if path.is_file():
+        try:
+            values = OmegaConf.to_container(OmegaConf.load(path), resolve=True) or {}
+        except Exception as exc:
+            raise FddError(f"{path}: cannot be read as YAML: {exc}") from exc
+        if not isinstance(values, dict):
+            raise FddError(f"{path}: must be a mapping of settings (see `fdd server config --help`)")
+    home = Path(values.get("home") or home)
+    config = PlatformConfig(
+        home=home,
+        storage_url=os.environ.get(STORAGE_URL_ENV) or values.get("storage_url") or f"sqlite:///{home / 'platform.db'}",
+        storage_backend=values.get("storage_backend", "sql"),
+        runner=os.environ.get(RUNNER_ENV) or values.get("runner", "simulator"),
+        capacity=int(values.get("capacity", 1)),
+        max_queued_per_user=int(values.get("max_queued_per_user", 2)),
+        simulator_sites=dict((values.get("simulator") or {}).get("sites") or {}),
+        flare=dict(values.get("flare") or {}),
+        source=path if path.is_file() else None,
+    )
+    if config.runner not in ("simulator", "flare"):
+        raise FddError(f"runner must be simulator or flare, got {config.runner!r}")
+    if config.capacity < 1 or config.max_queued_per_user < 1:
+        raise FddError("capacity and max_queued_per_user must be at least 1")
+    return config

@@ -1,0 +1,120 @@
+"""Plain records the storage returns (database rows stay inside the storage layer), and the job states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+
+class JobState(str, Enum):
+    """DESIGN §6: ready → queued → running → completed | failed | cancelled."""
+
+    READY = "ready"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.READY: frozenset({JobState.QUEUED}),
+    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}),
+    JobState.RUNNING: frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED}),
+    JobState.COMPLETED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+}
+"""Allowed transitions; a queued job fails when it cannot be submitted, a running one when it breaks."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    is_admin: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Model:
+    id: int
+    class_name: str
+    version: str
+    description: str
+    owner: str
+    files: tuple[ModelFile, ...]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def label(self) -> str:
+        """``Class:version``, how users name a model."""
+        return f"{self.class_name}:{self.version}"
+
+
+@dataclass(frozen=True)
+class SiteGroup:
+    name: str
+    owner: str
+    sites: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    name: str
+    owner: str
+    model: str | None  # Class:version, None for jobs submitted outside the platform
+    description: str
+    rounds: int
+    sites: tuple[str, ...]
+    state: JobState
+    created_at: datetime
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    runner: str | None = None
+    run_handle: str | None = None
+    failure: dict | None = None
+    external: bool = False
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    at: datetime
+    from_state: str | None
+    to_state: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    round: int
+    site: str
+    kind: str
+    metric: str
+    value: float
+
+
+@dataclass
+class JobProgress:
+    """Start → environment creation per site → each round (elapsed) → result generation."""
+
+    job: Job
+    setup: dict[str, list[dict]] = field(default_factory=dict)  # site → phases (900 environment ... 3000)
+    rounds: dict[int, dict] = field(default_factory=dict)  # round → {"started", "finished", "sites": {site: {...}}}
+    events: list[JobEvent] = field(default_factory=list)

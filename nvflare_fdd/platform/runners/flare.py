@@ -1,0 +1,98 @@
+"""The deployment runner: jobs go to a real NVFlare deployment (POC or provisioned) through the FLARE API.
+
+It needs an admin startup kit. Sites come from the server's list of connected
+clients. The job's server writes progress and metrics into the platform's
+storage itself (its ``local/fdd_site.json`` or ``$FDD_PLATFORM_URL`` names it).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from nvflare_fdd.errors import FddError
+from nvflare_fdd.platform.records import Job
+from nvflare_fdd.platform.runners import RunStatus
+
+# NVFlare job-meta statuses → platform outcome
+_FINISHED = {
+    "FINISHED:COMPLETED": ("completed", "NVFlare reports the job completed"),
+    "FINISHED:ABORTED": ("cancelled", "NVFlare reports the job aborted"),
+    "FINISHED:ABNORMAL": ("failed", "NVFlare reports the job ended abnormally"),
+    "FINISHED:EXECUTION_EXCEPTION": ("failed", "NVFlare reports an execution exception"),
+    "FAILED_TO_RUN": ("failed", "NVFlare could not run the job"),
+}
+
+
+class FlareRunner:
+    """Submits, polls and aborts jobs on an NVFlare deployment.
+
+    Args:
+        username: the admin user of the startup kit (e.g. ``admin@nvidia.com``).
+        startup_kit: the admin's startup kit folder (holding ``startup/``).
+        timeout: seconds to wait for the admin connection.
+    """
+
+    name = "flare"
+
+    def __init__(self, username: str, startup_kit: str, timeout: float = 30.0):
+        if not username or not startup_kit:
+            raise FddError("the flare runner needs flare.username and flare.startup_kit in platform.yaml")
+        if not Path(startup_kit).is_dir():
+            raise FddError(f"flare.startup_kit {startup_kit} is not a folder; point it at the admin's startup kit")
+        self.username = username
+        self.startup_kit = str(startup_kit)
+        self.timeout = timeout
+        self._session = None
+        self._lock = threading.Lock()
+
+    def sites(self) -> list[str]:
+        info = self._call(lambda session: session.get_system_info())
+        return sorted(client.name for client in info.client_info)
+
+    def submit(self, job: Job, job_dir: Path, work_dir: Path) -> str:
+        job_id = self._call(lambda session: session.submit_job(str(job_dir)))
+        return json.dumps({"job_id": job_id})
+
+    def poll(self, handle: str) -> RunStatus:
+        job_id = json.loads(handle)["job_id"]
+        meta = self._call(lambda session: session.get_job_meta(job_id))
+        status = str(meta.get("status", ""))
+        if status in _FINISHED:
+            state, reason = _FINISHED[status]
+            return RunStatus(state, reason)
+        return RunStatus("running")
+
+    def abort(self, handle: str) -> None:
+        job_id = json.loads(handle)["job_id"]
+        try:
+            self._call(lambda session: session.abort_job(job_id))
+        except Exception as exc:  # already finished: nothing to abort
+            if "not running" not in str(exc).lower():
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+
+    def _call(self, action):
+        """Run ``action(session)``, reconnecting once if the admin connection was lost."""
+        from nvflare.fuel.flare_api.flare_api import new_secure_session
+
+        with self._lock:
+            for attempt in (1, 2):
+                if self._session is None:
+                    try:
+                        self._session = new_secure_session(self.username, self.startup_kit, timeout=self.timeout)
+                    except Exception as exc:
+                        raise FddError(f"cannot reach the NVFlare server as {self.username}: {exc}") from exc
+                try:
+                    return action(self._session)
+                except Exception as exc:
+                    if attempt == 2 or "session" not in str(exc).lower() and "connect" not in str(exc).lower():
+                        raise FddError(f"NVFlare admin command failed: {exc}") from exc
+                    self._session.close()
+                    self._session = None

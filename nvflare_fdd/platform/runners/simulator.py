@@ -1,0 +1,118 @@
+"""The embedded runner: each job runs in the NVFlare simulator, in a process of its own.
+
+The simulator process is detached from the platform (its own session), so a
+restarted platform finds it again by its handle: pid, workspace and log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from nvflare_fdd.errors import FddError
+from nvflare_fdd.executors.site_config import KDA_URLS_ENV
+from nvflare_fdd.platform.config import STORAGE_URL_ENV
+from nvflare_fdd.platform.records import Job
+from nvflare_fdd.platform.runners import RunStatus
+from nvflare_fdd.results import read_failure, read_progress
+from nvflare_fdd.simulate import _find_results
+
+
+class SimulatorRunner:
+    """Runs jobs in ``nvflare simulator`` on this machine.
+
+    Args:
+        sites: site name → KDA URL.
+        storage_url: the platform database, where the job's server writes progress and metrics.
+    """
+
+    name = "simulator"
+
+    def __init__(self, sites: dict[str, str], storage_url: str):
+        if not sites:
+            raise FddError("the simulator runner needs at least one site (simulator.sites in platform.yaml)")
+        self._sites = dict(sites)
+        self.storage_url = storage_url
+
+    def sites(self) -> list[str]:
+        return sorted(self._sites)
+
+    def submit(self, job: Job, job_dir: Path, work_dir: Path) -> str:
+        unknown = sorted(set(job.sites) - set(self._sites))
+        if unknown:
+            raise FddError(f"unknown site(s) {', '.join(unknown)}; this platform has {', '.join(self.sites())}")
+        workspace = work_dir / "workspace"
+        log_path = work_dir / "simulator.log"
+        command = [
+            sys.executable, "-m", "nvflare.cli", "simulator", str(job_dir),
+            "-w", str(workspace), "-c", ",".join(job.sites), "-t", str(len(job.sites)),
+        ]  # fmt: skip
+        env = dict(os.environ)
+        env[KDA_URLS_ENV] = json.dumps({site: self._sites[site] for site in job.sites})
+        env[STORAGE_URL_ENV] = self.storage_url
+        threads = str(max(1, (os.cpu_count() or 1) // len(job.sites)))
+        env.setdefault("OMP_NUM_THREADS", threads)
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        return json.dumps({"pid": process.pid, "workspace": str(workspace), "log": str(log_path)})
+
+    def poll(self, handle: str) -> RunStatus:
+        info = json.loads(handle)
+        if _alive(info["pid"]):
+            return RunStatus("running")
+        results = _find_results(Path(info["workspace"]))
+        progress = read_progress(results) if results else None
+        failure = read_failure(results) if results else None
+        if progress and progress.get("state") == "completed":
+            return RunStatus("completed", "all rounds finished")
+        if failure:
+            return RunStatus("failed", failure.get("message", "a site failed"), failure)
+        tail = _tail(Path(info["log"]))
+        return RunStatus("failed", "the simulator ended before the job finished", {
+            "code": None, "phase": "runner", "site": "server", "round": None,
+            "message": "the NVFlare simulator ended before the job finished", "trace": tail,
+        })  # fmt: skip
+
+    def abort(self, handle: str) -> None:
+        pid = json.loads(handle)["pid"]
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                return
+            for _ in range(30):
+                if not _alive(pid):
+                    return
+                time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (works for processes this platform did not start)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    if state == "Z":
+        try:
+            os.waitpid(pid, os.WNOHANG)  # reap our own child
+        except ChildProcessError:
+            pass
+        return False
+    return True
+
+
+def _tail(path: Path, chars: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""

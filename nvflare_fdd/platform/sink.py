@@ -1,0 +1,122 @@
+"""``StorageSink``: the NVFlare server's recorder writing a job's progress, metrics and outcome into platform storage.
+
+It runs inside the job's server process, on the simulator and on a real deployment,
+so the platform learns of every round as it happens without reaching into the
+server's workspace. It finds the platform job by the NVFlare job's name; a job
+submitted outside the platform (``nvflare job create -w fdd`` and the admin console)
+gets a record of its own, owned by its submitter.
+
+A storage error never breaks the training run: each write is retried, then logged;
+the files the recorder writes next to it keep the full record.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from nvflare_fdd.platform.records import JobState
+from nvflare_fdd.platform.storage import NotFound, SqlStorage
+
+log = logging.getLogger(__name__)
+
+RETRIES = 3
+ARTEFACTS = ("global_model.pt", "global_model.safetensors", "best_global_model.pt", "best_global_model.safetensors")
+
+
+class StorageSink:
+    """Mirrors ``RunRecorder``'s methods into platform storage.
+
+    Args:
+        storage: the platform storage.
+        job_name: the NVFlare job's name (``meta.json`` ``name``), the platform job's name.
+        submitter: who submitted it, for jobs that did not come through the platform.
+        nvflare_job_id: NVFlare's job id, to tell apart two external runs of one job folder.
+        results_dir: the run's results folder, whose models are stored when the job ends.
+        events: called as ``events(hook_name, **kwargs)`` for platform events (plugins).
+    """
+
+    def __init__(
+        self,
+        storage: SqlStorage,
+        job_name: str,
+        submitter: str = "",
+        nvflare_job_id: str = "",
+        results_dir: Path | None = None,
+        events: Callable[..., None] | None = None,
+    ):
+        self.storage = storage
+        self.job_name = job_name
+        self.submitter = submitter or "nvflare"
+        self.nvflare_job_id = nvflare_job_id
+        self.results_dir = results_dir
+        self.events = events or (lambda hook, **kwargs: None)
+
+    # -- the RunRecorder interface ----------------------------------------------------------------
+
+    def job_started(self, time_: float, sites: list[str], num_rounds: int) -> None:
+        self._write("attach the job", self._attach, sites, num_rounds)
+
+    def round_started(self, round_num: int, time_: float) -> None:
+        self._write("record a round start", self.storage.record_round, self.job_name, round_num, started=time_)
+
+    def round_finished(self, round_num: int, time_: float) -> None:
+        self._write("record a round end", self.storage.record_round, self.job_name, round_num, finished=time_)
+
+    def site_round(
+        self, round_num: int, site: str, phases: list[dict], num_samples: int | None, setup_phases: list[dict] | None = None
+    ) -> None:
+        if setup_phases:
+            self._write("record setup", self.storage.record_stage, self.job_name, 0, site, setup_phases, None)
+        self._write("record progress", self.storage.record_stage, self.job_name, round_num, site, phases, num_samples)
+        self.events("fdd_round_progress", job=self.job_name, round=round_num, site=site, phases=phases)
+
+    def metrics(self, round_num: int, site: str, kind: str, values: Mapping[str, float]) -> None:
+        self._write("record metrics", self.storage.record_metrics, self.job_name, round_num, site, kind, values)
+        self.events("fdd_metrics_recorded", job=self.job_name, round=round_num, site=site, kind=kind, metrics=dict(values))
+
+    def finished(self, state: str, time_: float, failure: Mapping[str, Any] | None = None) -> None:
+        if self.results_dir is not None:
+            for name in ARTEFACTS:
+                path = self.results_dir / name
+                if path.is_file():
+                    self._write(f"store {name}", self.storage.put_artefact, self.job_name, name, path)
+        reason = "all rounds finished" if state == "completed" else (failure or {}).get("message", state)
+        job = self._write("record the outcome", self.storage.transition, self.job_name, JobState(state), reason,
+                          failure=failure, quiet=True)  # fmt: skip
+        if job is not None:
+            self.events("fdd_job_state_changed", job=self.job_name, old_state="running", new_state=state, reason=reason)
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _attach(self, sites: list[str], num_rounds: int) -> None:
+        """Use the platform's job of this name if it runs; else record an external job."""
+        try:
+            job = self.storage.get_job(self.job_name)
+        except NotFound:
+            job = None
+        if job is not None and job.state == JobState.RUNNING:
+            return
+        if job is not None:  # a finished platform job of the same name: this is another, external run
+            self.job_name = f"{self.job_name}_{self.nvflare_job_id[:8] or int(time.time())}"
+        owner = f"nvflare:{self.submitter}"
+        self.storage.ensure_user(owner)
+        self.storage.create_job(
+            owner, self.job_name, None, "submitted to NVFlare outside the platform", num_rounds, sites,
+            external=True, state=JobState.RUNNING, reason=f"NVFlare job {self.nvflare_job_id or '?'} started",
+        )  # fmt: skip
+        self.events("fdd_job_state_changed", job=self.job_name, old_state=None, new_state="running", reason="external run")
+
+    def _write(self, what: str, action: Callable, *args, **kwargs):
+        for attempt in range(1, RETRIES + 1):
+            try:
+                return action(*args, **kwargs)
+            except Exception as exc:  # the database is away: retry, then leave it to the files
+                if attempt == RETRIES:
+                    log.error("platform storage: could not %s for job %s after %d tries: %s", what, self.job_name, RETRIES, exc)
+                    return None
+                time.sleep(0.5 * attempt)
+        return None

@@ -1,0 +1,518 @@
+"""``SqlStorage``: the default storage backend (SQLite file by default, any SQLAlchemy URL).
+
+Every method is one transaction and returns plain records (``platform.records``).
+Rules that must hold under concurrent writers (unique names, the per-user queue
+limit, claiming a queued job, legal state transitions) are checked inside the
+transaction that writes, so two platform processes can never both win.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from nvflare_fdd.errors import FddError
+from nvflare_fdd.platform.db import make_platform_engine, session_factory, session_scope
+from nvflare_fdd.platform.records import (
+    TRANSITIONS,
+    Job,
+    JobEvent,
+    JobProgress,
+    JobState,
+    MetricValue,
+    Model,
+    ModelFile,
+    SiteGroup,
+    User,
+)
+from nvflare_fdd.platform.schema import (
+    ArtefactRow,
+    BlobChunkRow,
+    BlobRow,
+    JobEventRow,
+    JobRoundRow,
+    JobRow,
+    JobStageRow,
+    MetricRow,
+    ModelFileRow,
+    ModelRow,
+    SiteGroupRow,
+    UserRow,
+)
+
+CHUNK_BYTES = 8 << 20
+ACTIVE_STATES = (JobState.QUEUED.value, JobState.RUNNING.value)
+
+
+class StorageConflict(FddError):
+    """A name is taken, a limit is reached, or the record is in a state that forbids the change."""
+
+
+class NotFound(FddError):
+    """No such user, model, group or job."""
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class SqlStorage:
+    """The platform's records in a SQL database.
+
+    Args:
+        url: SQLAlchemy URL, e.g. ``sqlite:////srv/fdd/platform.db`` or ``postgresql+psycopg://...``.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_platform_engine(url)
+        self._sessions = session_factory(self.engine)
+
+    def _session(self):
+        return session_scope(self._sessions)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- users ----------------------------------------------------------------------------------
+
+    def ensure_user(self, name: str, is_admin: bool = False) -> User:
+        """The user ``name``, created (without a password) if new."""
+        with self._session() as session:
+            row = session.scalars(select(UserRow).where(UserRow.name == name)).first()
+            if row is None:
+                row = UserRow(name=name, password_hash=None, is_admin=is_admin, created_at=now())
+                session.add(row)
+                try:
+                    session.flush()
+                except IntegrityError:  # created meanwhile by another process
+                    session.rollback()
+                    row = session.scalars(select(UserRow).where(UserRow.name == name)).one()
+            return _user(row)
+
+    def create_user(self, name: str, password_hash: str | None, is_admin: bool = False) -> User:
+        with self._session() as session:
+            row = UserRow(name=name, password_hash=password_hash, is_admin=is_admin, created_at=now())
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise StorageConflict(f"a user named {name!r} already exists") from None
+            return _user(row)
+
+    def set_password(self, name: str, password_hash: str) -> None:
+        with self._session() as session:
+            _user_row(session, name).password_hash = password_hash
+
+    def password_hash(self, name: str) -> str | None:
+        with self._session() as session:
+            row = session.scalars(select(UserRow).where(UserRow.name == name)).first()
+            return row.password_hash if row else None
+
+    def get_user(self, name: str) -> User:
+        with self._session() as session:
+            return _user(_user_row(session, name))
+
+    def list_users(self) -> list[User]:
+        with self._session() as session:
+            return [_user(row) for row in session.scalars(select(UserRow).order_by(UserRow.name))]
+
+    # -- models ---------------------------------------------------------------------------------
+
+    def add_model(
+        self, owner: str, class_name: str, version: str, description: str, files: Mapping[str, Path]
+    ) -> Model:
+        """Register a model; ``class_name`` + ``version`` must be new across all users."""
+        with self._session() as session:
+            owner_row = _user_row(session, owner)
+            stamp = now()
+            row = ModelRow(
+                class_name=class_name, version=version, description=description,
+                owner_id=owner_row.id, created_at=stamp, updated_at=stamp,
+            )  # fmt: skip
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise StorageConflict(
+                    f"model {class_name} version {version} already exists; register it under another version"
+                ) from None
+            self._put_files(session, row.id, files)
+            return _model(session, row)
+
+    def replace_model_files(self, class_name: str, version: str, files: Mapping[str, Path]) -> Model:
+        """Replace all of a model's files (the registry's edit)."""
+        with self._session() as session:
+            row = _model_row(session, class_name, version)
+            self._refuse_if_active(session, row, "replace its files")
+            session.execute(delete(ModelFileRow).where(ModelFileRow.model_id == row.id))
+            self._put_files(session, row.id, files)
+            row.updated_at = now()
+            return _model(session, row)
+
+    def update_model_description(self, class_name: str, version: str, description: str) -> Model:
+        with self._session() as session:
+            row = _model_row(session, class_name, version)
+            row.description = description
+            row.updated_at = now()
+            return _model(session, row)
+
+    def delete_model(self, class_name: str, version: str) -> None:
+        """Delete a model and its files, for good; refused while a queued or running job uses it."""
+        with self._session() as session:
+            row = _model_row(session, class_name, version)
+            self._refuse_if_active(session, row, "delete it")
+            session.execute(delete(ModelFileRow).where(ModelFileRow.model_id == row.id))
+            for job in session.scalars(select(JobRow).where(JobRow.model_id == row.id)):
+                job.model_id = None  # finished jobs keep their results, not the model
+            session.delete(row)
+
+    def get_model(self, class_name: str, version: str) -> Model:
+        with self._session() as session:
+            return _model(session, _model_row(session, class_name, version))
+
+    def list_models(self) -> list[Model]:
+        with self._session() as session:
+            rows = session.scalars(select(ModelRow).order_by(ModelRow.class_name, ModelRow.version))
+            return [_model(session, row) for row in rows]
+
+    def export_model_files(self, class_name: str, version: str, folder: Path) -> Path:
+        """Write a model's files into ``folder`` (created) and return it."""
+        folder.mkdir(parents=True, exist_ok=True)
+        with self._session() as session:
+            row = _model_row(session, class_name, version)
+            for file_row in session.scalars(select(ModelFileRow).where(ModelFileRow.model_id == row.id)):
+                with open(folder / file_row.name, "wb") as handle:
+                    for chunk in _blob_chunks(session, file_row.blob_id):
+                        handle.write(chunk)
+        return folder
+
+    def _refuse_if_active(self, session: Session, model: ModelRow, action: str) -> None:
+        active = session.scalars(
+            select(JobRow.name).where(JobRow.model_id == model.id, JobRow.state.in_(ACTIVE_STATES))
+        ).all()
+        if active:
+            raise StorageConflict(
+                f"cannot {action}: model {model.class_name}:{model.version} is used by "
+                f"{'queued or running job' if len(active) == 1 else 'queued or running jobs'} {', '.join(active)}; "
+                "stop them or wait until they end"
+            )
+
+    def _put_files(self, session: Session, model_id: int, files: Mapping[str, Path]) -> None:
+        for name, path in files.items():
+            blob_id, size = _put_blob(session, Path(path))
+            session.add(ModelFileRow(model_id=model_id, name=name, blob_id=blob_id, size=size))
+
+    # -- site groups ----------------------------------------------------------------------------
+
+    def save_group(self, owner: str, name: str, sites: Iterable[str]) -> SiteGroup:
+        """Save (or overwrite) one of ``owner``'s site groups."""
+        with self._session() as session:
+            owner_row = _user_row(session, owner)
+            row = session.scalars(
+                select(SiteGroupRow).where(SiteGroupRow.owner_id == owner_row.id, SiteGroupRow.name == name)
+            ).first()
+            if row is None:
+                row = SiteGroupRow(owner_id=owner_row.id, name=name, sites=list(sites))
+                session.add(row)
+            else:
+                row.sites = list(sites)
+            return SiteGroup(name=name, owner=owner, sites=tuple(row.sites))
+
+    def list_groups(self, owner: str) -> list[SiteGroup]:
+        with self._session() as session:
+            owner_row = _user_row(session, owner)
+            rows = session.scalars(select(SiteGroupRow).where(SiteGroupRow.owner_id == owner_row.id).order_by(SiteGroupRow.name))
+            return [SiteGroup(name=row.name, owner=owner, sites=tuple(row.sites)) for row in rows]
+
+    def delete_group(self, owner: str, name: str) -> None:
+        with self._session() as session:
+            owner_row = _user_row(session, owner)
+            deleted = session.execute(
+                delete(SiteGroupRow).where(SiteGroupRow.owner_id == owner_row.id, SiteGroupRow.name == name)
+            ).rowcount
+            if not deleted:
+                raise NotFound(f"{owner} has no site group named {name!r}")
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    def create_job(
+        self, owner: str, name: str, model: tuple[str, str] | None, description: str, rounds: int, sites: Iterable[str],
+        external: bool = False, state: JobState = JobState.READY, reason: str = "created",
+    ) -> Job:  # fmt: skip
+        """A new job (``ready``); the name must be new across all users."""
+        with self._session() as session:
+            owner_row = _user_row(session, owner)
+            model_id = _model_row(session, *model).id if model else None
+            stamp = now()
+            row = JobRow(
+                name=name, owner_id=owner_row.id, model_id=model_id, description=description, rounds=rounds,
+                sites=list(sites), state=state.value, created_at=stamp, external=external,
+                started_at=stamp if state == JobState.RUNNING else None,
+            )  # fmt: skip
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise StorageConflict(f"a job named {name!r} already exists; choose another name") from None
+            session.add(JobEventRow(job_id=row.id, at=stamp, from_state=None, to_state=state.value, reason=reason))
+            return _job(session, row)
+
+    def get_job(self, name: str) -> Job:
+        with self._session() as session:
+            return _job(session, _job_row(session, name))
+
+    def list_jobs(self, owner: str | None = None, states: Iterable[JobState] | None = None) -> list[Job]:
+        with self._session() as session:
+            query = select(JobRow).order_by(JobRow.created_at, JobRow.id)
+            if owner is not None:
+                query = query.where(JobRow.owner_id == _user_row(session, owner).id)
+            if states is not None:
+                query = query.where(JobRow.state.in_([JobState(s).value for s in states]))
+            return [_job(session, row) for row in session.scalars(query)]
+
+    def enqueue_job(self, name: str, max_queued_per_user: int) -> Job:
+        """``ready → queued``, unless the owner already has ``max_queued_per_user`` queued jobs."""
+        with self._session() as session:
+            row = _job_row(session, name, for_update=True)
+            _user_row(session, _owner_name(session, row), for_update=True)  # serialises one user's starts
+            queued = session.scalar(
+                select(func.count()).select_from(JobRow).where(
+                    JobRow.owner_id == row.owner_id, JobRow.state == JobState.QUEUED.value
+                )
+            )
+            if row.state == JobState.READY.value and queued >= max_queued_per_user:
+                raise StorageConflict(
+                    f"you already have {queued} jobs waiting in the queue (at most {max_queued_per_user}); "
+                    "start this one when one of them has begun running, or stop one"
+                )
+            self._move(session, row, JobState.QUEUED, "start requested by the user")
+            row.queued_at = now()
+            return _job(session, row)
+
+    def claim_next_queued(self, capacity: int, runner: str) -> Job | None:
+        """The oldest queued job, moved to ``running``, if fewer than ``capacity`` jobs of ``runner`` run."""
+        with self._session() as session:
+            running = session.scalar(
+                select(func.count()).select_from(JobRow).where(
+                    JobRow.state == JobState.RUNNING.value, JobRow.runner == runner
+                )
+            )
+            if running >= capacity:
+                return None
+            row = session.scalars(
+                select(JobRow).where(JobRow.state == JobState.QUEUED.value)
+                .order_by(JobRow.queued_at, JobRow.id).limit(1).with_for_update(skip_locked=True)
+            ).first()  # fmt: skip
+            if row is None:
+                return None
+            self._move(session, row, JobState.RUNNING, f"started on the {runner} runner")
+            row.runner = runner
+            row.started_at = now()
+            return _job(session, row)
+
+    def transition(
+        self, name: str, to_state: JobState, reason: str, failure: Mapping[str, Any] | None = None, quiet: bool = False
+    ) -> Job | None:
+        """Move a job to ``to_state`` if that transition is allowed.
+
+        Returns:
+            The job; or ``None`` when ``quiet`` and the move is not allowed (a race already decided it).
+
+        Raises:
+            StorageConflict: the transition is not allowed (and not ``quiet``).
+        """
+        with self._session() as session:
+            row = _job_row(session, name, for_update=True)
+            if JobState(to_state) not in TRANSITIONS[JobState(row.state)]:
+                if quiet:
+                    return None
+                raise StorageConflict(f"job {name} is {row.state}; it cannot become {JobState(to_state).value}")
+            self._move(session, row, JobState(to_state), reason)
+            if failure is not None:
+                row.failure = dict(failure)
+            if JobState(to_state).is_final:
+                row.finished_at = now()
+            return _job(session, row)
+
+    def set_run_handle(self, name: str, handle: str) -> None:
+        with self._session() as session:
+            _job_row(session, name).run_handle = handle
+
+    def job_events(self, name: str) -> list[JobEvent]:
+        with self._session() as session:
+            row = _job_row(session, name)
+            events = session.scalars(select(JobEventRow).where(JobEventRow.job_id == row.id).order_by(JobEventRow.id))
+            return [JobEvent(at=e.at, from_state=e.from_state, to_state=e.to_state, reason=e.reason) for e in events]
+
+    def _move(self, session: Session, row: JobRow, to_state: JobState, reason: str) -> None:
+        current = JobState(row.state)
+        if to_state not in TRANSITIONS[current]:
+            raise StorageConflict(f"job {row.name} is {current.value}; it cannot become {to_state.value}")
+        session.add(JobEventRow(job_id=row.id, at=now(), from_state=current.value, to_state=to_state.value, reason=reason))
+        row.state = to_state.value
+
+    # -- progress, metrics, artefacts -----------------------------------------------------------
+
+    def record_round(self, name: str, round_num: int, started: float | None = None, finished: float | None = None) -> None:
+        with self._session() as session:
+            job = _job_row(session, name)
+            row = session.get(JobRoundRow, (job.id, round_num)) or JobRoundRow(job_id=job.id, round=round_num)
+            if started is not None:
+                row.started_at = started
+            if finished is not None:
+                row.finished_at = finished
+            session.merge(row)
+
+    def record_stage(self, name: str, round_num: int, site: str, phases: list[dict], num_samples: int | None) -> None:
+        """A site's phases of a round (round 0: environment and setup)."""
+        with self._session() as session:
+            job = _job_row(session, name)
+            session.merge(JobStageRow(job_id=job.id, round=round_num, site=site, phases=phases, num_samples=num_samples))
+
+    def record_metrics(self, name: str, round_num: int, site: str, kind: str, values: Mapping[str, float]) -> None:
+        with self._session() as session:
+            job = _job_row(session, name)
+            for metric, value in values.items():
+                session.merge(MetricRow(job_id=job.id, round=round_num, site=site, kind=kind, metric=metric, value=float(value)))
+
+    def metrics(self, name: str) -> list[MetricValue]:
+        with self._session() as session:
+            job = _job_row(session, name)
+            rows = session.scalars(
+                select(MetricRow).where(MetricRow.job_id == job.id)
+                .order_by(MetricRow.round, MetricRow.site, MetricRow.kind, MetricRow.metric)
+            )  # fmt: skip
+            return [MetricValue(r.round, r.site, r.kind, r.metric, r.value) for r in rows]
+
+    def progress(self, name: str) -> JobProgress:
+        with self._session() as session:
+            job = _job_row(session, name)
+            progress = JobProgress(job=_job(session, job))
+            for stage in session.scalars(select(JobStageRow).where(JobStageRow.job_id == job.id)):
+                if stage.round == 0:
+                    progress.setup[stage.site] = stage.phases
+                else:
+                    record = progress.rounds.setdefault(stage.round, {"started": None, "finished": None, "sites": {}})
+                    record["sites"][stage.site] = {"phases": stage.phases, "num_samples": stage.num_samples}
+            for round_row in session.scalars(select(JobRoundRow).where(JobRoundRow.job_id == job.id)):
+                record = progress.rounds.setdefault(round_row.round, {"started": None, "finished": None, "sites": {}})
+                record.update(started=round_row.started_at, finished=round_row.finished_at)
+        progress.rounds = dict(sorted(progress.rounds.items()))
+        progress.events = self.job_events(name)
+        return progress
+
+    def put_artefact(self, name: str, artefact: str, path: Path) -> None:
+        with self._session() as session:
+            job = _job_row(session, name)
+            blob_id, size = _put_blob(session, Path(path))
+            session.merge(ArtefactRow(job_id=job.id, name=artefact, blob_id=blob_id, size=size))
+
+    def artefacts(self, name: str) -> dict[str, int]:
+        """Artefact name → size in bytes."""
+        with self._session() as session:
+            job = _job_row(session, name)
+            return {r.name: r.size for r in session.scalars(select(ArtefactRow).where(ArtefactRow.job_id == job.id))}
+
+    def write_artefact(self, name: str, artefact: str, destination: Path) -> Path:
+        with self._session() as session:
+            job = _job_row(session, name)
+            row = session.get(ArtefactRow, (job.id, artefact))
+            if row is None:
+                raise NotFound(f"job {name} has no {artefact} (yet)")
+            with open(destination, "wb") as handle:
+                for chunk in _blob_chunks(session, row.blob_id):
+                    handle.write(chunk)
+        return destination
+
+
+# -- row → record -------------------------------------------------------------------------------
+
+
+def _user(row: UserRow) -> User:
+    return User(id=row.id, name=row.name, is_admin=row.is_admin, created_at=row.created_at)
+
+
+def _user_row(session: Session, name: str, for_update: bool = False) -> UserRow:
+    query = select(UserRow).where(UserRow.name == name)
+    row = session.scalars(query.with_for_update() if for_update else query).first()
+    if row is None:
+        raise NotFound(f"no user named {name!r}")
+    return row
+
+
+def _owner_name(session: Session, job: JobRow) -> str:
+    return session.get(UserRow, job.owner_id).name
+
+
+def _model_row(session: Session, class_name: str, version: str) -> ModelRow:
+    row = session.scalars(select(ModelRow).where(ModelRow.class_name == class_name, ModelRow.version == version)).first()
+    if row is None:
+        raise NotFound(f"no model {class_name} version {version}; see `fdd models list`")
+    return row
+
+
+def _model(session: Session, row: ModelRow) -> Model:
+    files = session.scalars(select(ModelFileRow).where(ModelFileRow.model_id == row.id).order_by(ModelFileRow.name))
+    return Model(
+        id=row.id, class_name=row.class_name, version=row.version, description=row.description,
+        owner=session.get(UserRow, row.owner_id).name, files=tuple(ModelFile(f.name, f.size) for f in files),
+        created_at=row.created_at, updated_at=row.updated_at,
+    )  # fmt: skip
+
+
+def _job_row(session: Session, name: str, for_update: bool = False) -> JobRow:
+    query = select(JobRow).where(JobRow.name == name)
+    row = session.scalars(query.with_for_update() if for_update else query).first()
+    if row is None:
+        raise NotFound(f"no job named {name!r}; see `fdd jobs list`")
+    return row
+
+
+def _job(session: Session, row: JobRow) -> Job:
+    model = session.get(ModelRow, row.model_id) if row.model_id else None
+    return Job(
+        id=row.id, name=row.name, owner=session.get(UserRow, row.owner_id).name,
+        model=f"{model.class_name}:{model.version}" if model else None, description=row.description,
+        rounds=row.rounds, sites=tuple(row.sites), state=JobState(row.state), created_at=row.created_at,
+        queued_at=row.queued_at, started_at=row.started_at, finished_at=row.finished_at, runner=row.runner,
+        run_handle=row.run_handle, failure=row.failure, external=row.external,
+    )  # fmt: skip
+
+
+# -- blobs --------------------------------------------------------------------------------------
+
+
+def _put_blob(session: Session, path: Path) -> tuple[int, int]:
+    """Store a file's content once (by sha256), in chunks; returns ``(blob id, size)``."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    sha = digest.hexdigest()
+    existing = session.scalars(select(BlobRow).where(BlobRow.sha256 == sha)).first()
+    if existing is not None:
+        return existing.id, existing.size
+    blob = BlobRow(sha256=sha, size=size)
+    session.add(blob)
+    session.flush()
+    with open(path, "rb") as handle:
+        for seq, chunk in enumerate(iter(lambda: handle.read(CHUNK_BYTES), b"")):
+            session.execute(insert(BlobChunkRow).values(blob_id=blob.id, seq=seq, data=chunk))
+    return blob.id, size
+
+
+def _blob_chunks(session: Session, blob_id: int) -> Iterator[bytes]:
+    """A blob's chunks in order, one in memory at a time (columns, not entities: nothing piles up in the session)."""
+    seqs = session.scalars(select(BlobChunkRow.seq).where(BlobChunkRow.blob_id == blob_id).order_by(BlobChunkRow.seq)).all()
+    for seq in seqs:
+        yield session.scalar(select(BlobChunkRow.data).where(BlobChunkRow.blob_id == blob_id, BlobChunkRow.seq == seq))
