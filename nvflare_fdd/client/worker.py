@@ -22,7 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
+import time
 from multiprocessing.connection import Client
 from pathlib import Path
 
@@ -41,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="")
     args = parser.parse_args(argv)
 
+    _die_with_parent()
     connection = Client(args.address, family="AF_UNIX", authkey=bytes.fromhex(os.environ.pop(AUTHKEY_ENV)))
     kda_url = os.environ.get(KDA_URL_ENV, "")
 
@@ -71,6 +75,23 @@ def main(argv: list[str] | None = None) -> int:
                                                  "message": f"unknown command {command['cmd']!r}", "trace": ""}})
             except RoundError as error:
                 send({"ok": False, "error": error.to_dict()})
+
+
+def _die_with_parent(interval: float = 1.0) -> None:
+    """End this process group if the executor's process goes away (a killed NVFlare client or simulator).
+
+    The worker leads its own process group (the executor starts it in a new session), so
+    this also ends whatever user code started, such as data loader workers.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="fdd-parent-watch", daemon=True).start()
 
 
 def _round(client: ClientRound, command: dict) -> dict:

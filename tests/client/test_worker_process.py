@@ -118,3 +118,49 @@ def test_stop_kills_what_user_code_started(make_bundle, kda_url, tmp_path):
     time.sleep(0.5)
     status = Path(f"/proc/{grandchild}/stat")
     assert not status.exists() or status.read_text().split()[2] == "Z", "a process started by user code survived"
+
+
+def test_the_worker_ends_when_the_executor_process_dies(make_bundle, kda_url, tmp_path):
+    """A killed NVFlare client must not leave user code running (and training) behind."""
+    import os
+    import signal
+    import subprocess
+
+    sleepy = "import time\n\ndef train(m, d, c):\n    time.sleep(300)\n\ndef evaluate(m, d, c):\n    return {'loss': 1.0}\n"
+    bundle = make_bundle({"train_eval.py": sleepy}, name="sleepy_orphan")
+    params = tmp_path / "global.safetensors"
+    save_file(ZERO, str(params))
+    pid_file = tmp_path / "worker.pid"
+    script = tmp_path / "executor.py"
+    script.write_text(
+        "import sys, threading, time\n"
+        "from nvflare_fdd.client.process import WorkerProcess\n"
+        "from nvflare_fdd.envs import Environment\n"
+        f"worker = WorkerProcess(Environment([sys.executable]), {str(bundle)!r}, 'site_x', {kda_url!r}, device='cpu')\n"
+        "worker.start()\n"
+        "worker.setup()\n"
+        f"threading.Thread(target=worker.run_round, args=(1, {str(params)!r}), daemon=True).start()\n"
+        "time.sleep(2)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(worker.process.pid))\n"
+        "time.sleep(300)\n"
+    )
+    executor = subprocess.Popen([sys.executable, str(script)])
+    deadline = time.monotonic() + 90
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    worker_pid = int(pid_file.read_text())
+    assert _running(worker_pid)  # busy in train(), nowhere near its socket
+    os.kill(executor.pid, signal.SIGKILL)
+    executor.wait()
+    deadline = time.monotonic() + 10
+    while _running(worker_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(worker_pid), "the worker outlived its executor"
+
+
+def _running(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

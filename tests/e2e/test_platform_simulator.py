@@ -1,0 +1,99 @@
+"""The platform end to end on the embedded simulator runner: queue, run, live results in storage, stop."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from nvflare_fdd.platform.config import PlatformConfig
+from nvflare_fdd.platform.records import JobState
+from nvflare_fdd.platform.runners.simulator import SimulatorRunner, _alive
+from nvflare_fdd.platform.service import Platform
+from nvflare_fdd.platform.storage import SqlStorage
+from nvflare_fdd.plugin.manager import FddPluginManager
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def platform(tmp_path, two_sites):
+    url = f"sqlite:///{tmp_path / 'platform.db'}"
+    config = PlatformConfig(home=tmp_path / "home", storage_url=url)
+    storage = SqlStorage(url)
+    yield Platform(config, storage=storage, runner=SimulatorRunner(two_sites, url), plugins=FddPluginManager(autoload=False))
+    storage.close()
+
+
+def run_until(platform: Platform, name: str, condition, timeout: float = 240):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        platform.tick()
+        job = platform.job(name)
+        if condition(job):
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"{name} did not get there in {timeout} s: {platform.job(name)}")
+
+
+def test_a_job_runs_and_its_results_arrive_in_storage(platform, zero_init_bundle, tmp_path):
+    alice = platform.user("alice")
+    platform.register_model(alice, zero_init_bundle, "TinyRegressor", "1.0")
+    platform.create_job(alice, "sim_job", "TinyRegressor:1.0", 2, ["site_a", "site_b"])
+    platform.start_job(alice, "sim_job")
+    job = run_until(platform, "sim_job", lambda j: j.state.is_final)
+
+    assert job.state == JobState.COMPLETED, job.failure
+    metrics = platform.metrics("sim_job")
+    assert {(m.round, m.site, m.kind) for m in metrics} == {
+        (r, s, k) for r in (1, 2) for s in ("site_a", "site_b") for k in ("global", "local")
+    }
+    progress = platform.progress("sim_job")
+    assert sorted(progress.setup) == ["site_a", "site_b"]
+    assert [p["code"] for p in progress.setup["site_a"]][0] == 900
+    assert all(r["started"] and r["finished"] for r in progress.rounds.values())
+    assert set(platform.storage.artefacts("sim_job")) >= {"global_model.pt", "global_model.safetensors"}
+    assert platform.write_metrics_csv("sim_job", tmp_path / "m.csv").read_text().count("\n") == 1 + len(metrics)
+
+
+SLOW_TRAIN = '''
+import time
+
+
+def train(model, data, configs):
+    time.sleep(2)
+
+
+def evaluate(model, data, configs):
+    return {"loss": 1.0}
+'''
+
+
+def test_stop_cancels_a_running_job_and_ends_its_processes(platform, make_bundle):
+    alice = platform.user("alice")
+    platform.register_model(alice, make_bundle({"train_eval.py": SLOW_TRAIN}, name="slow"), "TinyRegressor", "1.0")
+    platform.create_job(alice, "slow_job", "TinyRegressor:1.0", 30, ["site_a", "site_b"])
+    platform.start_job(alice, "slow_job")
+    run_until(platform, "slow_job", lambda j: 1 in platform.progress("slow_job").rounds and j.state == JobState.RUNNING)
+    handle = json.loads(platform.job("slow_job").run_handle)
+
+    started = time.monotonic()
+    assert platform.stop_job(alice, "slow_job").state == JobState.CANCELLED
+    assert not _alive(handle["pid"])
+    assert time.monotonic() - started < 15
+    platform.tick()
+    assert platform.job("slow_job").state == JobState.CANCELLED
+    reasons = [e.reason for e in platform.storage.job_events("slow_job")]
+    assert reasons[-1] == "stopped by alice"
+    time.sleep(1)
+    workers = [p for p in Path("/proc").glob("[0-9]*") if b"nvflare_fdd.client.worker" in _cmdline(p) and b"slow" in _cmdline(p)]
+    assert workers == [], "user-code processes outlived the stopped job"
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""

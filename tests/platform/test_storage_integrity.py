@@ -1,0 +1,160 @@
+"""Storage guarantees: schema from migrations, races decided once, big files, results export, the server's sink."""
+
+from __future__ import annotations
+
+import csv
+import os
+import threading
+
+import pytest
+import torch
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from safetensors.torch import load_file, save_file
+
+from nvflare_fdd.platform.records import JobState
+from nvflare_fdd.platform.schema import PlatformBase
+from nvflare_fdd.platform.sink import StorageSink
+from nvflare_fdd.platform.storage import CHUNK_BYTES, SqlStorage, StorageConflict
+
+
+def test_the_migrated_schema_is_the_models_schema(storage_url):
+    storage = SqlStorage(storage_url)
+    try:
+        with storage.engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), PlatformBase.metadata)
+        assert differences == []
+        SqlStorage(storage_url).close()  # opening again upgrades nothing and loses nothing
+    finally:
+        storage.close()
+
+
+def race(action, count: int = 6) -> tuple[list, list]:
+    """Run ``action(i)`` in ``count`` threads at once; returns (results, errors)."""
+    barrier = threading.Barrier(count)
+    results, errors = [], []
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            results.append(action(index))
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors
+
+
+def test_a_job_name_race_has_exactly_one_winner(platform, tiny_bundle):
+    alice = platform.user("alice")
+    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
+    users = [platform.user(f"user{i}") for i in range(6)]
+    results, errors = race(lambda i: platform.create_job(users[i], "contested", "TinyRegressor:1.0", 1, ["site_a"]))
+    assert len(results) == 1
+    assert len(errors) == 5 and all(isinstance(e, StorageConflict) and "already exists" in str(e) for e in errors)
+
+
+def test_the_queue_limit_holds_under_concurrent_starts(platform, tiny_bundle):
+    alice = platform.user("alice")
+    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
+    for i in range(6):
+        platform.create_job(alice, f"j{i}", "TinyRegressor:1.0", 1, ["site_a"])
+    results, errors = race(lambda i: platform.start_job(alice, f"j{i}"))
+    assert len(results) == 2
+    assert all(isinstance(e, StorageConflict) for e in errors)
+    assert len(platform.jobs(states=[JobState.QUEUED])) == 2
+
+
+def test_a_queued_job_is_claimed_by_one_scheduler_only(platform, tiny_bundle):
+    alice = platform.user("alice")
+    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
+    platform.create_job(alice, "once", "TinyRegressor:1.0", 1, ["site_a"])
+    platform.start_job(alice, "once")
+    claimed, errors = race(lambda i: platform.storage.claim_next_queued(capacity=5, runner="simulator"))
+    assert errors == []
+    assert [job.name for job in claimed if job is not None] == ["once"]
+
+
+def test_large_files_are_stored_in_chunks_and_come_back_whole(platform, tiny_bundle, tmp_path):
+    weights = tiny_bundle / "pretrained.pt"
+    weights.write_bytes(os.urandom(2 * CHUNK_BYTES + 12345))
+    alice = platform.user("alice")
+    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
+    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.1")  # same content: stored once
+    out = platform.storage.export_model_files("TinyRegressor", "1.1", tmp_path / "out")
+    assert (out / "pretrained.pt").read_bytes() == weights.read_bytes()
+
+
+def test_results_export_metrics_csv_and_models(platform, tiny_bundle, tmp_path):
+    alice = platform.user("alice")
+    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
+    platform.create_job(alice, "done", "TinyRegressor:1.0", 1, ["site_a"])
+    storage = platform.storage
+    storage.record_metrics("done", 1, "site_a", "global", {"rmse": 1.5, "r2": 0.25})
+    storage.record_metrics("done", 1, "site_a", "global", {"rmse": 1.25})  # re-sent: replaced, not doubled
+    model = {"w": torch.arange(4.0)}
+    save_file(model, tmp_path / "global_model.safetensors")
+    torch.save(model, tmp_path / "global_model.pt")
+    storage.put_artefact("done", "global_model.safetensors", tmp_path / "global_model.safetensors")
+    storage.put_artefact("done", "global_model.pt", tmp_path / "global_model.pt")
+
+    with open(platform.write_metrics_csv("done", tmp_path / "m.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["metric"], float(r["value"])) for r in rows] == [("r2", 0.25), ("rmse", 1.25)]
+    assert torch.equal(load_file(platform.write_model("done", tmp_path / "x.safetensors"))["w"], model["w"])
+    assert torch.equal(torch.load(platform.write_model("done", tmp_path / "x.pt"), weights_only=True)["w"], model["w"])
+    with pytest.raises(Exception, match="must end in .pt or .safetensors"):
+        platform.write_model("done", tmp_path / "x.bin")
+    with pytest.raises(Exception, match="has no best_global_model.pt"):
+        platform.write_model("done", tmp_path / "best.pt", best=True)
+
+
+def test_the_server_sink_attaches_to_a_running_platform_job(platform, tiny_bundle, tmp_path):
+    alice = platform.user("alice")
+    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
+    platform.create_job(alice, "mine", "TinyRegressor:1.0", 2, ["site_a"])
+    platform.start_job(alice, "mine")
+    platform.tick()
+    events = []
+    sink = StorageSink(platform.storage, "mine", results_dir=tmp_path, events=lambda hook, **kw: events.append(hook))
+    sink.job_started(1.0, ["site_a"], 2)
+    sink.round_started(1, 1.0)
+    sink.site_round(1, "site_a", [{"code": 4000, "name": "receive", "start": 1.0, "end": 2.0}], 30,
+                    setup_phases=[{"code": 900, "name": "environment", "start": 0.0, "end": 1.0}])  # fmt: skip
+    sink.metrics(1, "site_a", "local", {"rmse": 0.5})
+    sink.round_finished(1, 3.0)
+    torch.save({"w": torch.zeros(1)}, tmp_path / "global_model.pt")
+    sink.finished("completed", 4.0)
+
+    job = platform.job("mine")
+    assert job.state == JobState.COMPLETED and not job.external
+    progress = platform.progress("mine")
+    assert progress.setup["site_a"][0]["code"] == 900
+    assert progress.rounds[1]["started"] == 1.0 and progress.rounds[1]["finished"] == 3.0
+    assert progress.rounds[1]["sites"]["site_a"]["num_samples"] == 30
+    assert platform.storage.artefacts("mine") == {"global_model.pt": (tmp_path / "global_model.pt").stat().st_size}
+    assert events == ["fdd_round_progress", "fdd_metrics_recorded", "fdd_job_state_changed"]
+
+
+def test_a_job_submitted_outside_the_platform_gets_its_own_record(platform):
+    sink = StorageSink(platform.storage, "console_job", submitter="admin@nvidia.com", nvflare_job_id="abc123")
+    sink.job_started(1.0, ["site_a", "site_b"], 3)
+    job = platform.job("console_job")
+    assert (job.external, job.owner, job.state, job.rounds) == (True, "nvflare:admin@nvidia.com", JobState.RUNNING, 3)
+    sink.finished("failed", 2.0, failure={"code": 6000, "phase": "train", "site": "site_a", "round": 1, "message": "x", "trace": ""})
+    assert platform.job("console_job").state == JobState.FAILED
+    # the same folder submitted again: a second record, not an overwrite of the first
+    again = StorageSink(platform.storage, "console_job", submitter="admin@nvidia.com", nvflare_job_id="def456")
+    again.job_started(5.0, ["site_a"], 1)
+    assert platform.job("console_job_def456").state == JobState.RUNNING
+    assert platform.job("console_job").state == JobState.FAILED
+
+
+def test_a_storage_outage_does_not_break_the_run(platform, caplog):
+    sink = StorageSink(platform.storage, "ghost")  # no such job: every write fails
+    sink.metrics(1, "site_a", "global", {"rmse": 1.0})
+    assert "could not record metrics for job ghost after 3 tries" in caplog.text
