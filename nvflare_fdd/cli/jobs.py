@@ -22,13 +22,15 @@ def jobs() -> None:
 @click.option("--site", "sites", multiple=True, help="A site to train on; repeat.")
 @click.option("--group", default=None, help="A saved site group (see `fdd groups`).")
 @click.option("--description", default="", help="What the job is for.")
+@click.option("--min-sites", type=int, default=0, show_default="0 = all sites",
+              help="Sites a round needs; with fewer than all, a round goes on without a site that went away.")
 @user_option
 @json_option
 @platform_command
-def create(name, model, rounds, sites, group, description, user_name, as_json) -> None:
+def create(name, model, rounds, sites, group, description, min_sites, user_name, as_json) -> None:
     """Create job NAME (English letters, digits and _; unique across all users). It waits in `ready`."""
     platform = get_platform()
-    job = platform.create_job(platform.user(user_name), name, model, rounds, sites, group, description)
+    job = platform.create_job(platform.user(user_name), name, model, rounds, sites, group, description, min_sites)
     if as_json:
         return emit_json(job)
     click.echo(f"Created {job.name} ({job.model}, {job.rounds} rounds, sites {', '.join(job.sites)}): ready.")
@@ -65,6 +67,22 @@ def stop(name: str, yes: bool, user_name: str) -> None:
     platform = get_platform()
     platform.stop_job(platform.user(user_name), name)
     click.echo(f"{name} is cancelled.")
+
+
+@jobs.command("resume")
+@click.argument("name")
+@click.option("--wait", is_flag=True, help="Run the queue here and follow the job until it ends.")
+@user_option
+@platform_command
+def resume(name: str, wait: bool, user_name: str) -> None:
+    """Queue a failed or cancelled job again; it continues after its last saved round."""
+    platform = get_platform()
+    job = platform.resume_job(platform.user(user_name), name)
+    done = job.resume_from or 0
+    click.echo(f"{name} is queued again; it continues after round {done} of {job.rounds}." if done
+               else f"{name} is queued again; no round had finished, so it starts from round 1.")  # fmt: skip
+    if wait:
+        _follow(platform, name)
 
 
 @jobs.command("list")

@@ -15,3 +15,5 @@ def plugins() -> None:
     for name in manager.plugin_names():
         click.echo(f"  {name}")
     click.echo("Environment backends: " + ", ".join(sorted(manager.environment_backends())))
+    click.echo("Storage backends: " + ", ".join(sorted(manager.storage_backends())))
+    click.echo("UI backends: " + (", ".join(sorted(manager.ui_backends())) or "(none)"))

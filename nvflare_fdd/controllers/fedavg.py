@@ -5,10 +5,17 @@ Each round sends the global model to every site, folds each result into one
 number of sites), and saves the new global model. A site's failure (its phase
 code, round and trace) is recorded and ends the job at once instead of leaving
 it waiting for the other sites.
+
+A site that goes away (its NVFlare client dies: NVFlare reports it disconnected
+after ``dead_client_grace_period``; or it misses ``train_timeout``) ends the job
+failed, naming the site and the round, unless the job allows fewer sites
+(``min_sites``): then the round completes with the sites that remain. A job
+resumed from a checkpoint starts at ``start_round``.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 from typing import Any
@@ -16,7 +23,8 @@ from typing import Any
 from nvflare.apis.client import Client
 from nvflare.apis.controller_spec import ClientTask, Task
 from nvflare.apis.dxo import from_shareable
-from nvflare.apis.fl_constant import ReturnCode
+from nvflare.apis.event_type import EventType
+from nvflare.apis.fl_constant import FLContextKey, ReturnCode
 from nvflare.apis.fl_context import FLContext
 from nvflare.apis.impl.controller import Controller
 from nvflare.apis.shareable import Shareable
@@ -44,6 +52,8 @@ class FddFedAvg(Controller):
         best_metric: Global eval metric that picks the best global model; default the first one a site reports.
         best_mode: ``min``, ``max``, or ``auto`` (max for names like r2/accuracy/auc, else min).
         task_check_period: seconds between checks for results; small values shorten each round.
+        min_sites: sites a round needs; 0 means all of them (a lost site fails the job).
+        start_round: rounds already done (a resumed job); the run continues with the next one.
     """
 
     def __init__(
@@ -56,6 +66,8 @@ class FddFedAvg(Controller):
         best_metric: str = "",
         best_mode: str = "auto",
         task_check_period: float = 0.05,
+        min_sites: int = 0,
+        start_round: int = 0,
     ):
         super().__init__(task_check_period=task_check_period)
         if not isinstance(num_rounds, int) or num_rounds < 1:
@@ -70,6 +82,18 @@ class FddFedAvg(Controller):
         self.best_metric = best_metric
         self.best_mode = best_mode
         self.task_check_period = task_check_period
+        if not isinstance(min_sites, int) or min_sites < 0:
+            raise ValueError(f"min_sites must be a whole number ≥ 0 (0 = all sites), got {min_sites!r}")
+        if not isinstance(start_round, int) or not 0 <= start_round < num_rounds:
+            raise ValueError(f"start_round must be between 0 and num_rounds - 1, got {start_round!r}")
+        self.min_sites = min_sites
+        self.start_round = start_round
+        self._lock = threading.Lock()
+        self._live: set[str] = set()
+        self._needed = 0
+        self._round = 0
+        self._round_targets: set[str] = set()
+        self._task: Task | None = None
         self._persistor = None
         self._recorder = None
         self._accumulator: WeightedAccumulator | None = None
@@ -89,6 +113,8 @@ class FddFedAvg(Controller):
         engine = fl_ctx.get_engine()
         self._recorder = getattr(engine.get_component(self.recorder_id), "recorder", None)
         sites = sorted(client.name for client in engine.get_clients())
+        self._live = set(sites)
+        self._needed = min(self.min_sites, len(sites)) if self.min_sites else len(sites)
         self._record("job_started", time.time(), sites, self.num_rounds)
         try:
             params = to_tensors(self._persistor.load_model(fl_ctx)[ModelLearnableKey.WEIGHTS])
@@ -96,27 +122,29 @@ class FddFedAvg(Controller):
             self._fail({"code": None, "phase": "server model", "site": "server", "round": None,
                         "message": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}, fl_ctx)
             return
-        for round_index in range(self.num_rounds):
-            round_num = round_index + 1
+        for round_index in range(self.start_round, self.num_rounds):
+            round_num = self._round = round_index + 1
             self._record("round_started", round_num, time.time())
             self._accumulator = WeightedAccumulator()
             self._global_scores = []
-            task = Task(
+            with self._lock:
+                targets = sorted(self._live)
+                self._round_targets = set(targets)
+            self._task = Task(
                 name=self.train_task_name,
                 data=weights_shareable(params, round_index, self.num_rounds),
                 timeout=self.train_timeout,
                 result_received_cb=self._accept_result,
             )
-            self.broadcast_and_wait(task, fl_ctx, targets=sites, min_responses=len(sites), abort_signal=abort_signal)
+            self.broadcast_and_wait(self._task, fl_ctx, targets=targets, min_responses=len(targets), abort_signal=abort_signal)
             if self._failure is not None:
                 return  # _fail() recorded it and ended the run
             if abort_signal.triggered:
                 self._record("finished", "cancelled", time.time())
                 return
-            missing = sorted(set(sites) - set(self._accumulator.sources))
-            if missing:
-                self._fail({"code": None, "phase": "round", "site": ", ".join(missing), "round": round_num,
-                            "message": f"no result from {', '.join(missing)} within the round", "trace": ""}, fl_ctx)
+            for site in sorted(set(targets) - set(self._accumulator.sources)):
+                self._site_lost(site, "sent no result within the round (train_timeout)", fl_ctx)
+            if self._failure is not None:
                 return
             self._keep_if_best(params, round_num, fl_ctx)
             try:
@@ -129,6 +157,35 @@ class FddFedAvg(Controller):
             self._persistor.save_weights(params, fl_ctx, LAST)
             self._record("round_finished", round_num, time.time())
         self._record("finished", "completed", time.time())
+
+    def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
+        super().handle_event(event_type, fl_ctx)
+        if event_type == EventType.CLIENT_DISCONNECTED:
+            site = fl_ctx.get_prop(FLContextKey.DISCONNECTED_CLIENT_NAME)
+            if site:
+                self._site_lost(site, "stopped responding (NVFlare reports it disconnected)", fl_ctx)
+
+    def _site_lost(self, site: str, why: str, fl_ctx: FLContext) -> None:
+        """Go on without ``site`` if the job allows it, else fail the job naming it and the round."""
+        with self._lock:
+            if site not in self._live:
+                return
+            self._live.discard(site)
+            remaining = len(self._live)
+        if remaining < self._needed:
+            self._fail({"code": None, "phase": "site lost", "site": site, "round": self._round or None,
+                        "message": f"site {site} {why} in round {self._round}; {remaining} site(s) remain and the "
+                                   f"job needs {self._needed} (min_sites)", "trace": ""}, fl_ctx)  # fmt: skip
+            return
+        self.log_warning(fl_ctx, f"round {self._round}: going on without {site}, which {why}")
+        self._end_round_if_complete(fl_ctx)
+
+    def _end_round_if_complete(self, fl_ctx: FLContext) -> None:
+        """End the round once every site still alive has answered (a lost site's task would wait for ever)."""
+        with self._lock:
+            waiting = self._live - set(self._accumulator.sources if self._accumulator else ())
+        if not waiting and self._task is not None:
+            self.cancel_task(self._task, fl_ctx=fl_ctx)
 
     def stop_controller(self, fl_ctx: FLContext) -> None:
         self._accumulator = None
@@ -155,12 +212,15 @@ class FddFedAvg(Controller):
             return
         try:
             dxo = from_shareable(result)
-            self._accumulator.add(dxo.data, dxo.meta.get(META_NUM_SAMPLES), source=site)
+            with self._lock:
+                self._accumulator.add(dxo.data, dxo.meta.get(META_NUM_SAMPLES), source=site)
         except (AggregationError, ValueError, TypeError) as exc:
             self._fail({"code": None, "phase": "aggregation", "site": site, "round": round_num,
                         "message": str(exc), "trace": ""}, fl_ctx)
             return
         self._note_global_score(dxo.meta.get(META_GLOBAL_METRICS) or {}, dxo.meta.get(META_NUM_SAMPLES))
+        if self._live != self._round_targets:  # a site was lost this round: nobody may be left to wait for
+            self._end_round_if_complete(fl_ctx)
 
     def _note_global_score(self, metrics: Any, num_samples: int) -> None:
         metrics = screen_metrics(metrics).accepted  # already screened by the filter, if configured

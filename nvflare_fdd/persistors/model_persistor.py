@@ -53,6 +53,18 @@ def _only_model_class(bundle_dir: Path) -> str:
     return found[0]
 
 
+def _load_initial_weights(model, path: Path) -> None:
+    """Load a saved global model (safetensors: no pickle) into ``model``; every key must fit."""
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise BundleError(f"initial_weights {path.name} is not in the job's custom folder")
+    state = load_file(str(path))
+    result = model.load_state_dict(state, strict=False)
+    if result.unexpected_keys:
+        raise BundleError(f"{path.name} has weights the model lacks: {', '.join(sorted(result.unexpected_keys)[:5])}")
+
+
 class FddModelPersistor(ModelPersistor):
     """Loads the initial global model from the bundle's class and saves each round's global model.
 
@@ -62,13 +74,16 @@ class FddModelPersistor(ModelPersistor):
         results_dir: where models are saved; default the run's results folder (``<run dir>/fdd``).
         seed: seeds torch before the class is built, so a job's initial global model (and so the
             whole run, for a deterministic bundle) is reproducible.
+        initial_weights: a ``.safetensors`` file in the job's ``custom/`` folder whose weights replace the
+            built model's (a resumed job's last saved global model); empty for none.
     """
 
-    def __init__(self, model_class: str = "", results_dir: str = "", seed: int = 0):
+    def __init__(self, model_class: str = "", results_dir: str = "", seed: int = 0, initial_weights: str = ""):
         super().__init__()
         self.model_class = model_class
         self.results_dir = results_dir
         self.seed = seed
+        self.initial_weights = initial_weights
 
     def load_model(self, fl_ctx: FLContext) -> ModelLearnable:
         bundle_dir = self._bundle_dir(fl_ctx)
@@ -80,6 +95,9 @@ class FddModelPersistor(ModelPersistor):
             model = build_server_model(bundle_dir, class_name)
         parameters = sum(p.numel() for p in model.parameters())
         self.log_info(fl_ctx, f"built {class_name} from {bundle_dir} ({parameters:,} parameters)")
+        if self.initial_weights:
+            _load_initial_weights(model, bundle_dir / self.initial_weights)
+            self.log_info(fl_ctx, f"starting from the saved global model {self.initial_weights}")
         return make_model_learnable(weights=to_numpy(model.state_dict()), meta_props={})
 
     def save_model(self, model_learnable: ModelLearnable, fl_ctx: FLContext) -> None:

@@ -29,10 +29,11 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}),
     JobState.RUNNING: frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED}),
     JobState.COMPLETED: frozenset(),
-    JobState.FAILED: frozenset(),
-    JobState.CANCELLED: frozenset(),
+    JobState.FAILED: frozenset({JobState.QUEUED}),
+    JobState.CANCELLED: frozenset({JobState.QUEUED}),
 }
-"""Allowed transitions; a queued job fails when it cannot be submitted, a running one when it breaks."""
+"""Allowed transitions. A queued job fails when it cannot be submitted, a running one when it breaks;
+a failed or cancelled job goes back to the queue only when it is resumed (``fdd jobs resume``)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ class Job:
     run_handle: str | None = None
     failure: dict | None = None
     external: bool = False
+    min_sites: int = 0
+    resume_from: int | None = None
 
 
 @dataclass(frozen=True)

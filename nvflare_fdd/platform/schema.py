@@ -104,6 +104,9 @@ class JobRow(PlatformBase):
     run_handle: Mapped[str | None] = mapped_column(Text)
     failure: Mapped[dict | None] = mapped_column(JSON)
     external: Mapped[bool] = mapped_column(Boolean, default=False)
+    # added in migration 0002
+    min_sites: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    resume_from: Mapped[int | None] = mapped_column(Integer)
 
 
 class JobEventRow(PlatformBase):

@@ -19,13 +19,14 @@ from pathlib import Path
 from nvflare_fdd.errors import BundleError, FddError
 from nvflare_fdd.platform.config import PlatformConfig, load_config
 from nvflare_fdd.platform.records import Job, JobState, MetricValue, Model, SiteGroup, User
-from nvflare_fdd.platform.runners import Runner
-from nvflare_fdd.platform.storage import NotFound, StorageConflict
+from nvflare_fdd.platform.runners import Runner, RunStatus
+from nvflare_fdd.platform.storage import CHECKPOINT, NotFound, StorageConflict
 from nvflare_fdd.plugin.manager import FddPluginManager, plugin_manager
 
 log = logging.getLogger(__name__)
 
 JOB_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+RESUME_WEIGHTS = "fdd_resume.safetensors"
 VERSION = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
@@ -152,12 +153,13 @@ class Platform:
     # -- jobs -----------------------------------------------------------------------------------
 
     def create_job(self, user: User, name: str, model: str, rounds: int, sites: Iterable[str] = (),
-                   group: str | None = None, description: str = "") -> Job:  # fmt: skip
+                   group: str | None = None, description: str = "", min_sites: int = 0) -> Job:  # fmt: skip
         """A new job in state ``ready``: it waits for its owner to start it.
 
         Args:
             model: ``Class:version``.
             sites: the sites to train on; or ``group`` names a saved site group.
+            min_sites: sites a round needs; 0 (the default) means all: a site that goes away fails the job.
         """
         if not JOB_NAME.match(name or ""):
             raise FddError(f"job name {name!r} may use only English letters, digits and _ (no spaces, Korean or symbols)")
@@ -175,7 +177,9 @@ class Platform:
         if not sites:
             raise FddError("choose at least one site (--site NAME, or --group NAME)")
         self._check_sites(sites)
-        job = self.storage.create_job(user.name, name, (class_name, version), description, rounds, sites)
+        if not isinstance(min_sites, int) or not 0 <= min_sites <= len(sites):
+            raise FddError(f"min_sites must be between 0 (all sites) and the number of sites ({len(sites)}), got {min_sites!r}")
+        job = self.storage.create_job(user.name, name, (class_name, version), description, rounds, sites, min_sites=min_sites)
         self._event(job.name, None, JobState.READY.value, "created")
         return job
 
@@ -188,6 +192,46 @@ class Platform:
         job = self.storage.enqueue_job(name, self.config.max_queued_per_user)
         self._event(name, "ready", "queued", "start requested by the user")
         return job
+
+    def resume_job(self, user: User, name: str) -> Job:
+        """Queue a failed or cancelled job again, to continue after its last saved round.
+
+        The metrics of the rounds it completed stay; the run starts from the global model
+        saved after the last finished round (or from scratch if no round finished).
+        """
+        job = self.storage.get_job(name)
+        self._owned(user, job.owner, f"job {name}")
+        if job.external or job.model is None:
+            raise FddError(f"job {name} was not created by the platform (or its model was deleted); it cannot be resumed")
+        if job.state not in (JobState.FAILED, JobState.CANCELLED):
+            raise StorageConflict(f"job {name} is {job.state.value}; only a failed or cancelled job can be resumed")
+        done = self.storage.last_checkpoint(name) or 0
+        if done >= job.rounds:
+            raise StorageConflict(f"job {name} already finished all {job.rounds} rounds")
+        reason = f"resumed by {user.name} after round {done}" if done else f"restarted by {user.name} (no round had finished)"
+        job = self.storage.enqueue_job(name, self.config.max_queued_per_user, resume_from=done, reason=reason)
+        self._event(name, "failed", "queued", reason)
+        return job
+
+    def reconcile(self) -> list[str]:
+        """Bring records in line with the runner after the platform was down; returns what changed.
+
+        Running jobs are polled (a run that ended meanwhile is settled, its results backfilled);
+        a job claimed but never submitted (the platform stopped in between) is marked failed.
+        """
+        changed = []
+        for job in self.storage.list_jobs(states=[JobState.RUNNING]):
+            if job.external or job.runner != self.config.runner:
+                continue
+            if not job.run_handle:
+                reason = "interrupted: the platform stopped before the job was submitted; resume it"
+                if self.storage.transition(job.name, JobState.FAILED, reason, failure=_interrupted(reason), quiet=True):
+                    self._event(job.name, "running", "failed", reason)
+                    changed.append(job.name)
+                continue
+            if self._settle(job):
+                changed.append(job.name)
+        return changed
 
     def stop_job(self, user: User, name: str) -> Job:
         """Stop a queued or running job (``cancelled``); a running one is aborted on its runner."""
@@ -255,7 +299,12 @@ class Platform:
         try:
             class_name, version = _split_model(job.model or "")
             bundle = self.storage.export_model_files(class_name, version, work / "bundle")
-            job_dir = create_job(work / "job", bundle, class_name, job.rounds, sites=list(job.sites), name=job.name)
+            server_vars = {"min_sites": job.min_sites}
+            if job.resume_from:
+                self.storage.write_artefact(job.name, CHECKPOINT, bundle / RESUME_WEIGHTS)
+                server_vars.update(start_round=job.resume_from, initial_weights=RESUME_WEIGHTS)
+            job_dir = create_job(work / "job", bundle, class_name, job.rounds, sites=list(job.sites), name=job.name,
+                                 server_vars=server_vars)  # fmt: skip
             handle = self.runner.submit(job, job_dir, work)
         except Exception as exc:
             reason = f"could not start: {exc}"
@@ -266,17 +315,31 @@ class Platform:
             return
         self.storage.set_run_handle(job.name, handle)
 
-    def _settle(self, job: Job) -> None:
+    def _settle(self, job: Job) -> bool:
+        """Poll a running job; if its run ended, backfill its results and record the outcome. True if it ended."""
         try:
             status = self.runner.poll(job.run_handle)
         except FddError as exc:
-            log.warning("job %s: cannot poll the runner: %s", job.name, exc)
-            return
+            reason = f"interrupted: the runner cannot tell how the job is doing ({exc}); resume it when NVFlare is back"
+            status = RunStatus("failed", reason, _interrupted(reason))
         if not status.finished:
-            return
+            return False
+        self._backfill(job)
         settled = self.storage.transition(job.name, JobState(status.state), status.reason, failure=status.failure, quiet=True)
         if settled is not None:
             self._event(job.name, "running", status.state, status.reason)
+        return True
+
+    def _backfill(self, job: Job) -> None:
+        """Copy what the run's own files hold into storage (idempotent): nothing the server recorder could not
+        write while storage was away is lost."""
+        results_dir = getattr(self.runner, "results_dir", None)
+        folder = results_dir(job.run_handle, self.config.jobs_dir / job.name) if results_dir else None
+        if folder is not None:
+            try:
+                import_results(self.storage, job.name, folder)
+            except Exception as exc:  # the run's files are damaged or partial: keep what storage has
+                log.error("job %s: could not backfill results from %s: %s", job.name, folder, exc)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -293,6 +356,46 @@ class Platform:
 
     def _event(self, job: str, old: str | None, new: str, reason: str) -> None:
         self.plugins.notify("fdd_job_state_changed", job=job, old_state=old, new_state=new, reason=reason)
+
+
+def import_results(storage, name: str, folder: Path) -> None:
+    """Load a run's results folder (metrics.csv, progress.json, models) into storage, idempotently."""
+    import json
+    from collections import defaultdict
+
+    from nvflare_fdd.results import METRICS_CSV, PROGRESS_JSON
+    from nvflare_fdd.platform.sink import ARTEFACTS
+
+    metrics_path = folder / METRICS_CSV
+    if metrics_path.is_file():
+        grouped: dict[tuple[int, str, str], dict[str, float]] = defaultdict(dict)
+        with open(metrics_path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                grouped[(int(row["round"]), row["site"], row["kind"])][row["metric"]] = float(row["value"])
+        for (round_num, site, kind), values in grouped.items():
+            storage.record_metrics(name, round_num, site, kind, values)
+    progress_path = folder / PROGRESS_JSON
+    if progress_path.is_file():
+        progress = json.loads(progress_path.read_text())
+        for site, phases in progress.get("setup", {}).items():
+            storage.record_stage(name, 0, site, phases, None)
+        finished = []
+        for round_key, record in progress.get("rounds", {}).items():
+            storage.record_round(name, int(round_key), started=record.get("started"), finished=record.get("finished"))
+            if record.get("finished"):
+                finished.append(int(round_key))
+            for site, site_record in record.get("sites", {}).items():
+                storage.record_stage(name, int(round_key), site, site_record.get("phases", []), site_record.get("num_samples"))
+        checkpoint = folder / "global_model.safetensors"
+        if finished and checkpoint.is_file():  # the global model after the last finished round
+            storage.record_round(name, max(finished), checkpoint=checkpoint)
+    for artefact in ARTEFACTS:
+        if (folder / artefact).is_file():
+            storage.put_artefact(name, artefact, folder / artefact)
+
+
+def _interrupted(reason: str) -> dict:
+    return {"code": None, "phase": "interrupted", "site": "server", "round": None, "message": reason, "trace": ""}
 
 
 def _split_model(label: str) -> tuple[str, str]:

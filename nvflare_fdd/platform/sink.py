@@ -64,7 +64,12 @@ class StorageSink:
         self._write("record a round start", self.storage.record_round, self.job_name, round_num, started=time_)
 
     def round_finished(self, round_num: int, time_: float) -> None:
-        self._write("record a round end", self.storage.record_round, self.job_name, round_num, finished=time_)
+        """The round's end, with its global model as the job's checkpoint (what ``fdd jobs resume`` starts from)."""
+        checkpoint = self.results_dir / "global_model.safetensors" if self.results_dir is not None else None
+        if checkpoint is not None and not checkpoint.is_file():
+            checkpoint = None
+        self._write("record a round end", self.storage.record_round, self.job_name, round_num, finished=time_,
+                    checkpoint=checkpoint)  # fmt: skip
 
     def site_round(
         self, round_num: int, site: str, phases: list[dict], num_samples: int | None, setup_phases: list[dict] | None = None

@@ -48,6 +48,7 @@ from nvflare_fdd.platform.schema import (
 )
 
 CHUNK_BYTES = 8 << 20
+CHECKPOINT = "checkpoint.safetensors"  # the global model after the last finished round
 ACTIVE_STATES = (JobState.QUEUED.value, JobState.RUNNING.value)
 
 
@@ -152,8 +153,11 @@ class SqlStorage:
         with self._session() as session:
             row = _model_row(session, class_name, version)
             self._refuse_if_active(session, row, "replace its files")
-            session.execute(delete(ModelFileRow).where(ModelFileRow.model_id == row.id))
+            old_blobs = self._delete_files(session, row.id)
             self._put_files(session, row.id, files)
+            session.flush()
+            for blob_id in old_blobs:
+                _drop_blob_if_unused(session, blob_id)
             row.updated_at = now()
             return _model(session, row)
 
@@ -169,10 +173,13 @@ class SqlStorage:
         with self._session() as session:
             row = _model_row(session, class_name, version)
             self._refuse_if_active(session, row, "delete it")
-            session.execute(delete(ModelFileRow).where(ModelFileRow.model_id == row.id))
+            old_blobs = self._delete_files(session, row.id)
             for job in session.scalars(select(JobRow).where(JobRow.model_id == row.id)):
                 job.model_id = None  # finished jobs keep their results, not the model
             session.delete(row)
+            session.flush()
+            for blob_id in old_blobs:
+                _drop_blob_if_unused(session, blob_id)
 
     def get_model(self, class_name: str, version: str) -> Model:
         with self._session() as session:
@@ -204,6 +211,12 @@ class SqlStorage:
                 f"{'queued or running job' if len(active) == 1 else 'queued or running jobs'} {', '.join(active)}; "
                 "stop them or wait until they end"
             )
+
+    @staticmethod
+    def _delete_files(session: Session, model_id: int) -> list[int]:
+        blobs = session.scalars(select(ModelFileRow.blob_id).where(ModelFileRow.model_id == model_id)).all()
+        session.execute(delete(ModelFileRow).where(ModelFileRow.model_id == model_id))
+        return list(set(blobs))
 
     def _put_files(self, session: Session, model_id: int, files: Mapping[str, Path]) -> None:
         for name, path in files.items():
@@ -245,7 +258,7 @@ class SqlStorage:
 
     def create_job(
         self, owner: str, name: str, model: tuple[str, str] | None, description: str, rounds: int, sites: Iterable[str],
-        external: bool = False, state: JobState = JobState.READY, reason: str = "created",
+        external: bool = False, state: JobState = JobState.READY, reason: str = "created", min_sites: int = 0,
     ) -> Job:  # fmt: skip
         """A new job (``ready``); the name must be new across all users."""
         with self._session() as session:
@@ -254,7 +267,7 @@ class SqlStorage:
             stamp = now()
             row = JobRow(
                 name=name, owner_id=owner_row.id, model_id=model_id, description=description, rounds=rounds,
-                sites=list(sites), state=state.value, created_at=stamp, external=external,
+                sites=list(sites), state=state.value, created_at=stamp, external=external, min_sites=min_sites,
                 started_at=stamp if state == JobState.RUNNING else None,
             )  # fmt: skip
             session.add(row)
@@ -278,8 +291,9 @@ class SqlStorage:
                 query = query.where(JobRow.state.in_([JobState(s).value for s in states]))
             return [_job(session, row) for row in session.scalars(query)]
 
-    def enqueue_job(self, name: str, max_queued_per_user: int) -> Job:
-        """``ready → queued``, unless the owner already has ``max_queued_per_user`` queued jobs."""
+    def enqueue_job(self, name: str, max_queued_per_user: int, resume_from: int | None = None, reason: str = "") -> Job:
+        """``ready → queued`` (or ``failed/cancelled → queued`` to resume after round ``resume_from``),
+        unless the owner already has ``max_queued_per_user`` queued jobs."""
         with self._session() as session:
             row = _job_row(session, name, for_update=True)
             _user_row(session, _owner_name(session, row), for_update=True)  # serialises one user's starts
@@ -288,13 +302,16 @@ class SqlStorage:
                     JobRow.owner_id == row.owner_id, JobRow.state == JobState.QUEUED.value
                 )
             )
-            if row.state == JobState.READY.value and queued >= max_queued_per_user:
+            if queued >= max_queued_per_user and row.state != JobState.QUEUED.value:
                 raise StorageConflict(
                     f"you already have {queued} jobs waiting in the queue (at most {max_queued_per_user}); "
                     "start this one when one of them has begun running, or stop one"
                 )
-            self._move(session, row, JobState.QUEUED, "start requested by the user")
+            self._move(session, row, JobState.QUEUED, reason or "start requested by the user")
             row.queued_at = now()
+            row.resume_from = resume_from
+            row.failure = None if resume_from is not None else row.failure
+            row.run_handle = None
             return _job(session, row)
 
     def claim_next_queued(self, capacity: int, runner: str) -> Job | None:
@@ -361,7 +378,12 @@ class SqlStorage:
 
     # -- progress, metrics, artefacts -----------------------------------------------------------
 
-    def record_round(self, name: str, round_num: int, started: float | None = None, finished: float | None = None) -> None:
+    def record_round(
+        self, name: str, round_num: int, started: float | None = None, finished: float | None = None,
+        checkpoint: Path | None = None,
+    ) -> None:  # fmt: skip
+        """A round's start or end; with ``checkpoint`` (the round's global model, safetensors), stored in the
+        same transaction, so the last finished round and the saved model always agree (``fdd jobs resume``)."""
         with self._session() as session:
             job = _job_row(session, name)
             row = session.get(JobRoundRow, (job.id, round_num)) or JobRoundRow(job_id=job.id, round=round_num)
@@ -370,6 +392,18 @@ class SqlStorage:
             if finished is not None:
                 row.finished_at = finished
             session.merge(row)
+            if checkpoint is not None:
+                self._replace_artefact(session, job, CHECKPOINT, Path(checkpoint))
+
+    def last_checkpoint(self, name: str) -> int | None:
+        """The last round whose global model is stored, or ``None``."""
+        with self._session() as session:
+            job = _job_row(session, name)
+            if session.get(ArtefactRow, (job.id, CHECKPOINT)) is None:
+                return None
+            return session.scalar(
+                select(func.max(JobRoundRow.round)).where(JobRoundRow.job_id == job.id, JobRoundRow.finished_at.is_not(None))
+            )
 
     def record_stage(self, name: str, round_num: int, site: str, phases: list[dict], num_samples: int | None) -> None:
         """A site's phases of a round (round 0: environment and setup)."""
@@ -410,10 +444,19 @@ class SqlStorage:
         return progress
 
     def put_artefact(self, name: str, artefact: str, path: Path) -> None:
+        """Store (or replace) a job's result file; a replaced file's content is removed if nothing else uses it."""
         with self._session() as session:
-            job = _job_row(session, name)
-            blob_id, size = _put_blob(session, Path(path))
-            session.merge(ArtefactRow(job_id=job.id, name=artefact, blob_id=blob_id, size=size))
+            self._replace_artefact(session, _job_row(session, name), artefact, Path(path))
+
+    @staticmethod
+    def _replace_artefact(session: Session, job: JobRow, artefact: str, path: Path) -> None:
+        previous = session.get(ArtefactRow, (job.id, artefact))
+        old_blob = previous.blob_id if previous is not None else None
+        blob_id, size = _put_blob(session, path)
+        session.merge(ArtefactRow(job_id=job.id, name=artefact, blob_id=blob_id, size=size))
+        session.flush()
+        if old_blob is not None and old_blob != blob_id:
+            _drop_blob_if_unused(session, old_blob)
 
     def artefacts(self, name: str) -> dict[str, int]:
         """Artefact name → size in bytes."""
@@ -483,7 +526,8 @@ def _job(session: Session, row: JobRow) -> Job:
         model=f"{model.class_name}:{model.version}" if model else None, description=row.description,
         rounds=row.rounds, sites=tuple(row.sites), state=JobState(row.state), created_at=row.created_at,
         queued_at=row.queued_at, started_at=row.started_at, finished_at=row.finished_at, runner=row.runner,
-        run_handle=row.run_handle, failure=row.failure, external=row.external,
+        run_handle=row.run_handle, failure=row.failure, external=row.external, min_sites=row.min_sites,
+        resume_from=row.resume_from,
     )  # fmt: skip
 
 
@@ -509,6 +553,14 @@ def _put_blob(session: Session, path: Path) -> tuple[int, int]:
         for seq, chunk in enumerate(iter(lambda: handle.read(CHUNK_BYTES), b"")):
             session.execute(insert(BlobChunkRow).values(blob_id=blob.id, seq=seq, data=chunk))
     return blob.id, size
+
+
+def _drop_blob_if_unused(session: Session, blob_id: int) -> None:
+    used = session.scalar(select(func.count()).select_from(ArtefactRow).where(ArtefactRow.blob_id == blob_id))
+    used += session.scalar(select(func.count()).select_from(ModelFileRow).where(ModelFileRow.blob_id == blob_id))
+    if not used:
+        session.execute(delete(BlobChunkRow).where(BlobChunkRow.blob_id == blob_id))
+        session.execute(delete(BlobRow).where(BlobRow.id == blob_id))
 
 
 def _blob_chunks(session: Session, blob_id: int) -> Iterator[bytes]:

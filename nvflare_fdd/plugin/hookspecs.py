@@ -35,8 +35,9 @@ def fdd_storage_backends(register: Callable[[str, Callable[..., Any]], None]) ->
     """Register platform storage backends.
 
     Call ``register(name, factory)``; ``factory(url)`` returns an object with the methods of
-    ``nvflare_fdd.platform.storage.SqlStorage`` (the built-in ``sql`` backend). The platform uses
-    the backend named by ``storage_backend`` in ``platform.yaml`` (default ``sql``).
+    ``nvflare_fdd.platform.storage.SqlStorage`` (the built-in ``sql`` backend). The platform service
+    uses the backend named by ``storage_backend`` in ``platform.yaml``; a job's NVFlare server uses
+    the one named by ``platform_storage_backend`` in its ``local/fdd_site.json`` (both default ``sql``).
 
     Example::
 
@@ -52,7 +53,7 @@ def fdd_ui_backends(register: Callable[[str, Callable[..., Any]], None]) -> None
 
     Call ``register(name, factory)``; ``factory(platform)`` returns an object with
     ``serve(host: str, port: int) -> None``; ``platform`` is a ``nvflare_fdd.platform.service.Platform``.
-    ``fdd ui --backend NAME`` serves it (the built-in web UI is ``web``).
+    ``fdd ui --backend NAME`` serves it (the built-in web UI registers ``web``).
 
     Example::
 
@@ -64,7 +65,10 @@ def fdd_ui_backends(register: Callable[[str, Callable[..., Any]], None]) -> None
 
 @hookspec
 def fdd_job_state_changed(job: str, old_state: str | None, new_state: str, reason: str) -> None:
-    """A job moved from ``old_state`` to ``new_state`` (``None`` for a new external job) because of ``reason``.
+    """A job moved from ``old_state`` to ``new_state`` because of ``reason``.
+
+    ``old_state`` is ``None`` for a new job: ``ready`` when the platform creates it, ``running`` for
+    a run submitted to NVFlare outside the platform.
 
     Called in the process that made the change (the platform service, or the NVFlare server's
     recorder for a run's outcome). Keep it quick; exceptions are logged, not raised.
@@ -82,19 +86,25 @@ def fdd_job_state_changed(job: str, old_state: str | None, new_state: str, reaso
 def fdd_round_progress(job: str, round: int, site: str, phases: list[dict]) -> None:
     """A site finished a round of ``job``; ``phases`` are its ``{code, name, start, end}`` time stamps.
 
-    Called in the NVFlare server's process as results arrive.
+    Times are seconds since the epoch; ``phases`` may be empty when a site sent none that were
+    well formed. Called in the NVFlare server's process as results arrive, after the storage write
+    was attempted (a write that failed its retries is logged, and the run's files keep the record).
 
     Example::
 
         @hookimpl
         def fdd_round_progress(job, round, site, phases):
-            print(f"{job}: {site} finished round {round} in {phases[-1]['end'] - phases[0]['start']:.1f} s")
+            if phases:
+                print(f"{job}: {site} finished round {round} in {phases[-1]['end'] - phases[0]['start']:.1f} s")
     """
 
 
 @hookspec
 def fdd_metrics_recorded(job: str, round: int, site: str, kind: str, metrics: dict[str, float]) -> None:
-    """Screened Global (``kind="global"``) or Local (``"local"``) metrics of a site and round were stored.
+    """Screened Global (``kind="global"``) or Local (``"local"``) metrics of a site and round arrived.
+
+    Called in the NVFlare server's process, after the storage write was attempted (see
+    ``fdd_round_progress``). Only finite real numbers under bounded names get here.
 
     Example::
 

@@ -78,16 +78,17 @@ class FddRecorder(FLComponent):
         from nvflare_fdd.executors.site_config import read_site_file
 
         workspace = fl_ctx.get_engine().get_workspace()
-        url = read_site_file(workspace.get_site_config_dir()).get("platform_url") or os.environ.get(PLATFORM_URL_ENV)
+        settings = read_site_file(workspace.get_site_config_dir())
+        url = settings.get("platform_url") or os.environ.get(PLATFORM_URL_ENV)
         if not url:
             return None
         from nvflare_fdd.platform.sink import StorageSink
-        from nvflare_fdd.platform.storage import SqlStorage
         from nvflare_fdd.plugin.manager import plugin_manager
 
         meta = _job_meta(Path(workspace.get_run_dir(fl_ctx.get_job_id())))
+        backend = settings.get("platform_storage_backend", "sql")
         try:
-            storage = SqlStorage(url)
+            storage = plugin_manager().storage_backends()[backend](url)
         except Exception as exc:
             self.log_error(fl_ctx, f"platform storage {url} unreachable; results are kept as files only: {exc}")
             return None

@@ -249,3 +249,22 @@ def test_queued_jobs_start_in_order_as_capacity_frees(platform_factory, tiny_bun
     assert platform.job("first").state == JobState.COMPLETED
     assert platform.job("second").state == JobState.RUNNING
     assert runner.submitted == ["first", "second"]
+
+
+def test_the_platform_takes_its_storage_backend_from_the_plugins(storage_url, tmp_path, runner):
+    """No storage passed in: the backend named in the config comes through the fdd_storage_backends hook."""
+    from nvflare_fdd.platform.config import PlatformConfig
+    from nvflare_fdd.platform.service import Platform
+    from nvflare_fdd.platform.storage import SqlStorage
+    from nvflare_fdd.plugin.manager import FddPluginManager
+
+    plugins = FddPluginManager(autoload=False)
+    assert plugins.storage_backends()["sql"] is SqlStorage  # the built-in plugin's registration
+    config = PlatformConfig(home=tmp_path, storage_url=storage_url, storage_backend="sql")
+    platform = Platform(config, runner=runner, plugins=plugins)
+    assert isinstance(platform.storage, SqlStorage)
+    assert platform.user("someone").name == "someone"
+    platform.storage.close()
+    with pytest.raises(FddError, match="no storage backend 'nosql'"):
+        Platform(PlatformConfig(home=tmp_path, storage_url=storage_url, storage_backend="nosql"), runner=runner,
+                 plugins=FddPluginManager(autoload=False))  # fmt: skip

@@ -64,6 +64,15 @@ class FlareRunner:
             return RunStatus(state, reason)
         return RunStatus("running")
 
+    def results_dir(self, handle: str, work_dir: Path) -> Path | None:
+        """Download the finished job's result and return its server-side ``fdd`` results folder."""
+        job_id = json.loads(handle)["job_id"]
+        destination = work_dir / "download"
+        destination.mkdir(parents=True, exist_ok=True)
+        location = Path(self._call(lambda session: session.download_job_result(job_id, str(destination))))
+        found = [path for path in location.glob("**/fdd") if (path / "progress.json").is_file()]
+        return found[0] if found else None
+
     def abort(self, handle: str) -> None:
         job_id = json.loads(handle)["job_id"]
         try:

@@ -78,6 +78,10 @@ class SimulatorRunner:
             "message": "the NVFlare simulator ended before the job finished", "trace": tail,
         })  # fmt: skip
 
+    def results_dir(self, handle: str, work_dir: Path) -> Path | None:
+        """The run's results folder (metrics.csv, progress.json, models) in the simulator's workspace."""
+        return _find_results(Path(json.loads(handle)["workspace"]))
+
     def abort(self, handle: str) -> None:
         pid = json.loads(handle)["pid"]
         for sig in (signal.SIGTERM, signal.SIGKILL):

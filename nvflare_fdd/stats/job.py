@@ -1,0 +1,186 @@
+"""The statistics job: its folder from the ``fdd_stats`` template, and a run in the NVFlare simulator.
+
+``create_stats_job`` writes a folder that NVFlare's simulator, POC and a provisioned deployment
+all accept (``meta.conf`` and one app for every site; no ``custom/`` code, see the template's
+``info.md`` on the class allow-list). ``run_stats_simulation`` runs it with each site's KDA given
+by ``$FDD_KDA_URLS`` and returns what the server collected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nvflare_fdd.errors import FddError
+from nvflare_fdd.executors.site_config import KDA_URLS_ENV
+from nvflare_fdd.jobs import CLIENT_CONFIG, JOB_NAME, SERVER_CONFIG, template_dir
+from nvflare_fdd.simulate import LOG_FILE, START_ATTEMPTS, _port_clash, _tail, _watch
+from nvflare_fdd.stats.collector import RUN_FORMAT, STATS_JSON
+from nvflare_fdd.stats.contract import StatsError, StatsPayloadError, screen_summary
+from nvflare_fdd.stats.settings import MIN_CELL_SIZE_ENV
+
+STATS_TEMPLATE = "fdd_stats"
+NVFLARE_FOLDER = "nvflare"
+
+
+@dataclass(frozen=True)
+class StatsRun:
+    """What a statistics job collected.
+
+    Attributes:
+        summaries: site → its summary, as the server received it.
+        failures: site → why it has no summary.
+        stats_json: the collector's ``stats.json``.
+        seconds: how long the run took.
+    """
+
+    summaries: dict[str, dict]
+    failures: dict[str, str]
+    stats_json: Path
+    seconds: float = 0.0
+
+
+def create_stats_job(
+    job_dir: str | Path,
+    sites: Sequence[str] | None = None,
+    name: str | None = None,
+    server_vars: Mapping[str, Any] | None = None,
+    client_vars: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write an NVFlare job folder of the ``fdd_stats`` template.
+
+    Args:
+        job_dir: the folder to create (must not exist or be empty).
+        sites: the sites the job needs (``min_clients``); ``None`` leaves the template's 1.
+        name: job name (letters, digits, ``_``); default the folder name.
+        server_vars / client_vars: top-level keys to set in the server / client config.
+
+    Raises:
+        FddError: a bad name, or ``job_dir`` is not empty.
+    """
+    from pyhocon import ConfigFactory, HOCONConverter
+
+    job_dir = Path(job_dir)
+    name = name or job_dir.name
+    if not JOB_NAME.match(name):
+        raise FddError(f"job name {name!r} may use only English letters, digits and _")
+    if job_dir.exists() and any(job_dir.iterdir()):
+        raise FddError(f"{job_dir} already exists and is not empty; choose another folder or remove it")
+    source = template_dir(STATS_TEMPLATE)
+    config_dir = job_dir / "app" / "config"
+    config_dir.mkdir(parents=True)
+    for file_name, values in ((SERVER_CONFIG, server_vars), (CLIENT_CONFIG, client_vars)):
+        config = ConfigFactory.parse_file(str(source / file_name))
+        for key, value in (values or {}).items():
+            config.put(key, value)
+        (config_dir / file_name).write_text(HOCONConverter.to_hocon(config) + "\n")
+    meta = ConfigFactory.parse_file(str(source / "meta.conf"))
+    meta.put("name", name)
+    if sites:
+        meta.put("min_clients", len(sites))
+    (job_dir / "meta.conf").write_text(HOCONConverter.to_hocon(meta) + "\n")
+    return job_dir
+
+
+def run_stats_simulation(
+    sites: Mapping[str, str],
+    work_dir: str | Path,
+    min_cell_size: int | None = None,
+    timeout: float | None = 600,
+    job_name: str = "fdd_stats",
+) -> StatsRun:
+    """Run the statistics job across ``sites`` in the NVFlare simulator.
+
+    Args:
+        sites: site name → KDA URL; each site is one simulated client.
+        work_dir: the job, the simulator workspace and its log go to ``work_dir/nvflare``
+            (replaced); the collected ``stats.json`` is copied to ``work_dir``.
+        min_cell_size: every simulated site's minimum cell size (``$FDD_STATS_MIN_CELL_SIZE``);
+            ``None`` keeps the environment's or the default.
+        timeout: seconds before the run is stopped; ``None`` waits for ever.
+        job_name: the NVFlare job name.
+
+    Raises:
+        FddError: no sites, or a bad site name.
+        StatsError: the simulator failed, timed out, or left no ``stats.json``.
+    """
+    if not sites:
+        raise FddError("give at least one site: --site NAME=KDA_URL")
+    for site in sites:
+        if not JOB_NAME.match(site):
+            raise FddError(f"site name {site!r} may use only English letters, digits and _")
+    work_dir = Path(work_dir)
+    work = work_dir / NVFLARE_FOLDER
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    (work_dir / STATS_JSON).unlink(missing_ok=True)
+    job_dir = create_stats_job(work / job_name, sites=list(sites), name=job_name)
+    workspace, log_path = work / "workspace", work / LOG_FILE
+    command = [
+        sys.executable, "-m", "nvflare.cli", "simulator", str(job_dir),
+        "-w", str(workspace), "-c", ",".join(sites), "-t", str(len(sites)),
+    ]  # fmt: skip
+    env = dict(os.environ, **{KDA_URLS_ENV: json.dumps(dict(sites))})
+    if min_cell_size is not None:
+        env[MIN_CELL_SIZE_ENV] = str(min_cell_size)
+    started = time.monotonic()
+    for attempt in range(1, START_ATTEMPTS + 1):
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            return_code, fatal = _watch(process, workspace, log_path, None, timeout, started)
+        if fatal and _port_clash(log_path) and _collected(workspace) is None and attempt < START_ATTEMPTS:
+            shutil.rmtree(workspace, ignore_errors=True)  # two simulated sites drew the same port; start again
+            continue
+        break
+    collected = _collected(workspace)
+    if fatal:
+        raise StatsError(f"the NVFlare simulator broke down and was stopped: {fatal}\n{_tail(log_path)}")
+    if return_code is None:
+        raise StatsError(f"the statistics job did not finish within {timeout:.0f} s and was stopped; see {log_path}")
+    if collected is None:
+        raise StatsError(
+            f"the statistics job ended (exit code {return_code}) without collecting anything:\n{_tail(log_path)}"
+        )
+    stats_json = work_dir / STATS_JSON
+    shutil.copy2(collected, stats_json)
+    summaries, failures = read_stats_json(stats_json)
+    return StatsRun(summaries, failures, stats_json, time.monotonic() - started)
+
+
+def read_stats_json(path: str | Path) -> tuple[dict[str, dict], dict[str, str]]:
+    """The summaries and failures in a collector's ``stats.json``, each summary checked again.
+
+    Raises:
+        StatsError: the file is unreadable or not a collector's record.
+    """
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StatsError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(record, dict) or record.get("format") != RUN_FORMAT:
+        raise StatsError(f"{path} is not a statistics job's record (format {RUN_FORMAT})")
+    failures = {str(site): str(reason) for site, reason in (record.get("failures") or {}).items()}
+    summaries = {}
+    for site, summary in (record.get("summaries") or {}).items():
+        try:
+            summaries[site] = screen_summary(summary, institution=site)
+        except StatsPayloadError as exc:
+            failures[site] = f"summary refused: {exc}"
+    return summaries, failures
+
+
+def _collected(workspace: Path) -> Path | None:
+    """The collector's ``stats.json`` inside a simulator workspace (its depth differs across NVFlare versions)."""
+    for path in workspace.glob(f"**/server/**/fdd/{STATS_JSON}"):
+        if path.is_file():
+            return path
+    return None

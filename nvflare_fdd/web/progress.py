@@ -1,0 +1,110 @@
+"""What the job information page shows, built from the platform's records (pure functions).
+
+Progress follows the guide: start → environment creation (per site) → each round with its
+elapsed time → result generation. Each step has a status: ``done``, ``active``, ``pending``,
+or, when the job ended before it finished, the job's ``failed`` / ``cancelled``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from nvflare_fdd.platform.records import JobProgress, JobState, MetricValue
+
+ENVIRONMENT_PHASE = 900
+
+
+def progress_view(progress: JobProgress, now: float) -> dict:
+    """The steps of ``progress`` as plain data; ``now`` (seconds since the epoch) times running steps."""
+    job = progress.job
+    ended = job.state.is_final
+    interrupted = job.state.value if job.state in (JobState.FAILED, JobState.CANCELLED) else None
+    started = job.started_at.timestamp() if job.started_at else None
+    finished = job.finished_at.timestamp() if job.finished_at else None
+    end = finished if ended and finished else now
+
+    def status(done: bool, begun: bool) -> str:
+        if done:
+            return "done"
+        if interrupted and begun:
+            return interrupted
+        if begun and not ended:
+            return "active"
+        return "pending"
+
+    sites = []
+    for site in job.sites:
+        phases = progress.setup.get(site, [])
+        environment = next((p for p in phases if p.get("code") == ENVIRONMENT_PHASE), None)
+        sites.append({
+            "site": site,
+            "done": bool(phases),
+            "environment_seconds": _span([environment]) if environment else None,
+            "setup_seconds": _span(phases),
+        })  # fmt: skip
+    environment_done = bool(job.sites) and all(s["done"] for s in sites)
+
+    rounds = []
+    for number in range(1, job.rounds + 1):
+        record = progress.rounds.get(number, {})
+        round_started, round_finished = record.get("started"), record.get("finished")
+        reported = record.get("sites", {})
+        rounds.append({
+            "round": number,
+            "status": status(round_finished is not None, round_started is not None),
+            "started": round_started,
+            "finished": round_finished,
+            "elapsed": _elapsed(round_started, round_finished, end),
+            "sites": {
+                site: {"num_samples": info.get("num_samples"), "seconds": _span(info.get("phases", []))}
+                for site, info in sorted(reported.items())
+            },
+        })  # fmt: skip
+    rounds_done = bool(rounds) and all(r["status"] == "done" for r in rounds)
+
+    return {
+        "now": now,
+        "state": job.state.value,
+        "final": ended,
+        "start": {"status": status(started is not None, started is not None), "at": started},
+        "environment": {"status": status(environment_done, started is not None), "sites": sites},
+        "rounds": rounds,
+        "results": {
+            "status": status(job.state == JobState.COMPLETED, rounds_done or (ended and started is not None)),
+            "at": finished if job.state == JobState.COMPLETED else None,
+        },
+        "elapsed": _elapsed(started, finished if ended else None, end),
+        "failure": job.failure,
+        "events": [
+            {"at": e.at.isoformat(), "from": e.from_state, "to": e.to_state, "reason": e.reason} for e in progress.events
+        ],
+    }
+
+
+def metrics_view(metrics: Iterable[MetricValue]) -> dict:
+    """Metric → site → ``{"global": [[round, value], ...], "local": [...]}``, for one chart per metric."""
+    series: dict[str, dict[str, dict[str, list]]] = {}
+    sites: set[str] = set()
+    last_round = 0
+    for value in metrics:
+        per_site = series.setdefault(value.metric, {}).setdefault(value.site, {"global": [], "local": []})
+        per_site.setdefault(value.kind, []).append([value.round, value.value])
+        sites.add(value.site)
+        last_round = max(last_round, value.round)
+    for per_site in series.values():
+        for kinds in per_site.values():
+            for points in kinds.values():
+                points.sort()
+    return {"metrics": sorted(series), "sites": sorted(sites), "rounds": last_round, "series": series}
+
+
+def _span(phases: list[dict]) -> float | None:
+    if not phases:
+        return None
+    return round(phases[-1]["end"] - phases[0]["start"], 3)
+
+
+def _elapsed(start: float | None, finish: float | None, now: float) -> float | None:
+    if start is None:
+        return None
+    return round((finish if finish is not None else now) - start, 3)

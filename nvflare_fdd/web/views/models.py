@@ -1,0 +1,103 @@
+"""AI models (the guide's "AI Model 관리"): list, register by upload, edit, delete."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+
+from nvflare_fdd.bundle import Problem
+from nvflare_fdd.errors import BundleError, FddError
+from nvflare_fdd.platform.service import BundleRejected
+from nvflare_fdd.web.views import model_summary, platform, t, user
+
+blueprint = Blueprint("models", __name__)
+
+
+@blueprint.get("/models")
+def index():
+    found = [model_summary(m) | {"created_at": m.created_at, "updated_at": m.updated_at} for m in platform().models()]
+    return render_template("models.html", models=found)
+
+
+@blueprint.post("/api/models")
+def register():
+    """Register an uploaded bundle; 422 with every problem (per file) when it fails validation."""
+    form = request.form
+    try:
+        with uploaded_bundle(required=True) as bundle:
+            model = platform().register_model(
+                user(), bundle, form.get("class_name", "").strip(), form.get("version", "").strip(), form.get("description", "")
+            )
+    except BundleError as error:
+        return _rejected(error)
+    flash(f"{model.label} ✓")
+    return jsonify(model=model_summary(model), redirect=url_for("models.index")), 201
+
+
+@blueprint.post("/api/models/<class_name>/<version>")
+def edit(class_name: str, version: str):
+    """Change the description and, when files are uploaded, replace all of the model's files."""
+    description = request.form.get("description")
+    try:
+        with uploaded_bundle(required=False) as bundle:
+            if bundle is not None:
+                platform().replace_model_files(user(), class_name, version, bundle)
+    except BundleError as error:
+        return _rejected(error)
+    model = platform().describe_model(user(), class_name, version, description) if description is not None else None
+    return jsonify(model=model_summary(model) if model else None, redirect=url_for("models.index"))
+
+
+@blueprint.post("/models/<class_name>/<version>/delete")
+def delete(class_name: str, version: str):
+    platform().delete_model(user(), class_name, version)
+    flash(f"{class_name}:{version} — {t('common.delete')} ✓")
+    return redirect(url_for("models.index"))
+
+
+@contextmanager
+def uploaded_bundle(required: bool) -> Iterator[Path | None]:
+    """The request's ``files`` as a bundle: one ``.zip`` as is, else a flat folder of the files.
+
+    Raises:
+        BundleRejected: a file name is unsafe or given twice.
+        FddError: ``required`` and no file was uploaded.
+    """
+    uploads = [f for f in request.files.getlist("files") if f.filename]
+    if not uploads:
+        if required:
+            raise FddError(t("models.drop"))
+        yield None
+        return
+    problems = []
+    seen: set[str] = set()
+    for upload in uploads:
+        name = upload.filename
+        if name in (".", "..") or any(c in name for c in "/\\\0"):
+            problems.append(Problem(name, "a bundle is flat: upload its files, not folders or paths"))
+        elif name in seen:
+            problems.append(Problem(name, "uploaded twice; a bundle has each file once"))
+        seen.add(name)
+    if problems:
+        raise BundleRejected(problems)
+    with tempfile.TemporaryDirectory(prefix="fdd-upload-") as temporary:
+        folder = Path(temporary) / "bundle"
+        folder.mkdir()
+        for upload in uploads:
+            upload.save(folder / upload.filename)
+        if len(uploads) == 1 and uploads[0].filename.lower().endswith(".zip"):
+            yield folder / uploads[0].filename
+        else:
+            yield folder
+
+
+def _rejected(error: BundleError):
+    problems = getattr(error, "problems", None)
+    if not problems:
+        raise error
+    listed = [{"file": p.file, "line": p.line, "message": p.message} for p in problems]
+    return jsonify(error=t("models.problems"), problems=listed), 422
