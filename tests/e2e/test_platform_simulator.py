@@ -97,3 +97,57 @@ def _cmdline(proc: Path) -> bytes:
         return (proc / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+STEADY_TRAIN = '''
+import time
+
+import torch
+
+
+def train(model, data, configs):
+    time.sleep(1.5)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    for x, y in data["train"]:
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+
+
+def evaluate(model, data, configs):
+    x, y = next(iter(data["test"]))
+    with torch.no_grad():
+        return {"mse": torch.nn.functional.mse_loss(model(x), y)}
+'''
+
+
+def test_a_killed_run_is_marked_failed_and_resumes_from_its_last_round(platform, make_bundle, zero_init_bundle):
+    """The NVFlare server (here the simulator) killed mid-job: failed on the next check; resume finishes the job."""
+    import os
+    import signal
+
+    alice = platform.user("alice")
+    bundle = make_bundle({"model.py": (zero_init_bundle / "model.py").read_text(), "train_eval.py": STEADY_TRAIN}, name="steady")
+    platform.register_model(alice, bundle, "TinyRegressor", "1.0")
+    platform.create_job(alice, "killed", "TinyRegressor:1.0", 4, ["site_a", "site_b"])
+    platform.start_job(alice, "killed")
+    run_until(platform, "killed", lambda j: platform.storage.last_checkpoint("killed") == 2)
+    os.killpg(json.loads(platform.job("killed").run_handle)["pid"], signal.SIGKILL)
+
+    job = run_until(platform, "killed", lambda j: j.state.is_final, timeout=30)
+    assert job.state == JobState.FAILED
+    before = {(m.round, m.site, m.kind, m.metric): m.value for m in platform.metrics("killed") if m.round <= 2}
+    assert {key[0] for key in before} == {1, 2}
+
+    platform.resume_job(alice, "killed")
+    job = run_until(platform, "killed", lambda j: j.state.is_final)
+    assert job.state == JobState.COMPLETED, job.failure
+    after = {(m.round, m.site, m.kind, m.metric): m.value for m in platform.metrics("killed")}
+    assert {key[0] for key in after} == {1, 2, 3, 4}
+    assert {key: after[key] for key in before} == before  # completed rounds' metrics intact
+    # round 3 started from round 2's model: its Global eval equals round 2's global model quality, not a fresh start
+    round3_global = after[(3, "site_a", "global", "mse")]
+    round1_global = after[(1, "site_a", "global", "mse")]
+    assert round3_global < round1_global
+    events = [(e.from_state, e.to_state) for e in platform.storage.job_events("killed")]
+    assert events[-4:] == [("running", "failed"), ("failed", "queued"), ("queued", "running"), ("running", "completed")]
