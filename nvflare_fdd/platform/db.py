@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from nvflare_fdd.errors import FddError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x46_44_44_01  # an arbitrary, fixed advisory-lock key for schema upgrades
 
 
 class StorageError(FddError):
@@ -55,6 +56,8 @@ def upgrade(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":  # processes starting together migrate one at a time
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:

@@ -158,3 +158,14 @@ def test_a_storage_outage_does_not_break_the_run(platform, caplog):
     sink = StorageSink(platform.storage, "ghost")  # no such job: every write fails
     sink.metrics(1, "site_a", "global", {"rmse": 1.0})
     assert "could not record metrics for job ghost after 3 tries" in caplog.text
+
+
+def test_processes_starting_together_migrate_the_schema_once(storage_url):
+    """Several platform processes opening a new database at once must not trip over each other's migration."""
+    storages, errors = race(lambda i: SqlStorage(storage_url), count=6)
+    try:
+        assert errors == []
+        assert len(storages) == 6
+    finally:
+        for storage in storages:
+            storage.close()
