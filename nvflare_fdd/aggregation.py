@@ -121,9 +121,10 @@ class WeightedAccumulator:
 
     @staticmethod
     def _first(tensor: torch.Tensor, weight: int) -> _Slot:
+        if tensor.dtype in (torch.float16, torch.bfloat16):  # accumulate half precision in float32
+            return _Slot(tensor.to(dtype=torch.float32, copy=True).mul_(weight), weight, True)
         if tensor.is_floating_point():
-            dtype = torch.float32 if tensor.dtype in (torch.float16, torch.bfloat16) else tensor.dtype
-            return _Slot(tensor.to(dtype=dtype, copy=True).mul_(weight), weight, True)
+            return _Slot(torch.mul(tensor, weight), weight, True)  # one pass: the weighted copy
         return _Slot(tensor.clone(), weight, False)
 
 

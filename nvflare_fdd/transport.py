@@ -10,6 +10,7 @@ stamps. A failed round replies with an error return code and the
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,12 +30,15 @@ META_NVFLARE_STEPS = "NUM_STEPS_CURRENT_ROUND"
 
 
 def to_numpy(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """CPU tensors → numpy arrays without copying; bfloat16 (which numpy lacks) becomes float32."""
-    import torch
+    """CPU tensors → numpy arrays without copying; bfloat16 (which numpy lacks) becomes float32.
 
+    torch is not imported here: if the process never imported it, no value can be a tensor
+    (a site's NVFlare client sends numpy only, and importing torch there cost seconds in round 1).
+    """
+    torch = sys.modules.get("torch")
     arrays = {}
     for key, value in params.items():
-        if isinstance(value, torch.Tensor):
+        if torch is not None and isinstance(value, torch.Tensor):
             value = value.detach().cpu()
             if value.dtype == torch.bfloat16:
                 value = value.float()

@@ -240,7 +240,10 @@ class FddFedAvg(Controller):
         )
         if self._best_score is None or (score > self._best_score if higher else score < self._best_score):
             self._best_score = score
-            self._persistor.save_weights(params, fl_ctx, BEST)
+            # the model sent in this round is the last one saved (after the previous round): link it
+            first_round_of_run = round_num == self.start_round + 1
+            if first_round_of_run or not self._persistor.keep_last_as_best(fl_ctx):
+                self._persistor.save_weights(params, fl_ctx, BEST)
             self.log_info(fl_ctx, f"round {round_num}: best global model so far ({self.best_metric}={score:.4g})")
 
     def _fail(self, failure: dict[str, Any], fl_ctx: FLContext) -> None:

@@ -13,6 +13,7 @@ Every round's global model is saved atomically as ``global_model.pt`` and
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,22 @@ class FddModelPersistor(ModelPersistor):
         folder = Path(self.results_dir) if self.results_dir else results_dir(fl_ctx)
         save_state_dict(params, folder, stem)
         return folder
+
+    def keep_last_as_best(self, fl_ctx: FLContext) -> bool:
+        """Make the saved last global model the best one, by hard links (no second serialisation).
+
+        Returns False when there is no saved last model (the caller saves the weights itself).
+        """
+        folder = Path(self.results_dir) if self.results_dir else results_dir(fl_ctx)
+        for suffix in (".pt", ".safetensors"):
+            if not (folder / f"{LAST}{suffix}").is_file():
+                return False
+        for suffix in (".pt", ".safetensors"):
+            temp = folder / f".{BEST}{suffix}.link"
+            temp.unlink(missing_ok=True)
+            os.link(folder / f"{LAST}{suffix}", temp)
+            os.replace(temp, folder / f"{BEST}{suffix}")
+        return True
 
     @staticmethod
     def _bundle_dir(fl_ctx: FLContext) -> Path:
