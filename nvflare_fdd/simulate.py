@@ -124,14 +124,14 @@ def run_simulation(
     for attempt in range(1, START_ATTEMPTS + 1):
         with open(log_path, "wb") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            return_code, fatal = _watch(process, workspace, log_path, on_progress, timeout, started)
-        if fatal and _port_clash(log_path) and not _any_round_done(workspace) and attempt < START_ATTEMPTS:
+            return_code, fatal = watch_simulator(process, workspace, log_path, on_progress, timeout, started)
+        if fatal and port_clash(log_path) and not _any_round_done(workspace) and attempt < START_ATTEMPTS:
             # NVFlare's simulator picks each client worker's port before binding it, so two sites
             # starting at once can draw the same port; nothing has run yet, so start again.
             shutil.rmtree(workspace, ignore_errors=True)
             continue
         break
-    results = _find_results(workspace)
+    results = find_results(workspace)
     if results is not None:
         for name in RESULT_FILES:
             if (results / name).exists():
@@ -140,20 +140,20 @@ def run_simulation(
     if failure is not None:
         raise RunFailed(_describe(failure), failure, log_path)
     if fatal:
-        raise RunFailed(f"the NVFlare simulator broke down and was stopped: {fatal}\n{_tail(log_path)}", None, log_path)
+        raise RunFailed(f"the NVFlare simulator broke down and was stopped: {fatal}\n{log_tail(log_path)}", None, log_path)
     if return_code is None:
         raise RunFailed(f"the run did not finish within {timeout:.0f} s and was stopped; see {log_path}", None, log_path)
     progress = read_progress(out_dir)
     if return_code != 0 or progress is None or progress.get("state") != "completed":
         raise RunFailed(
-            f"the NVFlare simulator ended with exit code {return_code} before the run completed:\n{_tail(log_path)}",
+            f"the NVFlare simulator ended with exit code {return_code} before the run completed:\n{log_tail(log_path)}",
             None,
             log_path,
         )
     return RunOutcome(out_dir=out_dir, progress=progress, seconds=time.monotonic() - started)
 
 
-def _watch(
+def watch_simulator(
     process, workspace: Path, log_path: Path, on_progress, timeout: float | None, started: float
 ) -> tuple[int | None, str | None]:
     """Wait for the simulator, reporting progress.
@@ -166,7 +166,7 @@ def _watch(
     log_offset = 0
     while True:
         return_code = process.poll()
-        results = _find_results(workspace)
+        results = find_results(workspace)
         if on_progress is not None and results is not None:
             progress = _read_quietly(results / PROGRESS_JSON)
             if progress is not None and progress != last_seen:
@@ -199,12 +199,12 @@ def _scan_log(log_path: Path, offset: int) -> tuple[int, str | None]:
     return offset + len(complete), None
 
 
-def _port_clash(log_path: Path) -> bool:
+def port_clash(log_path: Path) -> bool:
     return "Address already in use" in log_path.read_text(errors="replace")
 
 
 def _any_round_done(workspace: Path) -> bool:
-    results = _find_results(workspace)
+    results = find_results(workspace)
     progress = _read_quietly(results / PROGRESS_JSON) if results is not None else None
     return bool(progress) and any(r.get("finished") for r in progress.get("rounds", {}).values())
 
@@ -220,7 +220,7 @@ def _kill_tree(process: subprocess.Popen) -> None:
         pass
 
 
-def _find_results(workspace: Path) -> Path | None:
+def find_results(workspace: Path) -> Path | None:
     """The server's ``fdd`` results folder inside a simulator workspace (its depth differs across NVFlare versions)."""
     for path in workspace.glob("**/server/**/fdd"):
         if path.is_dir():
@@ -243,6 +243,6 @@ def _describe(failure: dict) -> str:
     return f"{where}: {head} failed: {failure.get('message', '')}"
 
 
-def _tail(path: Path, lines: int = 30) -> str:
+def log_tail(path: Path, lines: int = 30) -> str:
     text = path.read_text(errors="replace").splitlines()
     return "\n".join(text[-lines:])

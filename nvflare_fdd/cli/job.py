@@ -65,11 +65,11 @@ def path() -> None:
 @click.option("--dir", "target", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Templates folder to create [default: ~/.nvflare/job_templates_fdd].")
 def register(target: Path | None) -> None:
-    """Make `nvflare job create -w fdd` work.
+    """Make `nvflare job create -w fdd` (and `-w fdd_stats`) work.
 
     NVFlare reads templates from one folder only, so this makes a folder with
-    NVFlare's own templates plus fdd, and points NVFlare's config at it
-    (`nvflare config -jt DIR`). Run it again after upgrading either package.
+    NVFlare's own templates plus fdd and fdd_stats, and points NVFlare's config
+    at it (`nvflare config -jt DIR`). Run it again after upgrading either package.
     """
     import nvflare
 
@@ -81,10 +81,11 @@ def register(target: Path | None) -> None:
         shutil.rmtree(target)
     if builtin.is_dir():
         shutil.copytree(builtin, target)
-    shutil.copytree(template_dir("fdd"), target / "fdd", dirs_exist_ok=True)
+    for name in ("fdd", "fdd_stats"):
+        shutil.copytree(template_dir(name), target / name, dirs_exist_ok=True)
     command = [sys.executable, "-m", "nvflare.cli", "config", "-jt", str(target)]
     done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
     if done.returncode != 0:
         raise click.ClickException(f"`nvflare config -jt {target}` failed:\n{done.stdout}{done.stderr}")
-    click.echo(f"Registered {target} (NVFlare's templates and fdd).")
+    click.echo(f"Registered {target} (NVFlare's templates, fdd and fdd_stats).")
     click.echo("Now: nvflare job create -w fdd -j JOB -sd BUNDLE -f config_fed_server.conf model_class=NAME num_rounds=N")

@@ -29,12 +29,10 @@ from nvflare.apis.shareable import Shareable
 from nvflare.apis.signal import Signal
 
 from nvflare_fdd.results import atomic_write_bytes
-from nvflare_fdd.stats.contract import StatsPayloadError, screen_summary
+from nvflare_fdd.stats.contract import RUN_FORMAT, STATS_JSON, StatsPayloadError, screen_summary
 from nvflare_fdd.stats.executor import HEADER_STATS_ERROR, STATS_TASK
 from nvflare_fdd.widgets.recorder import results_dir
 
-RUN_FORMAT = "fdd-stats-run/1"
-STATS_JSON = "stats.json"
 _MAX_MESSAGE = 500
 
 
@@ -100,9 +98,9 @@ class FddStatsCollector(Controller):
         try:
             dxo = from_shareable(result)
             if dxo.data_kind != DataKind.STATISTICS:
-                raise StatsPayloadError(f"expected a {DataKind.STATISTICS} DXO, got {dxo.data_kind}")
+                raise StatsPayloadError(f"expected a {DataKind.STATISTICS.value} DXO, got {str(dxo.data_kind)[:40]}")
             if dxo.meta:
-                raise StatsPayloadError(f"unexpected DXO meta keys: {', '.join(sorted(map(str, dxo.meta)))}")
+                raise StatsPayloadError(f"unexpected DXO meta keys: {', '.join(sorted(map(str, dxo.meta)))[:200]}")
             summary = screen_summary(dxo.data, institution=site)
         except (StatsPayloadError, ValueError, TypeError) as exc:
             self._fail(site, f"summary refused: {exc}", fl_ctx)

@@ -108,21 +108,15 @@ class _FinestGroups:
             codes, level_labels = _normalized(columns, name, lambda label: label or NONE_LABEL)
             row_levels.append(codes)
             labels.append(level_labels)
-        combined = np.zeros(columns.rows, dtype=np.int64)
-        for codes, level_labels in zip(row_levels, labels):
-            combined = combined * len(level_labels) + codes
-        row_group, uniques = pd.factorize(combined)
-        level_codes = []
-        for level_labels in reversed(labels):
-            uniques, codes = np.divmod(uniques, len(level_labels))
-            level_codes.append(codes)
-        level_codes.reverse()
-        count = len(level_codes[0])
+        row_group = _combine(row_levels, labels, columns.rows)
+        count = int(row_group.max()) + 1 if columns.rows else 0
+        member = np.zeros(count, dtype=np.int64)
+        member[row_group] = np.arange(columns.rows)  # one row of each group: all share its labels
         censored_rows = ~columns.exact()
         exact_mask = ~censored_rows & np.isfinite(columns.values)
         return cls(
             row_group=row_group,
-            level_codes=level_codes,
+            level_codes=[codes[member] for codes in row_levels],
             labels=labels,
             test_names=test_names,
             rows=np.bincount(row_group, minlength=count),
@@ -132,6 +126,18 @@ class _FinestGroups:
             units=_names_per_group(columns, "measurement_unit", row_group, count),
             exact_mask=exact_mask,
         )
+
+
+def _combine(codes_per_level: list[np.ndarray], labels: list[list[str]], size: int) -> np.ndarray:
+    """Group indexes (0, 1, ...) of the distinct combinations of the levels' codes.
+
+    Folded one level at a time, so no intermediate exceeds ``size × labels``: no overflow however
+    many distinct names a column holds.
+    """
+    combined = np.zeros(size, dtype=np.int64)
+    for codes, level_labels in zip(codes_per_level, labels):
+        combined = pd.factorize(combined * len(level_labels) + codes)[0].astype(np.int64)
+    return combined
 
 
 def _level_nodes(groups: _FinestGroups, columns: KdaColumns, depth: int, min_cell_size: int) -> list[tuple[dict, int]]:
@@ -176,10 +182,7 @@ def _level_nodes(groups: _FinestGroups, columns: KdaColumns, depth: int, min_cel
 
 def _prefix_groups(groups: _FinestGroups, depth: int) -> np.ndarray:
     """Per finest group, the index of its group at ``depth`` levels (0 puts all in one group)."""
-    combined = np.zeros(len(groups.rows), dtype=np.int64)
-    for codes, labels in zip(groups.level_codes[:depth], groups.labels[:depth]):
-        combined = combined * len(labels) + codes
-    return pd.factorize(combined)[0].astype(np.int64)
+    return _combine(groups.level_codes[:depth], groups.labels[:depth], len(groups.rows))
 
 
 def _roll_up(names_per_group: list[frozenset[str]], group_of: np.ndarray, count: int) -> list[list[str]]:
@@ -202,12 +205,14 @@ def _names_per_group(columns: KdaColumns, column: str, row_group: np.ndarray, co
 
 
 def _normalized(columns: KdaColumns, column: str, relabel) -> tuple[np.ndarray, list[str]]:
-    """Codes of ``column`` over its distinct stripped labels, each passed through ``relabel``."""
+    """Codes of ``column`` over the distinct stripped labels it holds, each passed through ``relabel``."""
+    raw_codes = columns.codes[column]
+    used = np.flatnonzero(np.bincount(raw_codes, minlength=len(columns.vocabulary)))
     mapping: dict[str, int] = {}
-    remap = np.empty(len(columns.vocabulary), dtype=np.int64)
-    for code, raw in enumerate(columns.vocabulary):
-        remap[code] = mapping.setdefault(relabel((raw or "").strip()), len(mapping))
-    return remap[columns.codes[column]], list(mapping)
+    remap = np.zeros(len(columns.vocabulary), dtype=np.int64)
+    for code in used.tolist():
+        remap[code] = mapping.setdefault(relabel((columns.vocabulary[code] or "").strip()), len(mapping))
+    return remap[raw_codes], list(mapping)
 
 
 def _test_levels(columns: KdaColumns) -> tuple[np.ndarray, list[str], list[str]]:

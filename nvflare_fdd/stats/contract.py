@@ -29,7 +29,8 @@ Privacy rules, all applied at the site:
 
 The only integer in a summary is ``min_cell_size``, the site's own setting, not a count.
 ``screen_summary`` enforces exactly this shape, so the server refuses, rather than edits, a
-payload that carries anything else.
+payload that carries anything else; its messages name the offending place and the kind of value
+found there, never the value itself (a refused count must not reach the server's log either).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from typing import Any
 from nvflare_fdd.errors import FddError
 
 FORMAT = "fdd-stats/1"
+#: The collector's record of one statistics job, ``<run dir>/fdd/stats.json``.
+RUN_FORMAT = "fdd-stats-run/1"
+STATS_JSON = "stats.json"
 
 #: The level tree, top first: level ``n`` of the data information page is ``LEVELS[n - 1]``.
 LEVELS: tuple[str, ...] = ("test", "test_type", "measurement_type", "test_subject")
@@ -73,7 +77,7 @@ class StatsPayloadError(StatsError):
 
 
 def count_bucket(count: int) -> str:
-    """The bucket of a row count: 0 → ``"0"``, 1–100 → ``"≤100"``, 101–1000 → ``"100–1000"``, else ``">1000"``.
+    """The bucket of a row count: 0, 1–100, 101–1000 or 1001 and more (see ``BUCKETS``).
 
     Raises:
         ValueError: ``count`` is negative.
@@ -109,14 +113,14 @@ def screen_summary(payload: Any, institution: str | None = None) -> dict:
         raise StatsPayloadError(f"a summary must be a JSON object, got {type(payload).__name__}")
     _check_keys(payload, _SUMMARY_KEYS, "the summary")
     if payload["format"] != FORMAT:
-        raise StatsPayloadError(f"unknown summary format {payload['format']!r}; expected {FORMAT!r}")
+        raise StatsPayloadError(f"unknown summary format ({_kind(payload['format'])}); expected {FORMAT!r}")
     name = _check_name(payload["institution"], "institution")
     if institution is not None and name != institution:
         raise StatsPayloadError(f"a summary from {institution} names institution {name!r}")
     _check_timestamp(payload["taken_at"])
     size = payload["min_cell_size"]
     if not _is_int(size) or size < 0:
-        raise StatsPayloadError(f"min_cell_size must be a whole number ≥ 0, got {size!r}")
+        raise StatsPayloadError(f"min_cell_size must be a whole number ≥ 0, got {_kind(size)}")
     budget = [MAX_NODES]
     _check_nodes(payload["tests"], 0, budget, "tests")
     return payload
@@ -138,7 +142,7 @@ def _check_node(node: Any, depth: int, budget: list[int], where: str) -> None:
     level = LEVELS[depth]
     _check_keys(node, _NODE_KEYS | ({"key"} if level == "test" else set()), where)
     if node["level"] != level:
-        raise StatsPayloadError(f"{where}: level {node['level']!r} where {level!r} belongs")
+        raise StatsPayloadError(f"{where}: level must be {level!r}, got {_kind(node['level'])}")
     _check_name(node["name"], f"{where}.name")
     if level == "test":
         _check_name(node["key"], f"{where}.key")
@@ -150,7 +154,7 @@ def _check_node(node: Any, depth: int, budget: list[int], where: str) -> None:
             _check_name(value, f"{where}.{field}")
     for field in ("count", "censored"):
         if node[field] not in BUCKETS:
-            raise StatsPayloadError(f"{where}.{field} must be one of {', '.join(BUCKETS)}, got {node[field]!r}")
+            raise StatsPayloadError(f"{where}.{field} must be one of {', '.join(BUCKETS)}, got {_kind(node[field])}")
     _check_stats(node["stats"], where)
     children = node["children"]
     if depth == len(LEVELS) - 1:
@@ -167,24 +171,23 @@ def _check_stats(stats: Any, where: str) -> None:
         raise StatsPayloadError(f"{where}.stats must be null or hold exactly {', '.join(STAT_NAMES)}")
     for name, value in stats.items():
         if type(value) is not float or not math.isfinite(value):
-            raise StatsPayloadError(f"{where}.stats.{name} must be a finite float, got {value!r}")
+            raise StatsPayloadError(f"{where}.stats.{name} must be a finite float, got {_kind(value)}")
 
 
 def _check_keys(mapping: dict, expected: frozenset | set, where: str) -> None:
     if set(mapping) != expected:
-        extra = sorted(map(str, set(mapping) - expected))
+        extra = sorted(_key_name(key) for key in set(mapping) - expected)
         missing = sorted(expected - set(mapping))
-        details = "; ".join(
-            part
-            for part in (f"unexpected {', '.join(extra)}" if extra else "", f"missing {', '.join(missing)}" if missing else "")
-            if part
-        )
-        raise StatsPayloadError(f"{where}: {details}")
+        details = [f"unexpected {', '.join(extra)}"] if extra else []
+        details += [f"missing {', '.join(missing)}"] if missing else []
+        raise StatsPayloadError(f"{where}: {'; '.join(details)}")
 
 
 def _check_name(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_NAME_LENGTH:
-        raise StatsPayloadError(f"{where} must be a non-empty string of at most {MAX_NAME_LENGTH} characters, got {value!r}")
+        raise StatsPayloadError(
+            f"{where} must be a non-empty string of at most {MAX_NAME_LENGTH} characters, got {_kind(value)}"
+        )
     return value
 
 
@@ -194,7 +197,21 @@ def _check_timestamp(value: Any) -> None:
     except (TypeError, ValueError):
         parsed = None
     if parsed is None or parsed.tzinfo is None:
-        raise StatsPayloadError(f"taken_at must be an ISO 8601 time with a time zone, got {value!r}")
+        raise StatsPayloadError(f"taken_at must be an ISO 8601 time with a time zone, got {_kind(value)}")
+
+
+def _kind(value: Any) -> str:
+    """What ``value`` is, without the value: a refused payload may hold exactly what must not be kept."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"another string ({len(value)} characters)"
+    return f"a {type(value).__name__}"
+
+
+def _key_name(key: Any) -> str:
+    """An unexpected key as shown in a message: its name when it looks like one, else only that it is there."""
+    return key if isinstance(key, str) and key.isidentifier() and len(key) <= 32 else "a key of another form"
 
 
 def _is_int(value: Any) -> bool:

@@ -50,7 +50,7 @@ class FddStatsExecutor(Executor):
             min_cell_size = min_cell_size_for(site_dir)
             summary = site_statistics(url, institution=site, min_cell_size=min_cell_size)
         except Exception as exc:  # reported to the server as one line; the details stay in the site's log
-            self.log_error(fl_ctx, f"statistics failed: {traceback.format_exc()}")
+            self.log_error(fl_ctx, f"statistics failed: {traceback.format_exc()}", fire_event=False)
             message = str(exc) if isinstance(exc, FddError) else f"{type(exc).__name__}: {exc}"
             reply = make_reply(ReturnCode.EXECUTION_EXCEPTION)
             reply.set_header(HEADER_STATS_ERROR, {"site": site, "message": mask_passwords(message)[:500]})

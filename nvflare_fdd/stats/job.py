@@ -22,13 +22,14 @@ from typing import Any
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.executors.site_config import KDA_URLS_ENV
 from nvflare_fdd.jobs import CLIENT_CONFIG, JOB_NAME, SERVER_CONFIG, template_dir
-from nvflare_fdd.simulate import LOG_FILE, START_ATTEMPTS, _port_clash, _tail, _watch
-from nvflare_fdd.stats.collector import RUN_FORMAT, STATS_JSON
-from nvflare_fdd.stats.contract import StatsError, StatsPayloadError, screen_summary
+from nvflare_fdd.simulate import LOG_FILE, START_ATTEMPTS, port_clash, log_tail, watch_simulator
+from nvflare_fdd.stats.contract import RUN_FORMAT, STATS_JSON, StatsError, StatsPayloadError, screen_summary
 from nvflare_fdd.stats.settings import MIN_CELL_SIZE_ENV
 
 STATS_TEMPLATE = "fdd_stats"
 NVFLARE_FOLDER = "nvflare"
+#: The class allow-list entry a site and the server need for this job (it has no ``custom/`` code).
+STATS_CLASS_PREFIX = "nvflare_fdd.stats."
 
 
 @dataclass(frozen=True)
@@ -134,26 +135,60 @@ def run_stats_simulation(
         env[MIN_CELL_SIZE_ENV] = str(min_cell_size)
     started = time.monotonic()
     for attempt in range(1, START_ATTEMPTS + 1):
+        allow_stats_classes(workspace / "local")
         with open(log_path, "wb") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            return_code, fatal = _watch(process, workspace, log_path, None, timeout, started)
-        if fatal and _port_clash(log_path) and _collected(workspace) is None and attempt < START_ATTEMPTS:
+            return_code, fatal = watch_simulator(process, workspace, log_path, None, timeout, started)
+        if fatal and port_clash(log_path) and _collected(workspace) is None and attempt < START_ATTEMPTS:
             shutil.rmtree(workspace, ignore_errors=True)  # two simulated sites drew the same port; start again
             continue
         break
     collected = _collected(workspace)
     if fatal:
-        raise StatsError(f"the NVFlare simulator broke down and was stopped: {fatal}\n{_tail(log_path)}")
+        raise StatsError(f"the NVFlare simulator broke down and was stopped: {fatal}\n{log_tail(log_path)}")
     if return_code is None:
         raise StatsError(f"the statistics job did not finish within {timeout:.0f} s and was stopped; see {log_path}")
     if collected is None:
         raise StatsError(
-            f"the statistics job ended (exit code {return_code}) without collecting anything:\n{_tail(log_path)}"
+            f"the statistics job ended (exit code {return_code}) without collecting anything:\n{log_tail(log_path)}"
         )
     stats_json = work_dir / STATS_JSON
     shutil.copy2(collected, stats_json)
     summaries, failures = read_stats_json(stats_json)
     return StatsRun(summaries, failures, stats_json, time.monotonic() - started)
+
+
+def allow_stats_classes(site_config_dir: str | Path) -> Path:
+    """Add ``STATS_CLASS_PREFIX`` to the class allow-list in ``site_config_dir/resources.json``.
+
+    What a site's or the server's operator does once so that the job, which has no ``custom/``
+    code, may build its components; the simulator copies its workspace's ``local/`` folder to
+    every participant. NVFlare reads ``resources.json`` *instead of* ``resources.json.default``,
+    so a missing ``resources.json`` starts as a copy of the default file; a file without a
+    ``class_allow_list`` starts from NVFlare's default list, as NVFlare would.
+
+    Returns:
+        The ``resources.json`` written.
+    """
+    folder = Path(site_config_dir)
+    path = folder / "resources.json"
+    source = path if path.is_file() else folder / "resources.json.default"
+    resources = json.loads(source.read_text()) if source.is_file() else {"format_version": 2}
+    if "class_allow_list" not in resources:
+        resources["class_allow_list"] = list(_default_class_allow_list())
+    if STATS_CLASS_PREFIX not in resources["class_allow_list"]:
+        resources["class_allow_list"].append(STATS_CLASS_PREFIX)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(resources, indent=2) + "\n")
+    return path
+
+
+def _default_class_allow_list() -> tuple[str, ...]:
+    try:  # NVFlare 2.9; 2.7 has no class allow-list
+        from nvflare.app_common.default_component_policy import DEFAULT_CLASS_ALLOW_LIST
+    except ImportError:
+        return ()
+    return tuple(DEFAULT_CLASS_ALLOW_LIST)
 
 
 def read_stats_json(path: str | Path) -> tuple[dict[str, dict], dict[str, str]]:

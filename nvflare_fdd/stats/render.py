@@ -54,7 +54,10 @@ def render_summary(summary: dict, test: str | None = None, level: int = 1) -> st
 def _heading(summary: dict) -> str:
     taken = datetime.fromisoformat(summary["taken_at"]).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     size = summary["min_cell_size"]
-    return f"{summary['institution']} — taken {taken}; statistics of = values, shown where at least {size} exist"
+    return (
+        f"{summary['institution']} — taken {taken}; mean/min/max/median of the uncensored (=) values,"
+        f" where at least {size} exist"
+    )
 
 
 def _rows(node: dict, depth: int, rows: list[tuple[str, ...]]) -> None:
