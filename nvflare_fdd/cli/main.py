@@ -15,6 +15,7 @@ from nvflare_fdd import __version__
 # command name -> "module:attribute"
 _COMMANDS = {
     "check": "nvflare_fdd.cli.check:check",
+    "data": "nvflare_fdd.cli.data:data",
     "demo": "nvflare_fdd.cli.demo:demo",
     "groups": "nvflare_fdd.cli.groups:groups",
     "job": "nvflare_fdd.cli.job:job",
@@ -25,6 +26,7 @@ _COMMANDS = {
     "run": "nvflare_fdd.cli.run:run",
     "server": "nvflare_fdd.cli.server:server",
     "templates": "nvflare_fdd.cli.job:templates",
+    "ui": "nvflare_fdd.cli.ui:ui",
     "users": "nvflare_fdd.cli.users:users",
     "validate": "nvflare_fdd.cli.validate:validate",
 }

@@ -8,7 +8,8 @@ from nvflare_fdd.cli.platform_common import get_platform, platform_command
 
 
 @click.command()
-@click.option("--host", default=None, help="Address to listen on.  [default: ui.host in platform.yaml, $FDD_UI_HOST, or 127.0.0.1]")
+@click.option("--host", default=None,
+              help="Address to listen on.  [default: ui.host in platform.yaml, $FDD_UI_HOST, or 127.0.0.1]")  # fmt: skip
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Port to listen on.  [default: ui.port in platform.yaml, $FDD_UI_PORT, or 8765]")  # fmt: skip
 @click.option("--backend", default="web", show_default=True, help="Which UI backend to serve (see `fdd plugins`).")

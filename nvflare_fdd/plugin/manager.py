@@ -14,7 +14,7 @@ from nvflare_fdd.errors import FddError
 from nvflare_fdd.plugin import DISABLE_AUTOLOAD_ENV, ENTRY_POINT_GROUP, PROJECT, hookspecs
 
 # Built-in features are plugins too; each module holds @hookimpl functions.
-BUILTIN_PLUGINS = ("nvflare_fdd.envs.local", "nvflare_fdd.platform.builtin")
+BUILTIN_PLUGINS = ("nvflare_fdd.envs.local", "nvflare_fdd.platform.builtin", "nvflare_fdd.web.plugin")
 
 EVENT_HOOKS = ("fdd_job_state_changed", "fdd_round_progress", "fdd_metrics_recorded")
 

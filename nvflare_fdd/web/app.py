@@ -6,7 +6,6 @@ runs the platform's queue beside it.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,9 +18,9 @@ from nvflare_fdd.platform.service import PermissionDenied, Platform
 from nvflare_fdd.platform.storage import NotFound, StorageConflict
 from nvflare_fdd.web import security
 from nvflare_fdd.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
+from nvflare_fdd.web.progress import utc
 from nvflare_fdd.web.settings import WebSettings, load_web_settings
-
-log = logging.getLogger(__name__)
+from nvflare_fdd.web.views import data, job, jobs, models
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -62,13 +61,10 @@ def create_app(platform: Platform | None = None, settings: WebSettings | None = 
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
-        JSON_SORT_KEYS=False,
     )
+    app.json.sort_keys = False
     app.json.ensure_ascii = False
     app.extensions["fdd"] = WebContext(platform, settings, stats)
-
-    from nvflare_fdd.web.views import data, job, jobs, models
-
     for blueprint in (security.blueprint, data.blueprint, models.blueprint, jobs.blueprint, job.blueprint):
         app.register_blueprint(blueprint)
     app.before_request(_choose_language)
@@ -127,6 +123,7 @@ def _when(value: datetime | None) -> Markup:
     """A time stamp as ``<time>``; the page's script shows it in the browser's time zone."""
     if value is None:
         return Markup("")
+    value = utc(value)
     text = value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     return Markup(f'<time datetime="{escape(value.isoformat())}">{escape(text)}</time>')
 

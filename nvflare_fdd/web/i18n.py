@@ -44,7 +44,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "common.back": ("돌아가기", "Back"),
     # data information
     "data.title": ("데이터 정보", "Data information"),
-    "data.intro": ("연합학습에 사용할 데이터의 통계정보를 확인하는 페이지입니다", "Statistics of the data available for federated learning"),
+    "data.intro": (
+        "연합학습에 사용할 데이터의 통계정보를 확인하는 페이지입니다",
+        "Statistics of the data available for federated learning",
+    ),
     "data.institution": ("기관 선택", "Institution"),
     "data.test": ("실험 데이터 항목", "Test"),
     "data.all_tests": ("전체", "All tests"),
@@ -55,6 +58,15 @@ LABELS: dict[str, tuple[str, str]] = {
     "data.level4": ("Level 4 : Test Subject", "Level 4: Test Subject"),
     "data.item": ("항목", "Item"),
     "data.count": ("데이터 수", "Count"),
+    "data.censored": ("부등호 값 수", "Censored"),
+    "data.censored_help": (
+        "측정 관계가 <, >, <=, >= 인 값의 수 (평균, 최소, 최대, 중앙값에서 제외)",
+        "Values given as <, >, <= or >= (left out of the mean, min, max and median)",
+    ),
+    "data.too_few": (
+        "값이 기관의 최소 집계 단위보다 적어 통계를 표시하지 않습니다",
+        "Fewer values than the site's minimum cell size: no statistics shown",
+    ),
     "data.mean": ("평균", "Mean"),
     "data.min": ("최소", "Min"),
     "data.max": ("최대", "Max"),
@@ -71,7 +83,10 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
     # models
     "models.title": ("AI Model 관리", "AI models"),
-    "models.intro": ("연합학습에 사용할 모델과 학습용 코드파일을 관리하는 페이지입니다", "Models and training code for federated learning"),
+    "models.intro": (
+        "연합학습에 사용할 모델과 학습용 코드파일을 관리하는 페이지입니다",
+        "Models and training code for federated learning",
+    ),
     "models.name": ("AI 모델명", "AI model"),
     "models.class": ("모델 클래스 이름", "Model class name"),
     "models.class_help": (
@@ -83,26 +98,38 @@ LABELS: dict[str, tuple[str, str]] = {
     "models.summary": ("학습 개요", "Description"),
     "models.files": ("파일", "Files"),
     "models.drop": (
-        "학습할 파일을 여기에 끌어다 놓거나 클릭하여 선택하세요 (model.py, data.py, train_eval.py, requirements.txt, config.yaml, 가중치, 또는 .zip)",
-        "Drop the bundle's files here or click to choose them (model.py, data.py, train_eval.py, requirements.txt, config.yaml, weights, or a .zip)",
+        "학습할 파일을 여기에 끌어다 놓거나 클릭하여 선택하세요 "
+        "(model.py, data.py, train_eval.py, requirements.txt, config.yaml, 가중치, 또는 .zip)",
+        "Drop the bundle's files here or click to choose them "
+        "(model.py, data.py, train_eval.py, requirements.txt, config.yaml, weights, or a .zip)",
     ),
     "models.edit_files": ("새 파일을 올리면 모든 파일이 교체됩니다 (선택)", "Uploading files replaces all of them (optional)"),
     "models.register": ("모델 등록", "Register model"),
     "models.edit_title": ("모델 수정", "Edit model"),
     "models.new_title": ("신규 모델 등록", "Register a model"),
-    "models.delete_confirm": ("이 모델을 삭제하시겠습니까? 삭제 후 복구가 불가능합니다.", "Delete this model? This cannot be undone."),
-    "models.problems": ("번들 검증에 실패했습니다. 각 파일의 문제를 확인하세요", "The bundle failed validation; see each file's problems"),
+    "models.delete_confirm": (
+        "이 모델을 삭제하시겠습니까? 삭제 후 복구가 불가능합니다.",
+        "Delete this model? This cannot be undone.",
+    ),
+    "models.problems": (
+        "번들 검증에 실패했습니다. 각 파일의 문제를 확인하세요",
+        "The bundle failed validation; see each file's problems",
+    ),
     "models.missing_file": ("(업로드되지 않음)", "(not uploaded)"),
     "models.empty": ("등록된 모델이 없습니다", "No models yet"),
     "models.uploading": ("검증 중…", "Validating…"),
     "models.remove_file": ("제거", "Remove"),
     # jobs
     "jobs.title": ("연합학습 작업 관리", "Federated jobs"),
-    "jobs.intro": ("사전에 등록한 모델을 사용하여 연합학습 작업을 생성하고 관리하는 페이지입니다",
-                   "Create and manage federated jobs with registered models"),
+    "jobs.intro": (
+        "사전에 등록한 모델을 사용하여 연합학습 작업을 생성하고 관리하는 페이지입니다",
+        "Create and manage federated jobs with registered models",
+    ),
     "jobs.name": ("연합학습 작업명", "Job name"),
-    "jobs.name_rule": ("영문, 숫자, 언더바(_)만 사용 가능 (한글, 특수문자, 공백 제한)",
-                       "English letters, digits and _ only (no Korean, symbols or spaces)"),
+    "jobs.name_rule": (
+        "영문, 숫자, 언더바(_)만 사용 가능 (한글, 특수문자, 공백 제한)",
+        "English letters, digits and _ only (no Korean, symbols or spaces)",
+    ),
     "jobs.name_ok": ("사용 가능한 이름입니다", "This name is available"),
     "jobs.name_bad": ("영문, 숫자, 언더바(_) 외의 문자가 있습니다", "Use only English letters, digits and _"),
     "jobs.name_taken": ("이미 존재하는 작업명입니다", "A job with this name exists"),
@@ -136,6 +163,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "job.tab_results": ("성능 및 결과", "Performance and results"),
     "job.stop": ("학습 중지", "Stop"),
     "job.stop_confirm": ("이 작업의 학습을 중지하시겠습니까?", "Stop this job?"),
+    "job.resume": ("이어서 학습", "Resume"),
+    "job.resume_confirm": (
+        "마지막으로 완료된 Round 이후부터 이 작업을 다시 대기열에 넣으시겠습니까?",
+        "Queue this job again, to go on after its last finished round?",
+    ),
     "job.overview": ("연합학습 개요", "Overview"),
     "job.queued_at": ("대기 시작", "Queued"),
     "job.started_at": ("학습 시작", "Started"),
@@ -156,8 +188,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "job.status_failed": ("실패", "failed"),
     "job.status_cancelled": ("취소", "cancelled"),
     "job.samples": ("학습 샘플", "training samples"),
-    "job.results_disabled": ("1 Round 이상 진행되어 성능지표를 받으면 활성화됩니다",
-                             "Available once the first round has reported metrics"),
+    "job.results_disabled": (
+        "1 Round 이상 진행되어 성능지표를 받으면 활성화됩니다",
+        "Available once the first round has reported metrics",
+    ),
     "job.download_csv": ("성능지표 CSV", "Metrics CSV"),
     "job.download_pt": ("글로벌 모델 (.pt)", "Global model (.pt)"),
     "job.download_safetensors": ("글로벌 모델 (.safetensors)", "Global model (.safetensors)"),
@@ -165,12 +199,24 @@ LABELS: dict[str, tuple[str, str]] = {
     "job.site_toggle": ("기관 선택", "Sites"),
     "job.global": ("Global", "Global"),
     "job.local": ("Local", "Local"),
-    "job.global_help": ("Global: 동일한 글로벌 모델을 기관의 데이터로 평가", "Global: the global model evaluated on the site's data"),
-    "job.local_help": ("Local: 기관의 데이터로 학습한 모델을 기관의 데이터로 평가", "Local: the site's trained model evaluated on its data"),
+    "job.global_help": (
+        "Global: 동일한 글로벌 모델을 기관의 데이터로 평가",
+        "Global: the global model evaluated on the site's data",
+    ),
+    "job.local_help": (
+        "Local: 기관의 데이터로 학습한 모델을 기관의 데이터로 평가",
+        "Local: the site's trained model evaluated on its data",
+    ),
     # errors
-    "error.csrf": ("요청이 만료되었습니다. 페이지를 새로고침한 뒤 다시 시도하세요", "The form expired; reload the page and try again"),
+    "error.csrf": (
+        "요청이 만료되었습니다. 페이지를 새로고침한 뒤 다시 시도하세요",
+        "The form expired; reload the page and try again",
+    ),
     "error.not_found": ("찾을 수 없습니다", "Not found"),
-    "error.forbidden": ("권한이 없습니다: 소유자 또는 관리자만 변경할 수 있습니다", "Not allowed: only the owner or an admin can change this"),
+    "error.forbidden": (
+        "권한이 없습니다: 소유자 또는 관리자만 변경할 수 있습니다",
+        "Not allowed: only the owner or an admin can change this",
+    ),
     "error.too_large": ("업로드가 너무 큽니다", "The upload is too large"),
 }
 

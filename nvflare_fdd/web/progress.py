@@ -8,6 +8,7 @@ or, when the job ended before it finished, the job's ``failed`` / ``cancelled``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timezone
 
 from nvflare_fdd.platform.records import JobProgress, JobState, MetricValue
 
@@ -19,8 +20,8 @@ def progress_view(progress: JobProgress, now: float) -> dict:
     job = progress.job
     ended = job.state.is_final
     interrupted = job.state.value if job.state in (JobState.FAILED, JobState.CANCELLED) else None
-    started = job.started_at.timestamp() if job.started_at else None
-    finished = job.finished_at.timestamp() if job.finished_at else None
+    started = utc(job.started_at).timestamp() if job.started_at else None
+    finished = utc(job.finished_at).timestamp() if job.finished_at else None
     end = finished if ended and finished else now
 
     def status(done: bool, begun: bool) -> str:
@@ -76,7 +77,7 @@ def progress_view(progress: JobProgress, now: float) -> dict:
         "elapsed": _elapsed(started, finished if ended else None, end),
         "failure": job.failure,
         "events": [
-            {"at": e.at.isoformat(), "from": e.from_state, "to": e.to_state, "reason": e.reason} for e in progress.events
+            {"at": utc(e.at).isoformat(), "from": e.from_state, "to": e.to_state, "reason": e.reason} for e in progress.events
         ],
     }
 
@@ -96,6 +97,11 @@ def metrics_view(metrics: Iterable[MetricValue]) -> dict:
             for points in kinds.values():
                 points.sort()
     return {"metrics": sorted(series), "sites": sorted(sites), "rounds": last_round, "series": series}
+
+
+def utc(value: datetime) -> datetime:
+    """``value`` with its time zone; storage on SQLite gives naive times, which are UTC."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
 def _span(phases: list[dict]) -> float | None:

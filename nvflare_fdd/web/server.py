@@ -48,6 +48,14 @@ class QueueTicker:
             self._stop.wait(self.interval)
 
 
+def prepare(platform: Platform) -> None:
+    """Before serving: build the runner (the demo institutions on first use) once, not in two request
+    threads at once, and bring the records in line with the runner, as ``fdd server run`` does."""
+    platform.sites()
+    for name in platform.reconcile():
+        log.warning("job %s was reconciled with the runner: now %s", name, platform.job(name).state.value)
+
+
 class RunningServer:
     """A web UI served in background threads (for tests and embedding); ``close()`` stops it all."""
 
@@ -74,6 +82,7 @@ def start_server(platform: Platform, host: str = "127.0.0.1", port: int = 0, set
     """Serve the web UI over ``platform`` on ``host:port`` (port 0: a free one) in background threads."""
     settings = settings or load_web_settings(platform.config)
     app = create_app(platform, settings, stats=stats)
+    prepare(platform)
     server = make_server(host, port, app, threaded=True)
     return RunningServer(server, QueueTicker(platform, settings.tick_interval).start())
 
@@ -92,6 +101,7 @@ class WebUI:
         """Serve until interrupted, with the queue ticking every second."""
         settings = load_web_settings(self.platform.config)
         app = create_app(self.platform, settings)
+        prepare(self.platform)
         server = make_server(host, port, app, threaded=True)
         ticker = QueueTicker(self.platform, settings.tick_interval).start()
         try:

@@ -169,3 +169,12 @@ def test_processes_starting_together_migrate_the_schema_once(storage_url):
     finally:
         for storage in storages:
             storage.close()
+
+
+def test_time_stamps_come_back_in_utc(platform):
+    """SQLite drops the zone of what it stores; records must still say UTC, or local displays are wrong."""
+    from datetime import timezone
+
+    user = platform.user("tz")
+    assert user.created_at.tzinfo is not None
+    assert user.created_at.utcoffset() == timezone.utc.utcoffset(None)

@@ -39,7 +39,6 @@ SPEC_MARKER = f"{PROJECT}_spec"
 # Hooks known to have no test yet. Each entry is a strict xfail: the day a test names the hook,
 # the meta-test fails until the entry is removed. A new hook must not be added here.
 HOOKS_AWAITING_TESTS = {
-    "fdd_ui_backends": "the UI is not built yet: no `fdd ui`, no built-in `web` backend",
 }
 
 

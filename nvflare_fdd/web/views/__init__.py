@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import current_app, g
 
 from nvflare_fdd.platform.records import Job, Model, User
 from nvflare_fdd.platform.service import Platform
 from nvflare_fdd.web.i18n import translate
+from nvflare_fdd.web.progress import utc
 from nvflare_fdd.web.security import can_change
 
 
@@ -25,8 +28,9 @@ def t(key: str) -> str:
     return translate(key, g.get("lang", "ko"))
 
 
-def iso(value) -> str | None:
-    return value.isoformat() if value is not None else None
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 with the time zone, so the browser shows it in its own."""
+    return utc(value).isoformat() if value is not None else None
 
 
 def job_summary(job: Job) -> dict:

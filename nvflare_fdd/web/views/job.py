@@ -6,7 +6,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from flask import Blueprint, abort, jsonify, render_template, send_file
+from flask import Blueprint, abort, jsonify, render_template, send_file, url_for
 
 from nvflare_fdd.web.progress import metrics_view, progress_view
 from nvflare_fdd.web.views import job_summary, platform
@@ -23,7 +23,10 @@ def show(name: str):
     metrics = metrics_view(service.metrics(name))
     return render_template(
         "job.html", job=progress.job, summary=job_summary(progress.job),
-        page={"job": job_summary(progress.job), "progress": progress_view(progress, time.time()), "metrics": metrics},
+        page={
+            "job": job_summary(progress.job), "progress": progress_view(progress, time.time()), "metrics": metrics,
+            "urls": {"status": url_for("job.status", name=name), "metrics": url_for("job.metrics", name=name)},
+        },
     )  # fmt: skip
 
 
@@ -52,9 +55,7 @@ def global_model(name: str, fmt: str):
     if fmt not in MODEL_FORMATS:
         abort(404)
     platform().job(name)  # 404 for an unknown job before any file is written
-    return _download(
-        f"{name}_global_model.{fmt}", lambda path: platform().write_model(name, path), "application/octet-stream"
-    )
+    return _download(f"{name}_global_model.{fmt}", lambda path: platform().write_model(name, path), "application/octet-stream")
 
 
 def _download(filename: str, write, mimetype: str):

@@ -52,6 +52,14 @@ def start(name: str):
     return redirect(safe_next(request.form.get("next"), url_for("jobs.index")))
 
 
+@blueprint.post("/jobs/<name>/resume")
+def resume(name: str):
+    """Queue a failed or cancelled job again, to go on after its last saved round (``fdd jobs resume``)."""
+    platform().resume_job(user(), name)
+    flash(f"{name}: {t('state.queued')}")
+    return redirect(safe_next(request.form.get("next"), url_for("job.show", name=name)))
+
+
 @blueprint.post("/jobs/<name>/stop")
 def stop(name: str):
     platform().stop_job(user(), name)

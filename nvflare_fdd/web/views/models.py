@@ -49,6 +49,7 @@ def edit(class_name: str, version: str):
     except BundleError as error:
         return _rejected(error)
     model = platform().describe_model(user(), class_name, version, description) if description is not None else None
+    flash(f"{class_name}:{version} — {t('common.edit')} ✓")
     return jsonify(model=model_summary(model) if model else None, redirect=url_for("models.index"))
 
 

@@ -1,0 +1,148 @@
+// AI models page: the register/edit dialog with drag-and-drop upload, and every problem shown by its file.
+"use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  const labels = FDD.json("labels");
+  const dialog = document.getElementById("model-dialog");
+  const form = document.getElementById("model-form");
+  const title = document.getElementById("model-dialog-title");
+  const hint = document.getElementById("drop-hint");
+  const dropzone = document.getElementById("dropzone");
+  const input = document.getElementById("file-input");
+  const list = document.getElementById("file-list");
+  const error = document.getElementById("model-error");
+  const submit = document.getElementById("model-submit");
+  const className = document.getElementById("class-name");
+  const version = document.getElementById("version");
+  const description = document.getElementById("description");
+  let selected = new Map();  // file name -> File
+  let problems = [];         // [{file, line, message}]
+  let target = form.dataset.register;
+
+  function open(mode, model) {
+    selected = new Map();
+    problems = [];
+    error.hidden = true;
+    const editing = mode === "edit";
+    title.textContent = editing ? title.dataset.edit : title.dataset.new;
+    hint.textContent = editing ? hint.dataset.edit : hint.dataset.new;
+    submit.textContent = editing ? labels.save : labels.register;
+    className.value = editing ? model.class : "";
+    version.value = editing ? model.version : "";
+    className.readOnly = version.readOnly = editing;
+    description.value = editing ? model.description : "";
+    target = editing
+      ? `${form.dataset.register}/${encodeURIComponent(model.class)}/${encodeURIComponent(model.version)}`
+      : form.dataset.register;
+    render();
+    dialog.showModal();
+  }
+
+  function render() {
+    list.replaceChildren();
+    const byFile = new Map();
+    const general = [];
+    for (const problem of problems) {
+      if (!problem.file) { general.push(problem); continue; }
+      if (!byFile.has(problem.file)) byFile.set(problem.file, []);
+      byFile.get(problem.file).push(problem);
+    }
+    const names = [...selected.keys()];
+    for (const name of byFile.keys()) if (!selected.has(name)) names.push(name);
+    for (const name of names) {
+      const file = selected.get(name);
+      const own = byFile.get(name) || [];
+      const remove = file ? FDD.el("button", {type: "button", class: "link remove", text: labels.remove}) : null;
+      if (remove) remove.addEventListener("click", () => { selected.delete(name); problems = problems.filter((p) => p.file !== name); render(); });
+      const item = FDD.el("li", {class: own.length ? "file bad" : "file", "data-file": name},
+        FDD.el("span", {class: "name", text: name}),
+        FDD.el("span", {class: "size", text: file ? size(file.size) : labels.missing}),
+        remove);
+      if (own.length) {
+        item.append(FDD.el("ul", {class: "problems"},
+          ...own.map((p) => FDD.el("li", {class: "problem", text: (p.line ? `line ${p.line}: ` : "") + p.message}))));
+      }
+      list.append(item);
+    }
+    for (const problem of general) list.append(FDD.el("li", {class: "file bad"}, FDD.el("span", {class: "problem", text: problem.message})));
+  }
+
+  function size(bytes) {
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+    return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  }
+
+  function add(files) {
+    for (const file of files) selected.set(file.name, file);
+    problems = problems.filter((p) => !files.some((f) => f.name === p.file));
+    render();
+  }
+
+  // A dropped folder gives its files (a bundle is flat: sub-folders are not read).
+  function folderFiles(entry) {
+    return new Promise((resolve) => {
+      const files = [];
+      const reader = entry.createReader();
+      const next = () => reader.readEntries(async (entries) => {
+        if (!entries.length) return resolve(files);
+        for (const child of entries) {
+          if (child.isFile) files.push(await new Promise((done) => child.file(done, () => done(null))));
+        }
+        next();
+      }, () => resolve(files));
+      next();
+    });
+  }
+
+  dropzone.addEventListener("click", () => input.click());
+  dropzone.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") input.click(); });
+  input.addEventListener("change", () => { add([...input.files]); input.value = ""; });
+  ["dragenter", "dragover"].forEach((type) => dropzone.addEventListener(type, (event) => {
+    event.preventDefault();
+    dropzone.classList.add("over");
+  }));
+  ["dragleave", "drop"].forEach((type) => dropzone.addEventListener(type, () => dropzone.classList.remove("over")));
+  dropzone.addEventListener("drop", async (event) => {
+    event.preventDefault();
+    const items = [...(event.dataTransfer.items || [])];
+    const entries = items.map((item) => item.webkitGetAsEntry && item.webkitGetAsEntry()).filter(Boolean);
+    if (entries.some((entry) => entry.isDirectory)) {
+      const files = [];
+      for (const entry of entries) {
+        if (entry.isDirectory) files.push(...await folderFiles(entry));
+        else files.push(await new Promise((done) => entry.file(done, () => done(null))));
+      }
+      add(files.filter(Boolean));
+    } else {
+      add([...event.dataTransfer.files]);
+    }
+  });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    const data = new FormData();
+    data.append("class_name", className.value.trim());
+    data.append("version", version.value.trim());
+    data.append("description", description.value);
+    for (const file of selected.values()) data.append("files", file, file.name);
+    submit.disabled = true;
+    const label = submit.textContent;
+    submit.textContent = labels.uploading;
+    const result = await FDD.post(target, data);
+    submit.disabled = false;
+    submit.textContent = label;
+    if (result.ok) { window.location = result.body.redirect; return; }
+    problems = result.body.problems || [];
+    render();
+    error.textContent = result.body.error || `HTTP ${result.status}`;
+    error.hidden = false;
+  });
+
+  document.getElementById("model-cancel").addEventListener("click", () => dialog.close());
+  document.getElementById("new-model").addEventListener("click", () => open("new"));
+  document.querySelectorAll(".edit-model").forEach((button) => {
+    button.addEventListener("click", () => open("edit", button.dataset));
+  });
+});
