@@ -21,7 +21,9 @@ differences from running them by hand:
 
 Every process of the deployment (server, clients, job processes, user-code processes)
 carries a marker in its environment, so ``stop()`` can find and kill what a failed
-shutdown leaves behind, and nothing else.
+shutdown leaves behind, and nothing else (Linux: it reads ``/proc``). The deployment's
+settings and marker are kept in ``root/deployment.json``; ``load_poc(root)`` gets the
+deployment back in another process, e.g. to stop it.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ PROJECT_ADMIN = "admin@nvidia.com"
 SERVER = "server"
 MARKER_ENV = "FDD_POC_DEPLOYMENT"
 POC_WORKSPACE_ENV = "NVFLARE_POC_WORKSPACE"
+DEPLOYMENT_FILE = "deployment.json"
+PROC = Path("/proc")
 
 
 class PocError(FddError):
@@ -154,7 +158,7 @@ class PocDeployment:
 
     def stop(self, timeout: float = 60.0) -> None:
         """Shut the deployment down (``nvflare poc stop``), then kill whatever of it is still running."""
-        if self.processes():
+        if self.processes() or not PROC.is_dir():
             try:
                 subprocess.run(
                     [sys.executable, "-m", "nvflare.cli", "poc", "stop"], env=self._env(cli_home=True),
@@ -183,8 +187,10 @@ class PocDeployment:
     def processes(self, command_contains: str = "") -> list[int]:
         """Live processes of this deployment (by the marker in their environment), optionally by command line."""
         needle = f"{MARKER_ENV}={self.marker}".encode()
-        found = []
-        for entry in Path("/proc").iterdir():
+        found: list[int] = []
+        if not PROC.is_dir():  # not Linux: nothing to find (stop() relies on `nvflare poc stop` alone)
+            return found
+        for entry in PROC.iterdir():
             if not entry.name.isdigit() or int(entry.name) == os.getpid():
                 continue
             try:
@@ -278,7 +284,25 @@ def prepare_poc(
         _write_json(deployment.site_dir(site) / "local" / SITE_CONFIG_FILE, settings)
     if platform_url:
         _write_json(deployment.server_dir / "local" / SITE_CONFIG_FILE, {"platform_url": platform_url})
+    _write_json(root / DEPLOYMENT_FILE, {
+        "sites": deployment.sites, "platform_url": platform_url, "port": deployment.port,
+        "project_name": deployment.project_name, "marker": deployment.marker, "username": deployment.username,
+    })  # fmt: skip
     return deployment
+
+
+def load_poc(root: str | Path) -> PocDeployment:
+    """The deployment ``prepare_poc`` made in ``root`` (to start, inspect or stop it from another process).
+
+    Raises:
+        PocError: ``root`` holds no prepared deployment.
+    """
+    path = Path(root).resolve() / DEPLOYMENT_FILE
+    try:
+        settings = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise PocError(f"{path}: no POC deployment prepared here ({exc}); run prepare_poc first") from exc
+    return PocDeployment(root=path.parent, **settings)
 
 
 def _project(deployment: PocDeployment) -> dict:

@@ -1,0 +1,230 @@
+"""End to end on a real NVFlare POC deployment: the ``flare`` runner, stopping a job, and a console-submitted job.
+
+The deployment (server + two client sites, each with its KDA) is started once per
+session by ``conftest.poc``; the server's recorder writes into the same SQLite
+platform database the tests' ``Platform`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from nvflare_fdd.platform.poc import PocDeployment
+from nvflare_fdd.platform.records import JobState
+
+pytestmark = pytest.mark.slow
+
+ROUND_CODES = [4000, 4001, 5000, 6000, 7000, 8000]
+SETUP_CODES = [900, 1000, 2000, 2001, 3000]
+JOB_TIMEOUT = 240  # seconds for a 2-round job from submission to its end (25-60 s seen)
+USER_CODE = "nvflare_fdd.client.worker"  # the user-code process's module, in its command line
+
+SLOW_TRAIN_EVAL = """
+import time
+
+import torch
+
+
+def train(model, data, configs):
+    time.sleep(3)
+
+
+def evaluate(model, data, configs):
+    x, y = next(iter(data["train"]))
+    with torch.no_grad():
+        return {"mse": torch.nn.functional.mse_loss(model(x), y)}
+"""
+
+# For `nvflare job create -f ...`, which fails on bundles with a config.yaml (an NVFlare 2.9 bug).
+NO_CONFIG_TRAIN_EVAL = """
+import torch
+
+
+def train(model, data, configs):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    model.train()
+    for _ in range(3):
+        for x, y in data["train"]:
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+
+
+def evaluate(model, data, configs):
+    model.eval()
+    with torch.no_grad():
+        x, y = next(iter(data["test"]))
+        return {"mse": torch.nn.functional.mse_loss(model(x), y), "count": len(y)}
+"""
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 1.0, on_timeout=lambda: ""):
+    """``condition()``'s first truthy value, polled until ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:.0f} s\n{on_timeout()}")
+        time.sleep(interval)
+
+
+def flare_job_id(platform, name: str) -> str:
+    return json.loads(platform.job(name).run_handle)["job_id"]
+
+
+def deployment_logs(poc: PocDeployment, job_id: str | None = None, chars: int = 3000) -> str:
+    """The tails of the server's and the sites' logs (the job's own logs where there are any)."""
+    parts = []
+    for folder in (poc.server_dir, *(poc.site_dir(site) for site in poc.sites)):
+        for log in ([folder / job_id / "log.txt"] if job_id else []) + [folder / "log.txt"]:
+            if log.is_file():
+                parts.append(f"--- {log} ---\n{log.read_text(errors='replace')[-chars:]}")
+                break
+    return "\n".join(parts)
+
+
+def wait_for_flare_end(session, job_id: str, poc: PocDeployment, timeout: float) -> str:
+    """The job's final NVFlare status (``FINISHED:...``)."""
+
+    def finished():
+        status = str(session.get_job_meta(job_id).get("status", ""))
+        return status if status.startswith("FINISHED") else None
+
+    return wait_for(finished, timeout, f"NVFlare job {job_id} to end", on_timeout=lambda: deployment_logs(poc, job_id))
+
+
+def tick_until_final(platform, name: str, poc: PocDeployment, timeout: float = JOB_TIMEOUT):
+    def final():
+        platform.tick()
+        job = platform.job(name)
+        return job if job.state.is_final else None
+
+    def logs():
+        job = platform.job(name)
+        return deployment_logs(poc, json.loads(job.run_handle)["job_id"] if job.run_handle else None)
+
+    return wait_for(final, timeout, f"job {name} to end", on_timeout=logs)
+
+
+def assert_recorded(platform, name: str, sites: dict[str, int], rounds: int, metrics: set[str]) -> None:
+    """Metrics for every round, site and kind; each round's phases and samples per site; each site's setup."""
+    rows = platform.metrics(name)
+    assert {(m.round, m.site, m.kind, m.metric) for m in rows} == {
+        (r, site, kind, metric)
+        for r in range(1, rounds + 1) for site in sites for kind in ("global", "local") for metric in metrics
+    }  # fmt: skip
+    progress = platform.progress(name)
+    assert sorted(progress.rounds) == list(range(1, rounds + 1))
+    for round_num, record in progress.rounds.items():
+        assert record["started"] is not None and record["finished"] is not None, round_num
+        assert set(record["sites"]) == set(sites)
+        for site, size in sites.items():
+            assert [p["code"] for p in record["sites"][site]["phases"]] == ROUND_CODES
+            assert record["sites"][site]["num_samples"] == size
+    assert {site: [p["code"] for p in phases] for site, phases in progress.setup.items()} == {
+        site: SETUP_CODES for site in sites
+    }
+
+
+def test_a_platform_job_runs_on_the_poc_deployment(flare_platform, flare_session, poc, site_sizes, tiny_bundle, tmp_path):
+    platform = flare_platform
+    alice = platform.user("alice")
+    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
+    assert platform.sites() == sorted(poc.sites)  # the deployment's connected clients
+    platform.create_job(alice, "poc_fedavg", "TinyRegressor:1.0", rounds=2, sites=list(poc.sites))
+    platform.start_job(alice, "poc_fedavg")
+
+    job = tick_until_final(platform, "poc_fedavg", poc)
+
+    job_id = flare_job_id(platform, "poc_fedavg")
+    assert job.state == JobState.COMPLETED, f"{job.failure}\n{deployment_logs(poc, job_id)}"
+    # the server's recorder settles the platform job as the last round ends; NVFlare ends the job just after
+    assert wait_for_flare_end(flare_session, job_id, poc, timeout=60) == "FINISHED:COMPLETED"
+    for site in poc.sites:  # it ran on the sites of the deployment
+        assert (poc.site_dir(site) / job_id).is_dir(), site
+    assert_recorded(platform, "poc_fedavg", site_sizes, rounds=2, metrics={"mse", "count"})
+    counts = {m.site: m.value for m in platform.metrics("poc_fedavg") if m.metric == "count"}
+    assert counts == {site: float(size) for site, size in site_sizes.items()}
+
+    assert {"global_model.pt", "global_model.safetensors"} <= set(platform.storage.artefacts("poc_fedavg"))
+    saved = torch.load(platform.write_model("poc_fedavg", tmp_path / "global.pt"), weights_only=True)
+    assert set(saved) == {"linear.weight", "linear.bias"}
+    assert [e.to_state for e in platform.storage.job_events("poc_fedavg")] == ["ready", "queued", "running", "completed"]
+
+
+def test_stop_aborts_a_running_job_on_the_deployment(flare_platform, flare_session, poc, make_bundle):
+    platform = flare_platform
+    bob = platform.user("bob")
+    bundle = make_bundle({"train_eval.py": SLOW_TRAIN_EVAL}, name="slow")
+    platform.register_model(bob, bundle, "TinyRegressor", "slow")
+    platform.create_job(bob, "poc_slow", "TinyRegressor:slow", rounds=20, sites=list(poc.sites))
+    platform.start_job(bob, "poc_slow")
+    platform.tick()
+    job_id = flare_job_id(platform, "poc_slow")
+
+    def training_on_both_sites():
+        platform.tick()
+        assert platform.job("poc_slow").state == JobState.RUNNING, platform.job("poc_slow").failure
+        rounds = platform.progress("poc_slow").rounds
+        workers = poc.processes(USER_CODE)
+        return 1 in rounds and len(workers) >= len(poc.sites) and flare_session.get_job_meta(job_id)["status"] == "RUNNING"
+
+    wait_for(training_on_both_sites, 180, "the slow job to train on both sites", on_timeout=lambda: deployment_logs(poc, job_id))
+
+    stopped = platform.stop_job(bob, "poc_slow")
+
+    assert stopped.state == JobState.CANCELLED
+    assert wait_for_flare_end(flare_session, job_id, poc, timeout=60) == "FINISHED:ABORTED"
+    wait_for(lambda: not poc.processes(USER_CODE), 30, "the sites' user-code processes to exit",
+             on_timeout=lambda: str(poc.processes(USER_CODE)))  # fmt: skip
+    platform.tick()
+    job = platform.job("poc_slow")
+    assert job.state == JobState.CANCELLED  # neither the runner nor the server's recorder overrides the stop
+    assert len(platform.progress("poc_slow").rounds) < 20
+
+
+def test_a_job_submitted_from_the_console_is_recorded_as_external(poc, site_sizes, make_bundle, flare_session, flare_platform,
+                                                                  tmp_path):  # fmt: skip
+    bundle = make_bundle({"train_eval.py": NO_CONFIG_TRAIN_EVAL, "config.yaml": None}, name="console_bundle")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home))
+    fdd = [sys.executable, "-m", "nvflare_fdd.cli.main"]
+    nvflare = [sys.executable, "-m", "nvflare.cli"]
+    subprocess.run([*fdd, "templates", "register"], env=env, check=True, capture_output=True, timeout=60)
+    job_dir = tmp_path / "console_job"
+    created = subprocess.run(
+        [*nvflare, "job", "create", "-w", "fdd", "-j", str(job_dir), "-sd", str(bundle),
+         "-f", "config_fed_server.conf", "num_rounds=2", "model_class=TinyRegressor"],
+        env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stdout + created.stderr
+
+    submitted = subprocess.run(
+        [*nvflare, "--format", "json", "job", "submit", "-j", str(job_dir), "--startup-kit", str(poc.admin_startup_kit)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    job_id = json.loads(submitted.stdout)["data"]["job_id"]
+
+    status = wait_for_flare_end(flare_session, job_id, poc, timeout=JOB_TIMEOUT)
+    assert status == "FINISHED:COMPLETED", deployment_logs(poc, job_id)
+
+    platform = flare_platform
+    [job] = platform.jobs(owner=f"nvflare:{poc.username}")
+    assert job.external and job.model is None
+    assert job.state == JobState.COMPLETED
+    assert job.sites == tuple(sorted(poc.sites))
+    assert_recorded(platform, job.name, site_sizes, rounds=2, metrics={"mse", "count"})
+    assert "global_model.pt" in platform.storage.artefacts(job.name)
+    platform.tick()  # the platform leaves external jobs to their recorder
+    assert platform.job(job.name).state == JobState.COMPLETED
