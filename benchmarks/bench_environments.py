@@ -11,10 +11,19 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import Figure, Result
 from nvflare_fdd.envs.local import LocalBackend
+
+NAME = "environments"
+DEFAULT_REQUIREMENTS = "tabulate==0.9.0\ntorch\n"
 
 
 def measure(requirements: str, repeat: int) -> dict:
@@ -37,9 +46,18 @@ def measure(requirements: str, repeat: int) -> dict:
     }
 
 
+def run(quick: bool = False) -> Result:
+    """The suite's entry point: a job environment built for the first time vs found in the cache."""
+    result = measure(DEFAULT_REQUIREMENTS, 1 if quick else 3)
+    label = " + ".join(line for line in result["requirements"].splitlines() if line)
+    figure = Figure(NAME, f"cached environment ({label})", result["cached_s"], "s", "first build",
+                    result["first_build_s"], note="start of a job on a site that ran it before")
+    return Result(NAME, [figure], result)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requirements", default="tabulate==0.9.0\ntorch\n")
+    parser.add_argument("--requirements", default=DEFAULT_REQUIREMENTS)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args()
