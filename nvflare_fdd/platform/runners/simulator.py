@@ -20,7 +20,7 @@ from nvflare_fdd.platform.config import STORAGE_URL_ENV
 from nvflare_fdd.platform.records import Job
 from nvflare_fdd.platform.runners import RunStatus
 from nvflare_fdd.results import read_failure, read_progress
-from nvflare_fdd.simulate import _find_results
+from nvflare_fdd.simulate import find_results
 
 
 class SimulatorRunner:
@@ -65,14 +65,14 @@ class SimulatorRunner:
         info = json.loads(handle)
         if _alive(info["pid"]):
             return RunStatus("running")
-        results = _find_results(Path(info["workspace"]))
+        results = find_results(Path(info["workspace"]))
         progress = read_progress(results) if results else None
         failure = read_failure(results) if results else None
         if progress and progress.get("state") == "completed":
             return RunStatus("completed", "all rounds finished")
         if failure:
             return RunStatus("failed", failure.get("message", "a site failed"), failure)
-        tail = _tail(Path(info["log"]))
+        tail = log_tail(Path(info["log"]))
         return RunStatus("failed", "the simulator ended before the job finished", {
             "code": None, "phase": "runner", "site": "server", "round": None,
             "message": "the NVFlare simulator ended before the job finished", "trace": tail,
@@ -80,7 +80,7 @@ class SimulatorRunner:
 
     def results_dir(self, handle: str, work_dir: Path) -> Path | None:
         """The run's results folder (metrics.csv, progress.json, models) in the simulator's workspace."""
-        return _find_results(Path(json.loads(handle)["workspace"]))
+        return find_results(Path(json.loads(handle)["workspace"]))
 
     def abort(self, handle: str) -> None:
         pid = json.loads(handle)["pid"]
@@ -115,7 +115,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _tail(path: Path, chars: int = 4000) -> str:
+def log_tail(path: Path, chars: int = 4000) -> str:
     try:
         return path.read_text(errors="replace")[-chars:]
     except OSError:
