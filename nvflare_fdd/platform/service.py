@@ -324,22 +324,32 @@ class Platform:
             status = RunStatus("failed", reason, _interrupted(reason))
         if not status.finished:
             return False
-        self._backfill(job)
-        settled = self.storage.transition(job.name, JobState(status.state), status.reason, failure=status.failure, quiet=True)
+        folder = self._backfill(job)
+        failure = status.failure
+        if status.state == "failed" and folder is not None:
+            from nvflare_fdd.results import read_failure
+
+            failure = read_failure(folder) or failure  # the site, round, phase code and trace the server recorded
+        settled = self.storage.transition(job.name, JobState(status.state), status.reason, failure=failure, quiet=True)
         if settled is not None:
             self._event(job.name, "running", status.state, status.reason)
         return True
 
-    def _backfill(self, job: Job) -> None:
+    def _backfill(self, job: Job) -> Path | None:
         """Copy what the run's own files hold into storage (idempotent): nothing the server recorder could not
-        write while storage was away is lost."""
+        write while storage was away is lost. Returns the run's results folder, if the runner can reach it."""
         results_dir = getattr(self.runner, "results_dir", None)
-        folder = results_dir(job.run_handle, self.config.jobs_dir / job.name) if results_dir else None
+        try:
+            folder = results_dir(job.run_handle, self.config.jobs_dir / job.name) if results_dir else None
+        except Exception as exc:  # e.g. the deployment is gone: storage keeps what the recorder wrote
+            log.error("job %s: cannot reach the run's results: %s", job.name, exc)
+            return None
         if folder is not None:
             try:
                 import_results(self.storage, job.name, folder)
             except Exception as exc:  # the run's files are damaged or partial: keep what storage has
                 log.error("job %s: could not backfill results from %s: %s", job.name, folder, exc)
+        return folder
 
     # -- helpers --------------------------------------------------------------------------------
 

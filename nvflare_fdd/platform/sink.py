@@ -54,6 +54,7 @@ class StorageSink:
         self.nvflare_job_id = nvflare_job_id
         self.results_dir = results_dir
         self.events = events or (lambda hook, **kwargs: None)
+        self.external = False  # True once this run got a record of its own (not submitted by the platform)
 
     # -- the RunRecorder interface ----------------------------------------------------------------
 
@@ -89,6 +90,10 @@ class StorageSink:
                 path = self.results_dir / name
                 if path.is_file():
                     self._write(f"store {name}", self.storage.put_artefact, self.job_name, name, path)
+        if not self.external:
+            # The platform settles its own jobs when its runner reports the run over: it first fills in
+            # from the run's files whatever this sink could not write, then records the outcome.
+            return
         reason = "all rounds finished" if state == "completed" else (failure or {}).get("message", state)
         job = self._write("record the outcome", self.storage.transition, self.job_name, JobState(state), reason,
                           failure=failure, quiet=True)  # fmt: skip
@@ -107,6 +112,7 @@ class StorageSink:
             return
         if job is not None:  # a finished platform job of the same name: this is another, external run
             self.job_name = f"{self.job_name}_{self.nvflare_job_id[:8] or int(time.time())}"
+        self.external = True
         owner = f"nvflare:{self.submitter}"
         self.storage.ensure_user(owner)
         self.storage.create_job(

@@ -151,3 +151,61 @@ def test_a_killed_run_is_marked_failed_and_resumes_from_its_last_round(platform,
     assert round3_global < round1_global
     events = [(e.from_state, e.to_state) for e in platform.storage.job_events("killed")]
     assert events[-4:] == [("running", "failed"), ("failed", "queued"), ("queued", "running"), ("running", "completed")]
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database for one test (dropped afterwards)."""
+    import os
+    import uuid
+
+    from sqlalchemy import create_engine, make_url, text
+
+    base = os.environ.get("FDD_TEST_POSTGRES_URL")
+    if not base:
+        if os.environ.get("FDD_REQUIRE_POSTGRES"):
+            pytest.fail("FDD_TEST_POSTGRES_URL is not set but FDD_REQUIRE_POSTGRES is")
+        pytest.skip("no PostgreSQL: run `eval \"$(scripts/postgres.sh)\"`")
+    name = f"fdd_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(base).set(database=name).render_as_string(hide_password=False), admin, name
+    with admin.connect() as connection:
+        connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_a_storage_outage_during_a_run_loses_nothing(postgres_url, two_sites, make_bundle, zero_init_bundle, tmp_path):
+    """The platform database refuses connections for a while mid-run: the server's writes fail (retried, logged),
+    and when the run is settled its own files fill the gap."""
+    from sqlalchemy import text
+
+    url, admin, name = postgres_url
+    storage = SqlStorage(url)
+    platform = Platform(PlatformConfig(home=tmp_path / "home", storage_url=url), storage=storage,
+                        runner=SimulatorRunner(two_sites, url), plugins=FddPluginManager(autoload=False))  # fmt: skip
+    alice = platform.user("alice")
+    bundle = make_bundle({"model.py": (zero_init_bundle / "model.py").read_text(), "train_eval.py": STEADY_TRAIN}, name="steady2")
+    platform.register_model(alice, bundle, "TinyRegressor", "1.0")
+    platform.create_job(alice, "outage", "TinyRegressor:1.0", 5, ["site_a", "site_b"])
+    platform.start_job(alice, "outage")
+    run_until(platform, "outage", lambda j: 1 in {m.round for m in platform.metrics("outage")})
+
+    storage.engine.dispose()
+    with admin.connect() as connection:  # the database goes away: no new connections, current ones cut
+        connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+        connection.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+    time.sleep(8)  # at least one round ends while it is away
+    with admin.connect() as connection:
+        connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+
+    job = run_until(platform, "outage", lambda j: j.state.is_final)
+    assert job.state == JobState.COMPLETED, job.failure
+    log = (platform.config.jobs_dir / "outage" / "simulator.log").read_text()
+    assert "platform storage: could not" in log  # the server noticed, retried and said so
+    keys = {(m.round, m.site, m.kind) for m in platform.metrics("outage")}
+    assert keys == {(r, s, k) for r in range(1, 6) for s in ("site_a", "site_b") for k in ("global", "local")}
+    assert all(record["finished"] for record in platform.progress("outage").rounds.values())
+    storage.close()
