@@ -81,37 +81,8 @@ def same_bits(first: dict, second: dict) -> bool:
     )
 
 
-def aggregate_prototype(updates, counts, previous):
-    """``ours`` with the first update weighed in one pass (``torch.mul``), a proposed package change."""
-    accumulator = _OnePassFirst()
-    for index, (update, count) in enumerate(zip(updates, counts)):
-        accumulator.add(update, count, source=f"site-{index}")
-    return accumulator.result(previous)
-
-
-class _OnePassFirst:
-    """Built lazily: ``WeightedAccumulator`` whose ``_first`` writes ``update × weight`` in one pass.
-
-    The package copies the first update and then multiplies it in place (two passes over
-    the accumulator); ``torch.mul`` into a new tensor gives the same bits in one pass.
-    """
-
-    def __new__(cls):
-        from nvflare_fdd import aggregation
-
-        class OnePassFirst(aggregation.WeightedAccumulator):
-            @staticmethod
-            def _first(tensor, weight):
-                if tensor.is_floating_point() and tensor.dtype not in (torch.float16, torch.bfloat16):
-                    return aggregation._Slot(torch.mul(tensor, weight), weight, True)
-                return aggregation.WeightedAccumulator._first(tensor, weight)
-
-        return OnePassFirst()
-
-
 METHODS = {
     "ours": aggregate_ours,
-    "prototype": aggregate_prototype,
     "nvflare": aggregate_nvflare,
     "bound": None,  # streaming_bound, with its own preallocated accumulators
 }
@@ -124,7 +95,7 @@ def measure(updates, counts, repeats: int) -> dict:
     seconds: dict[str, list[float]] = {name: [] for name in METHODS}
     reference = None
     stable = True
-    max_diff = {"nvflare": 0.0, "prototype": 0.0}
+    max_diff = {"nvflare": 0.0}
     for _ in range(repeats):
         for name, method in METHODS.items():
             gc.collect()
@@ -172,8 +143,6 @@ def run(quick: bool = False, **overrides) -> Result:
                    target="≥ 1.8", met=rates["ours"] / rates["nvflare"] >= 1.8),
             Figure(NAME, f"ours vs streaming bound ({label})", rates["ours"], "GB/s", "bound", rates["bound"],
                    target="≥ 0.8", met=rates["ours"] / rates["bound"] >= 0.8),
-            Figure(NAME, f"prototype one-pass first update vs bound ({label})", rates["prototype"], "GB/s",
-                   "bound", rates["bound"], note="proposed change to WeightedAccumulator._first"),
         ]
         details["by_threads"][str(threads)] = {
             "seconds": {name: summary(samples) for name, samples in seconds.items()},

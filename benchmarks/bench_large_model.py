@@ -40,9 +40,9 @@ def child_file_work(parameters: int, tensors: int = 10) -> dict:
     """In a fresh process: the file work nvflare-fdd adds per round for a model this size, and cheaper variants.
 
     - ``persist``: the persistor's ``save_state_dict`` (``.pt`` and ``.safetensors``, each fsynced), once a
-      round for the last global model and again for the best one when it improves;
-    - ``persist_best_as_link``: the best model is the one sent in the round, i.e. the last global model
-      already on disk, so it can be a hard link of those files (prototype);
+      round for the last global model;
+    - ``persist_best_as_link``: keeping the best model, which is the last global model already on disk,
+      as hard links of those files (what ``FddModelPersistor.keep_last_as_best`` does);
     - ``exchange_tmp`` / ``exchange_shm``: one safetensors save + load (the executor ↔ user-code process
       hand-over; four of these a round per site) in ``/tmp`` (where it is now) and in ``/dev/shm``.
     """
@@ -109,13 +109,13 @@ def run(quick: bool = False, **overrides) -> Result:
         Figure(NAME, "server peak memory", server["fdd"], "MB", "plain NVFlare", server["plain"],
                note=f"{server['fdd'] / model_mb:.1f} vs {server['plain'] / model_mb:.1f} model copies"),
         Figure(NAME, "persist a global model (.pt + .safetensors, fsync)", file_work["persist"], "s",
-               "round period", fdd["round_period_s"], note="twice a round when the best model improves"),
-        Figure(NAME, "prototype: best model as a hard link of the last", file_work["persist_best_as_link"], "s",
-               "persist", file_work["persist"], note="proposed for FddFedAvg._keep_if_best"),
+               "round period", fdd["round_period_s"], note="once a round"),
+        Figure(NAME, "keep the best model (hard links of the last)", file_work["persist_best_as_link"], "s",
+               "persist", file_work["persist"], note="FddModelPersistor.keep_last_as_best"),
     ]
     if "exchange_shm" in file_work:
         figures.append(
-            Figure(NAME, "prototype: executor/user-code hand-over in /dev/shm", file_work["exchange_shm"], "s",
+            Figure(NAME, "executor/user-code hand-over in /dev/shm (not adopted)", file_work["exchange_shm"], "s",
                    "in /tmp (now)", file_work["exchange_tmp"], note="one save + load; 2 a round each way per site")
         )
     details = {"config": config, "parameters": parameters, "model_mb": model_mb, "fdd": fdd, "plain": plain,

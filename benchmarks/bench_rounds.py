@@ -53,42 +53,6 @@ def steady_overhead(records: dict) -> dict:
     }
 
 
-def to_numpy_without_torch(params: dict) -> dict:
-    """Prototype of ``nvflare_fdd.transport.to_numpy`` that imports torch only when a value can be a tensor.
-
-    The package's version imports torch on its first call; in a site's NVFlare client process (user
-    code runs in its own process) nothing else needs torch, so the first reply of round 1 waits for it.
-    """
-    import numpy as np
-
-    torch = sys.modules.get("torch")  # no value can be a torch.Tensor unless torch is imported
-    arrays = {}
-    for key, value in params.items():
-        if torch is not None and isinstance(value, torch.Tensor):
-            value = value.detach().cpu()
-            if value.dtype == torch.bfloat16:
-                value = value.float()
-            value = value.numpy()
-        arrays[key] = np.asarray(value)
-    return arrays
-
-
-def child_first_reply(variant: str) -> dict:
-    """In a fresh process with what a site's NVFlare client imports: the first ``to_numpy`` of a reply."""
-    import time
-
-    import numpy as np
-
-    import nvflare_fdd.executors.kda_executor  # noqa: F401 - the executor's own imports
-    from nvflare_fdd.transport import to_numpy
-
-    params = {"layers.0.weight": np.zeros((256, 1024), dtype=np.float32)}
-    convert = to_numpy if variant == "package" else to_numpy_without_torch
-    started = time.perf_counter()
-    convert(params)
-    return {"seconds": time.perf_counter() - started, "imports_torch": "torch" in sys.modules}
-
-
 def child_server_file_work(sites: int = 3, repeats: int = 5) -> dict:
     """In a fresh process: the file work the fdd server does each round between the last site's result
     and sending the next round, as the package does it (median of ``repeats``).
@@ -165,21 +129,13 @@ def run(quick: bool = False, **overrides) -> Result:
         Figure(NAME, "round period", period["fdd"], "s", "plain NVFlare", period["plain"],
                note=f"slowest train a round: fdd {train['fdd']:.2f} s, plain {train['plain']:.2f} s"),
     ]
-    first_reply = {variant: run_child("bench_rounds", "child_first_reply", {"variant": variant})
-                   for variant in ("package", "prototype")}
-    figures.append(
-        Figure(NAME, "prototype: first reply without importing torch", first_reply["prototype"]["seconds"], "s",
-               "to_numpy now", first_reply["package"]["seconds"],
-               note="once per site, in round 1; proposed for nvflare_fdd.transport.to_numpy")
-    )
     file_work = run_child("bench_rounds", "child_server_file_work", {"sites": len(sites)})
     figures.append(
         Figure(NAME, "server file work a round: model saves (fsync)", file_work["saves_s"], "s",
                "fdd overhead a round", overhead["fdd"],
                note=f"+ {file_work['records_s']:.3f} s of progress/metrics writes; on the round's critical path")
     )
-    details = {"config": config, "sites": sorted(sites), "runs": runs, "first_reply": first_reply,
-               "server_file_work": file_work}
+    details = {"config": config, "sites": sorted(sites), "runs": runs, "server_file_work": file_work}
     return Result(NAME, figures, details)
 
 

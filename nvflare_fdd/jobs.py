@@ -66,8 +66,6 @@ def create_job(
     Raises:
         FddError: a bad argument, or ``job_dir`` is not empty.
     """
-    from pyhocon import ConfigFactory, HOCONConverter
-
     job_dir, bundle_dir = Path(job_dir), Path(bundle_dir)
     name = name or job_dir.name
     if not JOB_NAME.match(name):
@@ -78,22 +76,36 @@ def create_job(
         raise FddError(f"rounds must be a whole number ≥ 1, got {num_rounds!r}")
     if job_dir.exists() and any(job_dir.iterdir()):
         raise FddError(f"{job_dir} already exists and is not empty; choose another folder or remove it")
+    return write_job_folder(
+        job_dir, template, name, sites,
+        server_vars={"model_class": model_class, "num_rounds": num_rounds, **(server_vars or {})},
+        client_vars=client_vars, custom_dir=bundle_dir,
+    )  # fmt: skip
+
+
+def write_job_folder(
+    job_dir: Path,
+    template: str,
+    name: str,
+    sites: Sequence[str] | None = None,
+    server_vars: Mapping[str, Any] | None = None,
+    client_vars: Mapping[str, Any] | None = None,
+    custom_dir: Path | None = None,
+) -> Path:
+    """A job folder from ``template``: its configs with ``*_vars`` set as top-level keys, ``meta.conf``
+    named ``name`` (``min_clients`` = the number of ``sites``), and ``custom_dir`` copied to ``app/custom``."""
+    from pyhocon import ConfigFactory, HOCONConverter
+
     source = template_dir(template)
-
     config_dir = job_dir / "app" / "config"
-    custom_dir = job_dir / "app" / "custom"
     config_dir.mkdir(parents=True)
-    shutil.copytree(bundle_dir, custom_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-
-    for file_name, values in (
-        (SERVER_CONFIG, {"model_class": model_class, "num_rounds": num_rounds, **(server_vars or {})}),
-        (CLIENT_CONFIG, dict(client_vars or {})),
-    ):
+    if custom_dir is not None:
+        shutil.copytree(custom_dir, job_dir / "app" / "custom", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for file_name, values in ((SERVER_CONFIG, server_vars), (CLIENT_CONFIG, client_vars)):
         config = ConfigFactory.parse_file(str(source / file_name))
-        for key, value in values.items():
+        for key, value in (values or {}).items():
             config.put(key, value)
         (config_dir / file_name).write_text(HOCONConverter.to_hocon(config) + "\n")
-
     meta = ConfigFactory.parse_file(str(source / "meta.conf"))
     meta.put("name", name)
     if sites:

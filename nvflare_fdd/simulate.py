@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,11 +93,7 @@ def run_simulation(
     Raises:
         RunFailed: a site or the server failed, the simulator crashed, or the timeout passed.
     """
-    if not sites:
-        raise FddError("give at least one site: --site NAME=KDA_URL")
-    for site in sites:
-        if not JOB_NAME.match(site):
-            raise FddError(f"site name {site!r} may use only English letters, digits and _")
+    check_sites(sites)
     out_dir = Path(out_dir)
     work = out_dir / NVFLARE_FOLDER
     if work.exists():
@@ -108,29 +104,10 @@ def run_simulation(
     job_dir = create_job(
         work / job_name, bundle_dir, model_class, rounds, sites=list(sites), name=job_name, server_vars=server_vars
     )
-    workspace = work / "workspace"
-    log_path = work / LOG_FILE
-    command = [
-        sys.executable, "-m", "nvflare.cli", "simulator", str(job_dir),
-        "-w", str(workspace), "-c", ",".join(sites), "-t", str(len(sites)),
-    ]  # fmt: skip
-    env = dict(os.environ, **{KDA_URLS_ENV: json.dumps(dict(sites))})
-    # All simulated sites share this machine's cores: give each its share, or they oversubscribe
-    # (3 sites on 2 cores ran the demo in 51 s with torch's default threads, 29 s with one each).
-    threads = str(max(1, (os.cpu_count() or 1) // len(sites)))
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(variable, threads)
+    workspace, log_path = work / "workspace", work / LOG_FILE
     started = time.monotonic()
-    for attempt in range(1, START_ATTEMPTS + 1):
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            return_code, fatal = watch_simulator(process, workspace, log_path, on_progress, timeout, started)
-        if fatal and port_clash(log_path) and not _any_round_done(workspace) and attempt < START_ATTEMPTS:
-            # NVFlare's simulator picks each client worker's port before binding it, so two sites
-            # starting at once can draw the same port; nothing has run yet, so start again.
-            shutil.rmtree(workspace, ignore_errors=True)
-            continue
-        break
+    return_code, fatal = simulate(job_dir, sites, workspace, log_path, on_progress=on_progress, timeout=timeout,
+                                  progressed=_any_round_done)  # fmt: skip
     results = find_results(workspace)
     if results is not None:
         for name in RESULT_FILES:
@@ -151,6 +128,75 @@ def run_simulation(
             log_path,
         )
     return RunOutcome(out_dir=out_dir, progress=progress, seconds=time.monotonic() - started)
+
+
+def check_sites(sites: Mapping[str, str]) -> None:
+    """Refuse an empty site list and site names NVFlare cannot use."""
+    if not sites:
+        raise FddError("give at least one site: --site NAME=KDA_URL")
+    for site in sites:
+        if not JOB_NAME.match(site):
+            raise FddError(f"site name {site!r} may use only English letters, digits and _")
+
+
+def simulator_command(job_dir: Path, workspace: Path, sites: Iterable[str]) -> list[str]:
+    """``nvflare simulator`` for ``job_dir`` with each site a client, all of them at once."""
+    sites = list(sites)
+    return [
+        sys.executable, "-m", "nvflare.cli", "simulator", str(job_dir),
+        "-w", str(workspace), "-c", ",".join(sites), "-t", str(len(sites)),
+    ]  # fmt: skip
+
+
+def simulator_env(sites: Mapping[str, str], **extra: str) -> dict[str, str]:
+    """The simulator's environment: each site's KDA, and each site's share of this machine's cores."""
+    env = dict(os.environ, **{KDA_URLS_ENV: json.dumps(dict(sites))}, **extra)
+    # All simulated sites share this machine's cores: give each its share, or they oversubscribe
+    # (3 sites on 2 cores ran the demo in 51 s with torch's default threads, 29 s with one each).
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, len(sites))))
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(variable, threads)
+    return env
+
+
+def simulate(
+    job_dir: Path,
+    sites: Mapping[str, str],
+    workspace: Path,
+    log_path: Path,
+    on_progress: Callable[[dict], None] | None = None,
+    timeout: float | None = None,
+    progressed: Callable[[Path], bool] = lambda workspace: False,
+    env: Mapping[str, str] | None = None,
+    before_start: Callable[[Path], None] | None = None,
+) -> tuple[int | None, str | None]:
+    """Run the simulator on ``job_dir`` until it ends, stalls or times out (see ``watch_simulator``).
+
+    NVFlare's simulator picks each client worker's port before binding it, so two sites starting
+    at once can draw the same port and the run breaks down: when that happens before anything
+    ``progressed``, it is started once more on a fresh workspace.
+
+    Args:
+        env: the process environment; default ``simulator_env(sites)``.
+        before_start: called with the workspace before each start (e.g. to write its ``local/`` files).
+
+    Returns:
+        ``(exit code, fatal log line)`` as ``watch_simulator`` reports them.
+    """
+    command = simulator_command(job_dir, workspace, sites)
+    env = dict(env) if env is not None else simulator_env(sites)
+    started = time.monotonic()
+    for attempt in range(1, START_ATTEMPTS + 1):
+        if before_start is not None:
+            before_start(workspace)
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            return_code, fatal = watch_simulator(process, workspace, log_path, on_progress, timeout, started)
+        if fatal and port_clash(log_path) and not progressed(workspace) and attempt < START_ATTEMPTS:
+            shutil.rmtree(workspace, ignore_errors=True)
+            continue
+        return return_code, fatal
+    return return_code, fatal
 
 
 def watch_simulator(

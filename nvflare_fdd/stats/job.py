@@ -9,10 +9,7 @@ by ``$FDD_KDA_URLS`` and returns what the server collected.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from nvflare_fdd.errors import FddError
-from nvflare_fdd.executors.site_config import KDA_URLS_ENV
-from nvflare_fdd.jobs import CLIENT_CONFIG, JOB_NAME, SERVER_CONFIG, template_dir
-from nvflare_fdd.simulate import LOG_FILE, START_ATTEMPTS, port_clash, log_tail, watch_simulator
+from nvflare_fdd.jobs import JOB_NAME, write_job_folder
+from nvflare_fdd.simulate import LOG_FILE, check_sites, log_tail, simulate, simulator_env
 from nvflare_fdd.stats.contract import RUN_FORMAT, STATS_JSON, StatsError, StatsPayloadError, screen_summary
 from nvflare_fdd.stats.settings import MIN_CELL_SIZE_ENV
 
@@ -67,28 +63,13 @@ def create_stats_job(
     Raises:
         FddError: a bad name, or ``job_dir`` is not empty.
     """
-    from pyhocon import ConfigFactory, HOCONConverter
-
     job_dir = Path(job_dir)
     name = name or job_dir.name
     if not JOB_NAME.match(name):
         raise FddError(f"job name {name!r} may use only English letters, digits and _")
     if job_dir.exists() and any(job_dir.iterdir()):
         raise FddError(f"{job_dir} already exists and is not empty; choose another folder or remove it")
-    source = template_dir(STATS_TEMPLATE)
-    config_dir = job_dir / "app" / "config"
-    config_dir.mkdir(parents=True)
-    for file_name, values in ((SERVER_CONFIG, server_vars), (CLIENT_CONFIG, client_vars)):
-        config = ConfigFactory.parse_file(str(source / file_name))
-        for key, value in (values or {}).items():
-            config.put(key, value)
-        (config_dir / file_name).write_text(HOCONConverter.to_hocon(config) + "\n")
-    meta = ConfigFactory.parse_file(str(source / "meta.conf"))
-    meta.put("name", name)
-    if sites:
-        meta.put("min_clients", len(sites))
-    (job_dir / "meta.conf").write_text(HOCONConverter.to_hocon(meta) + "\n")
-    return job_dir
+    return write_job_folder(job_dir, STATS_TEMPLATE, name, sites, server_vars, client_vars)
 
 
 def run_stats_simulation(
@@ -113,11 +94,7 @@ def run_stats_simulation(
         FddError: no sites, or a bad site name.
         StatsError: the simulator failed, timed out, or left no ``stats.json``.
     """
-    if not sites:
-        raise FddError("give at least one site: --site NAME=KDA_URL")
-    for site in sites:
-        if not JOB_NAME.match(site):
-            raise FddError(f"site name {site!r} may use only English letters, digits and _")
+    check_sites(sites)
     work_dir = Path(work_dir)
     work = work_dir / NVFLARE_FOLDER
     if work.exists():
@@ -126,23 +103,12 @@ def run_stats_simulation(
     (work_dir / STATS_JSON).unlink(missing_ok=True)
     job_dir = create_stats_job(work / job_name, sites=list(sites), name=job_name)
     workspace, log_path = work / "workspace", work / LOG_FILE
-    command = [
-        sys.executable, "-m", "nvflare.cli", "simulator", str(job_dir),
-        "-w", str(workspace), "-c", ",".join(sites), "-t", str(len(sites)),
-    ]  # fmt: skip
-    env = dict(os.environ, **{KDA_URLS_ENV: json.dumps(dict(sites))})
-    if min_cell_size is not None:
-        env[MIN_CELL_SIZE_ENV] = str(min_cell_size)
+    extra = {MIN_CELL_SIZE_ENV: str(min_cell_size)} if min_cell_size is not None else {}
     started = time.monotonic()
-    for attempt in range(1, START_ATTEMPTS + 1):
-        allow_stats_classes(workspace / "local")
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            return_code, fatal = watch_simulator(process, workspace, log_path, None, timeout, started)
-        if fatal and port_clash(log_path) and _collected(workspace) is None and attempt < START_ATTEMPTS:
-            shutil.rmtree(workspace, ignore_errors=True)  # two simulated sites drew the same port; start again
-            continue
-        break
+    return_code, fatal = simulate(
+        job_dir, sites, workspace, log_path, timeout=timeout, env=simulator_env(sites, **extra),
+        progressed=lambda ws: _collected(ws) is not None, before_start=lambda ws: allow_stats_classes(ws / "local"),
+    )  # fmt: skip
     collected = _collected(workspace)
     if fatal:
         raise StatsError(f"the NVFlare simulator broke down and was stopped: {fatal}\n{log_tail(log_path)}")

@@ -10,17 +10,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from nvflare_fdd.errors import FddError
-from nvflare_fdd.executors.site_config import KDA_URLS_ENV
 from nvflare_fdd.platform.config import STORAGE_URL_ENV
 from nvflare_fdd.platform.records import Job
 from nvflare_fdd.platform.runners import RunStatus
 from nvflare_fdd.results import read_failure, read_progress
-from nvflare_fdd.simulate import find_results
+from nvflare_fdd.simulate import find_results, simulator_command, simulator_env
 
 
 class SimulatorRunner:
@@ -48,15 +46,8 @@ class SimulatorRunner:
             raise FddError(f"unknown site(s) {', '.join(unknown)}; this platform has {', '.join(self.sites())}")
         workspace = work_dir / "workspace"
         log_path = work_dir / "simulator.log"
-        command = [
-            sys.executable, "-m", "nvflare.cli", "simulator", str(job_dir),
-            "-w", str(workspace), "-c", ",".join(job.sites), "-t", str(len(job.sites)),
-        ]  # fmt: skip
-        env = dict(os.environ)
-        env[KDA_URLS_ENV] = json.dumps({site: self._sites[site] for site in job.sites})
-        env[STORAGE_URL_ENV] = self.storage_url
-        threads = str(max(1, (os.cpu_count() or 1) // len(job.sites)))
-        env.setdefault("OMP_NUM_THREADS", threads)
+        command = simulator_command(job_dir, workspace, job.sites)
+        env = simulator_env({site: self._sites[site] for site in job.sites}, **{STORAGE_URL_ENV: self.storage_url})
         with open(log_path, "ab") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         return json.dumps({"pid": process.pid, "workspace": str(workspace), "log": str(log_path)})
