@@ -9,9 +9,12 @@ packages; the ``fdd-docker`` plugin builds an image per requirements instead.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from nvflare_fdd.errors import FddError
 
@@ -77,3 +80,14 @@ def blamed_requirements(requirements: str, installer_output: str) -> list[str]:
         if name and any(variant in output for variant in variants):
             blamed.append(line)
     return blamed
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created if missing) across processes: one builder per environment."""
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -17,8 +17,6 @@ marker file is written, and a failed build is removed, never left half-built.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -30,11 +28,10 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
-from nvflare_fdd.envs import Environment, JobEnvironmentError, Logger, blamed_requirements, requirement_lines
+from nvflare_fdd.envs import Environment, JobEnvironmentError, Logger, blamed_requirements, file_lock, requirement_lines
 from nvflare_fdd.plugin import hookimpl
 from nvflare_fdd.results import atomic_write_bytes
 
@@ -80,7 +77,7 @@ class LocalBackend:
             log(f"reusing cached environment {key}")
             return _environment(folder, f"cached environment {key}")
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        with _file_lock(self.cache_dir / f".{key}.lock"):
+        with file_lock(self.cache_dir / f".{key}.lock"):
             if _ready(folder):  # another job built it while we waited
                 log(f"reusing environment {key}, built by another job meanwhile")
                 return _environment(folder, f"cached environment {key}")
@@ -208,12 +205,3 @@ def _environment(folder: Path, description: str) -> Environment:
     os.utime(folder / MARKER)  # last use, for whoever prunes the cache
     return Environment([str(_python(folder))], description=description)
 
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -15,8 +15,6 @@ Site configuration, ``local/fdd_site.json``::
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import inspect
 import os
@@ -24,10 +22,10 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from nvflare_fdd.envs import JobEnvironmentError, Logger, blamed_requirements, requirement_lines
+from nvflare_fdd.envs import JobEnvironmentError, Logger, blamed_requirements, file_lock, requirement_lines
 from nvflare_fdd.envs.local import default_cache_dir
 
 from fdd_docker.environment import DockerEnvironment
@@ -143,7 +141,7 @@ class DockerBackend:
             return self._environment(tag, f"cached image {tag}")
         lock_dir = default_cache_dir()
         lock_dir.mkdir(parents=True, exist_ok=True)
-        with _file_lock(lock_dir / f".docker-{key}.lock"):
+        with file_lock(lock_dir / f".docker-{key}.lock"):
             if self._image_id(tag) is not None:  # another job built it while we waited
                 log(f"reusing image {tag}, built by another job meanwhile")
                 return self._environment(tag, f"cached image {tag}")
@@ -256,12 +254,3 @@ def _arguments(option: str, value: object) -> list[str]:
 def _option_error(option: str, value: object, expected: str) -> JobEnvironmentError:
     return JobEnvironmentError(f"environment.{option} in {SITE_FILE} must be {expected}, not {value!r}")
 
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
