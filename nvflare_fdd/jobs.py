@@ -47,6 +47,7 @@ def create_job(
     template: str = DEFAULT_TEMPLATE,
     server_vars: Mapping[str, Any] | None = None,
     client_vars: Mapping[str, Any] | None = None,
+    min_clients: int = 0,
 ) -> Path:
     """Write an NVFlare job folder for ``bundle_dir`` from the template.
 
@@ -59,6 +60,7 @@ def create_job(
         name: job name (letters, digits, ``_``); default the folder name.
         template: template name.
         server_vars / client_vars: other top-level keys to set in the server / client config.
+        min_clients: sites NVFlare needs alive to keep the job going; 0 means all of ``sites``.
 
     Returns:
         The job folder.
@@ -79,7 +81,7 @@ def create_job(
     return write_job_folder(
         job_dir, template, name, sites,
         server_vars={"model_class": model_class, "num_rounds": num_rounds, **(server_vars or {})},
-        client_vars=client_vars, custom_dir=bundle_dir,
+        client_vars=client_vars, custom_dir=bundle_dir, min_clients=min_clients,
     )  # fmt: skip
 
 
@@ -91,9 +93,11 @@ def write_job_folder(
     server_vars: Mapping[str, Any] | None = None,
     client_vars: Mapping[str, Any] | None = None,
     custom_dir: Path | None = None,
+    min_clients: int = 0,
 ) -> Path:
     """A job folder from ``template``: its configs with ``*_vars`` set as top-level keys, ``meta.conf``
-    named ``name`` (``min_clients`` = the number of ``sites``), and ``custom_dir`` copied to ``app/custom``."""
+    named ``name`` and deployed to ``sites`` only (``min_clients``: default all of them), and
+    ``custom_dir`` copied to ``app/custom``."""
     from pyhocon import ConfigFactory, HOCONConverter
 
     source = template_dir(template)
@@ -109,6 +113,10 @@ def write_job_folder(
     meta = ConfigFactory.parse_file(str(source / "meta.conf"))
     meta.put("name", name)
     if sites:
-        meta.put("min_clients", len(sites))
+        # only the chosen sites get the job (the template's @ALL would send it to every connected site),
+        # and NVFlare aborts the job when fewer than min_clients of them are alive
+        apps = list(meta.get("deploy_map", {"app": []}).keys())
+        meta.put("deploy_map", ConfigFactory.from_dict({app: ["server", *sites] for app in apps}))
+        meta.put("min_clients", min_clients or len(sites))
     (job_dir / "meta.conf").write_text(HOCONConverter.to_hocon(meta) + "\n")
     return job_dir

@@ -304,7 +304,7 @@ class Platform:
                 self.storage.write_artefact(job.name, CHECKPOINT, bundle / RESUME_WEIGHTS)
                 server_vars.update(start_round=job.resume_from, initial_weights=RESUME_WEIGHTS)
             job_dir = create_job(work / "job", bundle, class_name, job.rounds, sites=list(job.sites), name=job.name,
-                                 server_vars=server_vars)  # fmt: skip
+                                 server_vars=server_vars, min_clients=job.min_sites)  # fmt: skip
             handle = self.runner.submit(job, job_dir, work)
         except Exception as exc:
             reason = f"could not start: {exc}"
@@ -317,23 +317,39 @@ class Platform:
 
     def _settle(self, job: Job) -> bool:
         """Poll a running job; if its run ended, backfill its results and record the outcome. True if it ended."""
+        reachable = True
         try:
             status = self.runner.poll(job.run_handle)
         except FddError as exc:
             reason = f"interrupted: the runner cannot tell how the job is doing ({exc}); resume it when NVFlare is back"
-            status = RunStatus("failed", reason, _interrupted(reason))
+            status, reachable = RunStatus("failed", reason, _interrupted(reason)), False
         if not status.finished:
             return False
-        folder = self._backfill(job)
+        folder = self._backfill(job) if reachable else None
         failure = status.failure
-        if status.state == "failed" and folder is not None:
+        if status.state == "failed":
             from nvflare_fdd.results import read_failure
 
-            failure = read_failure(folder) or failure  # the site, round, phase code and trace the server recorded
+            # the site, round, phase code and trace the server recorded; else what storage shows of the last round
+            failure = (read_failure(folder) if folder is not None else None) or failure or self._lost_round(job, status)
         settled = self.storage.transition(job.name, JobState(status.state), status.reason, failure=failure, quiet=True)
         if settled is not None:
             self._event(job.name, "running", status.state, status.reason)
         return True
+
+    def _lost_round(self, job: Job, status: RunStatus) -> dict:
+        """A run NVFlare ended without our server's account (it aborts a job when a site's job process
+        exits): the round that was running and the sites whose result for it never came."""
+        progress = self.storage.progress(job.name)
+        open_rounds = [r for r, record in progress.rounds.items() if record.get("started") and not record.get("finished")]
+        if not open_rounds:
+            return _interrupted(f"NVFlare ended the job: {status.reason}")
+        round_num = max(open_rounds)
+        missing = sorted(set(job.sites) - set(progress.rounds[round_num].get("sites", {})))
+        message = (f"NVFlare ended the job during round {round_num} ({status.reason}); "
+                   f"no round {round_num} result came from {', '.join(missing) or 'no site'}")  # fmt: skip
+        return {"code": None, "phase": "site lost" if missing else "interrupted", "site": ", ".join(missing) or "server",
+                "round": round_num, "message": message, "trace": ""}  # fmt: skip
 
     def _backfill(self, job: Job) -> Path | None:
         """Copy what the run's own files hold into storage (idempotent): nothing the server recorder could not

@@ -21,6 +21,12 @@ def test_the_job_folder_has_the_template_configs_the_values_and_the_bundle(tiny_
     assert client["executors"][0]["executor"]["path"] == "nvflare_fdd.executors.kda_executor.KdaExecutor"
     meta = ConfigFactory.parse_file(str(job / "meta.conf"))
     assert (meta["name"], meta["min_clients"]) == ("job1", 3)
+    assert list(meta["deploy_map"]["app"]) == ["server", "a", "b", "c"]  # only the chosen sites get it
+
+
+def test_min_clients_lets_nvflare_keep_a_job_with_fewer_sites(tiny_bundle, tmp_path):
+    job = create_job(tmp_path / "job2", tiny_bundle, "TinyRegressor", 2, sites=["a", "b", "c"], min_clients=2)
+    assert ConfigFactory.parse_file(str(job / "meta.conf"))["min_clients"] == 2
     assert sorted(p.name for p in (job / "app/custom").iterdir()) == sorted(p.name for p in tiny_bundle.iterdir())
 
 

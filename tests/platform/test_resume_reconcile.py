@@ -133,3 +133,16 @@ def test_backfill_from_a_runs_files_is_complete_and_idempotent(platform, running
     assert progress.rounds[1]["finished"] == 12.0
     assert platform.storage.last_checkpoint("resumable") == 1
     assert json.loads((folder / "progress.json").read_text())["rounds"]["1"]["sites"]["site_a"]["num_samples"] == 30
+
+
+def test_a_run_nvflare_ended_on_its_own_names_the_round_and_the_silent_sites(platform, running, runner):
+    """NVFlare 2.9 aborts a job when a site's job process exits, so our server writes no failure of its own."""
+    storage = platform.storage
+    storage.record_round("resumable", 1, started=1.0, finished=2.0)
+    storage.record_round("resumable", 2, started=3.0)
+    storage.record_stage("resumable", 2, "site_a", [{"code": 8000, "name": "send", "start": 3.0, "end": 4.0}], 30)
+    runner.outcomes["resumable"] = RunStatus("failed", "NVFlare reports an execution exception")
+    platform.tick()
+    failure = platform.job("resumable").failure
+    assert (failure["phase"], failure["site"], failure["round"]) == ("site lost", "site_b", 2)
+    assert "no round 2 result came from site_b" in failure["message"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import datetime
 from pathlib import Path
 
 from nvflare_fdd.errors import FddError
@@ -23,6 +24,11 @@ _FINISHED = {
     "FINISHED:EXECUTION_EXCEPTION": ("failed", "NVFlare reports an execution exception"),
     "FAILED_TO_RUN": ("failed", "NVFlare could not run the job"),
 }
+_ACTIVE = ("RUNNING", "DISPATCHED")
+_LOST = (
+    "interrupted: the NVFlare server restarted during the run and the run did not survive it "
+    "(NVFlare still lists it as running); resume it"
+)
 
 
 class FlareRunner:
@@ -62,7 +68,24 @@ class FlareRunner:
         if status in _FINISHED:
             state, reason = _FINISHED[status]
             return RunStatus(state, reason)
+        if status in _ACTIVE and self._lost_in_server_restart(job_id, meta):
+            return RunStatus("failed", _LOST, {"code": None, "phase": "interrupted", "site": "server", "round": None,
+                                               "message": _LOST, "trace": ""})  # fmt: skip
         return RunStatus("running")
+
+    def _lost_in_server_restart(self, job_id: str, meta: dict) -> bool:
+        """A job started before the server process now running, and not among its runs: it died with the old one.
+
+        NVFlare 2.9 keeps such a job ``RUNNING`` in its job store for ever after the server restarts.
+        """
+        started = _timestamp(meta.get("start_time"))
+        if started is None:
+            return False
+        info = self._call(lambda session: session.get_system_info())
+        server_started = getattr(info.server_info, "start_time", None)
+        if not isinstance(server_started, (int, float)) or server_started <= started:
+            return False
+        return all(run.job_id != job_id for run in info.job_info)
 
     def results_dir(self, handle: str, work_dir: Path) -> Path | None:
         """Download the finished job's result and return its server-side ``fdd`` results folder."""
@@ -105,3 +128,13 @@ class FlareRunner:
                         raise FddError(f"NVFlare admin command failed: {exc}") from exc
                     self._session.close()
                     self._session = None
+
+
+def _timestamp(value) -> float | None:
+    """Seconds since the epoch of a job-meta time (NVFlare writes ISO 8601 strings), or ``None``."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return None
