@@ -12,14 +12,14 @@ from nvflare_fdd.jobs import template_dir
 from nvflare_fdd.stats.job import STATS_CLASS_PREFIX, allow_stats_classes, create_stats_job
 
 
-def test_the_job_folder_is_meta_and_one_app_for_every_site_without_custom_code(tmp_path):
+def test_the_job_folder_is_meta_and_one_app_for_the_chosen_sites_without_custom_code(tmp_path):
     job = create_stats_job(tmp_path / "stats_job", sites=["a", "b", "c"], server_vars={"task_timeout": 30})
 
     assert sorted(str(p.relative_to(job)) for p in job.rglob("*") if p.is_file()) == [
         "app/config/config_fed_client.conf", "app/config/config_fed_server.conf", "meta.conf",
     ]  # fmt: skip
     meta = ConfigFactory.parse_file(str(job / "meta.conf"))
-    assert (meta["name"], meta["min_clients"], meta["deploy_map"]["app"]) == ("stats_job", 3, ["@ALL"])
+    assert (meta["name"], meta["min_clients"], meta["deploy_map"]["app"]) == ("stats_job", 3, ["server", "a", "b", "c"])
     server = ConfigFactory.parse_file(str(job / "app/config/config_fed_server.conf"))
     (workflow,) = server["workflows"]
     assert workflow["path"] == "nvflare_fdd.stats.collector.FddStatsCollector"
