@@ -24,10 +24,10 @@ from nvflare.apis.controller_spec import ClientTask, Task
 from nvflare.apis.dxo import DataKind, from_shareable
 from nvflare.apis.fl_constant import ReturnCode
 from nvflare.apis.fl_context import FLContext
-from nvflare.apis.impl.controller import Controller
 from nvflare.apis.shareable import Shareable
 from nvflare.apis.signal import Signal
 
+from nvflare_fdd.controllers.base import CheckingController
 from nvflare_fdd.results import atomic_write_bytes
 from nvflare_fdd.stats.contract import RUN_FORMAT, STATS_JSON, StatsPayloadError, screen_summary
 from nvflare_fdd.stats.executor import HEADER_STATS_ERROR, STATS_TASK
@@ -36,7 +36,7 @@ from nvflare_fdd.widgets.recorder import results_dir
 _MAX_MESSAGE = 500
 
 
-class FddStatsCollector(Controller):
+class FddStatsCollector(CheckingController):
     """The server workflow of the ``fdd_stats`` job template.
 
     Args:
