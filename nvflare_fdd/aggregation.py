@@ -1,7 +1,7 @@
 """Sample-weighted FedAvg as pure, streaming maths.
 
 ``WeightedAccumulator`` takes one site update at a time and folds it into a
-single running sum, so the server holds the global model, one accumulator and
+single running mean, so the server holds the global model, one accumulator and
 the update being added, whatever the number of sites.
 
 - The weight of an update is its training-sample count. A missing, negative or
@@ -9,9 +9,11 @@ the update being added, whatever the number of sites.
 - Partial state dicts (a model that sends only its trainable weights) are fine:
   each key is averaged over the sites that sent it; keys no site sent keep the
   previous global value.
-- Floating-point tensors are averaged with a fused in-place multiply-add,
-  accumulated in their own dtype (float16/bfloat16 in float32). For a fixed
-  arrival order the result is bit-for-bit reproducible.
+- Floating-point tensors are kept as the weighted mean of the updates so far and
+  moved towards each new one in place (``mean.lerp_(update, w / total)``): one pass
+  over memory per update and none at the end, as accurate as a weighted sum divided
+  by the total. They are accumulated in their own dtype (float16/bfloat16 in
+  float32). For a fixed arrival order the result is bit-for-bit reproducible.
 - Integer and boolean tensors (BatchNorm's ``num_batches_tracked``) are counts or
   flags, not weights: they are not averaged, they take the value sent by the
   heaviest site (the first of equals in arrival order).
@@ -56,7 +58,7 @@ class WeightedAccumulator:
         self.sources: list[str] = []
 
     def add(self, params: Mapping[str, torch.Tensor], num_samples: int, source: str = "update") -> None:
-        """Fold one update into the running sum.
+        """Fold one update into the running mean.
 
         Args:
             params: the site's (possibly partial) state dict; tensors or numpy arrays.
@@ -80,8 +82,8 @@ class WeightedAccumulator:
                 )
             if slot.is_float:
                 if weight:
-                    slot.value.add_(tensor, alpha=weight)  # fused multiply-add, no temporary
-                slot.weight += weight
+                    slot.weight += weight
+                    slot.value.lerp_(tensor.to(slot.value.dtype), weight / slot.weight)  # running mean, in place
             elif weight > slot.weight:
                 slot.value = tensor.clone()
                 slot.weight = weight
@@ -111,9 +113,9 @@ class WeightedAccumulator:
                 continue
             if slot.weight == 0:  # only zero-weight sites sent this key: keep what we had
                 if key not in averaged:
-                    averaged[key] = slot.value  # all zeros times 0: keep the shape, value unknown
+                    averaged[key] = slot.value.zero_()  # keep the shape; no site trained on it
                 continue
-            mean = slot.value.div_(slot.weight)
+            mean = slot.value
             target = averaged[key].dtype if key in averaged else slot.value.dtype
             averaged[key] = mean.to(target) if mean.dtype != target else mean
         self._slots.clear()
@@ -122,10 +124,8 @@ class WeightedAccumulator:
     @staticmethod
     def _first(tensor: torch.Tensor, weight: int) -> _Slot:
         if tensor.dtype in (torch.float16, torch.bfloat16):  # accumulate half precision in float32
-            return _Slot(tensor.to(dtype=torch.float32, copy=True).mul_(weight), weight, True)
-        if tensor.is_floating_point():
-            return _Slot(torch.mul(tensor, weight), weight, True)  # one pass: the weighted copy
-        return _Slot(tensor.clone(), weight, False)
+            return _Slot(tensor.to(dtype=torch.float32, copy=True), weight, True)
+        return _Slot(tensor.clone(), weight, tensor.is_floating_point())  # the mean of one update is itself
 
 
 def weighted_average(

@@ -26,6 +26,15 @@ def test_matches_a_float64_reference_on_random_updates():
     assert result["w"].dtype == torch.float32
 
 
+def test_the_running_mean_stays_accurate_over_many_sites_of_very_different_sizes():
+    generator = np.random.default_rng(2)
+    counts = [1, 1_000_000, 3, 250_000, *generator.integers(1, 50_000, size=28)]
+    updates = [({"w": (generator.normal(size=4096) * 10 + i).astype(np.float32)}, int(n)) for i, n in enumerate(counts)]
+    expected = sum(p["w"].astype(np.float64) * n for p, n in updates) / sum(n for _, n in updates)
+    result = weighted_average(updates)
+    np.testing.assert_allclose(result["w"].numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_same_arrival_order_gives_bit_identical_results():
     generator = np.random.default_rng(1)
     updates = [({"w": torch.from_numpy(generator.normal(size=1000).astype(np.float32))}, n) for n in (3, 5, 7)]
