@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole suite: a tiny deterministic bundle and KDA-format frames."""
+"""Fixtures shared by the whole suite: a tiny deterministic bundle, KDA-format frames and site KDAs."""
 
 from __future__ import annotations
 
@@ -117,6 +117,27 @@ def kda_frame(values: list[float], smiles: list[str] | None = None) -> pd.DataFr
     )
 
 
+def write_site_kdas(folder: Path, sizes: dict[str, int]) -> dict[str, str]:
+    """One SQLite KDA per site in ``folder``, ``sizes[site]`` solubility rows whose values differ by site:
+    site name → URL."""
+    from nvflare_fdd.kda import import_file
+
+    sites = {}
+    for offset, (name, size) in enumerate(sizes.items()):
+        csv_path = folder / f"{name}.csv"
+        kda_frame([-(i % 9) * 0.5 - offset for i in range(size)]).to_csv(csv_path, index=False)
+        url = f"sqlite:///{folder / name}.db"
+        import_file(url, csv_path, institution=name)
+        sites[name] = url
+    return sites
+
+
+@pytest.fixture(scope="session")
+def site_kdas_writer():
+    """``write_site_kdas(folder, sizes)``: a KDA per site, for fixtures of any scope."""
+    return write_site_kdas
+
+
 @pytest.fixture
 def kda_frame_factory():
     """``kda_frame(values, smiles=None)``: rows in the KDA standard format."""
@@ -133,6 +154,12 @@ def tiny_bundle(tmp_path: Path) -> Path:
 def tiny_raw_datas() -> dict[str, pd.DataFrame]:
     """Forty KDA rows under test key ``solubility``."""
     return {"solubility": kda_frame([-(i % 9) * 0.5 for i in range(40)])}
+
+
+@pytest.fixture(scope="session")
+def bundle_writer():
+    """``write_bundle(folder, overrides)``, for fixtures of a wider scope than ``make_bundle``."""
+    return write_bundle
 
 
 @pytest.fixture

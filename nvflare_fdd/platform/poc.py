@@ -204,6 +204,16 @@ class PocDeployment:
                 found.append(int(entry.name))
         return found
 
+    def log_tails(self, job_id: str | None = None, chars: int = 3000) -> str:
+        """The ends of the server's and each site's log, a job's own log where ``job_id`` has one."""
+        parts = []
+        for folder in (self.server_dir, *(self.site_dir(site) for site in self.sites)):
+            for log in ([folder / job_id / "log.txt"] if job_id else []) + [folder / "log.txt"]:
+                if log.is_file():
+                    parts.append(f"--- {log} ---\n{_tail(log, chars)}")
+                    break
+        return "\n".join(parts)
+
     def session(self, timeout: float = 10.0):
         """A FLARE API session as the project admin; close it when done."""
         from nvflare.fuel.flare_api.flare_api import new_secure_session

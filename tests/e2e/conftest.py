@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from nvflare_fdd.kda import import_file
-
 # Zero-initialised, so every run starts from the same global model and results are reproducible.
 ZERO_INIT_MODEL = '''
 import torch.nn as nn
@@ -32,17 +30,9 @@ SITE_SIZES = {"site_a": 30, "site_b": 90}
 
 
 @pytest.fixture
-def two_sites(tmp_path: Path, request) -> dict[str, str]:
+def two_sites(tmp_path: Path, site_kdas_writer) -> dict[str, str]:
     """Two KDAs with 30 and 90 solubility rows whose values differ by site."""
-    kda_frame = request.getfixturevalue("kda_frame_factory")
-    sites = {}
-    for offset, (name, size) in enumerate(SITE_SIZES.items()):
-        csv_path = tmp_path / f"{name}.csv"
-        kda_frame([-(i % 9) * 0.5 - offset for i in range(size)]).to_csv(csv_path, index=False)
-        url = f"sqlite:///{tmp_path / name}.db"
-        import_file(url, csv_path, institution=name)
-        sites[name] = url
-    return sites
+    return site_kdas_writer(tmp_path, SITE_SIZES)
 
 
 @pytest.fixture

@@ -7,13 +7,10 @@ user-code processes, all found by the marker in their environment) is killed.
 
 from __future__ import annotations
 
-import importlib.util
 import time
-from pathlib import Path
 
 import pytest
 
-from nvflare_fdd.kda import import_file
 from nvflare_fdd.platform.config import PlatformConfig
 from nvflare_fdd.platform.poc import PocDeployment, prepare_poc
 from nvflare_fdd.platform.service import Platform
@@ -24,14 +21,6 @@ SITE_SIZES = {"site-1": 30, "site-2": 90}
 START_TIMEOUT = 180  # seconds; 20 s on an idle 2-core machine, 80 s seen under load
 
 
-def _shared_kda_frame():
-    """``kda_frame`` of ``tests/conftest.py`` (its fixture is function-scoped; the POC is per session)."""
-    spec = importlib.util.spec_from_file_location("fdd_tests_shared", Path(__file__).parents[1] / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.kda_frame
-
-
 @pytest.fixture(scope="session")
 def site_sizes() -> dict[str, int]:
     """The POC sites and how many KDA rows each has."""
@@ -39,18 +28,9 @@ def site_sizes() -> dict[str, int]:
 
 
 @pytest.fixture(scope="session")
-def poc_sites(tmp_path_factory) -> dict[str, str]:
+def poc_sites(tmp_path_factory, site_kdas_writer) -> dict[str, str]:
     """Two KDAs (30 and 90 solubility rows, values differing by site): site name → URL."""
-    kda_frame = _shared_kda_frame()
-    folder = tmp_path_factory.mktemp("poc-kda")
-    sites = {}
-    for offset, (name, size) in enumerate(SITE_SIZES.items()):
-        csv_path = folder / f"{name}.csv"
-        kda_frame([-(i % 9) * 0.5 - offset for i in range(size)]).to_csv(csv_path, index=False)
-        url = f"sqlite:///{folder / name}.db"
-        import_file(url, csv_path, institution=name)
-        sites[name] = url
-    return sites
+    return site_kdas_writer(tmp_path_factory.mktemp("poc-kda"), SITE_SIZES)
 
 
 @pytest.fixture(scope="session")

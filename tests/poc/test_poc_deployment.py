@@ -11,13 +11,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
 from nvflare_fdd.platform.poc import PocDeployment
 from nvflare_fdd.platform.records import JobState
+from poc_helpers import flare_job_id, slow_train_eval, tick_until, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -25,22 +25,6 @@ ROUND_CODES = [4000, 4001, 5000, 6000, 7000, 8000]
 SETUP_CODES = [900, 1000, 2000, 2001, 3000]
 JOB_TIMEOUT = 240  # seconds for a 2-round job from submission to its end (25-60 s seen)
 USER_CODE = "nvflare_fdd.client.worker"  # the user-code process's module, in its command line
-
-SLOW_TRAIN_EVAL = """
-import time
-
-import torch
-
-
-def train(model, data, configs):
-    time.sleep(3)
-
-
-def evaluate(model, data, configs):
-    x, y = next(iter(data["train"]))
-    with torch.no_grad():
-        return {"mse": torch.nn.functional.mse_loss(model(x), y)}
-"""
 
 # For `nvflare job create -f ...`, which fails on bundles with a config.yaml (an NVFlare 2.9 bug).
 NO_CONFIG_TRAIN_EVAL = """
@@ -65,33 +49,6 @@ def evaluate(model, data, configs):
 """
 
 
-def wait_for(condition, timeout: float, what: str, interval: float = 1.0, on_timeout=lambda: ""):
-    """``condition()``'s first truthy value, polled until ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f} s\n{on_timeout()}")
-        time.sleep(interval)
-
-
-def flare_job_id(platform, name: str) -> str:
-    return json.loads(platform.job(name).run_handle)["job_id"]
-
-
-def deployment_logs(poc: PocDeployment, job_id: str | None = None, chars: int = 3000) -> str:
-    """The tails of the server's and the sites' logs (the job's own logs where there are any)."""
-    parts = []
-    for folder in (poc.server_dir, *(poc.site_dir(site) for site in poc.sites)):
-        for log in ([folder / job_id / "log.txt"] if job_id else []) + [folder / "log.txt"]:
-            if log.is_file():
-                parts.append(f"--- {log} ---\n{log.read_text(errors='replace')[-chars:]}")
-                break
-    return "\n".join(parts)
-
-
 def wait_for_flare_end(session, job_id: str, poc: PocDeployment, timeout: float) -> str:
     """The job's final NVFlare status (``FINISHED:...``)."""
 
@@ -99,20 +56,12 @@ def wait_for_flare_end(session, job_id: str, poc: PocDeployment, timeout: float)
         status = str(session.get_job_meta(job_id).get("status", ""))
         return status if status.startswith("FINISHED") else None
 
-    return wait_for(finished, timeout, f"NVFlare job {job_id} to end", on_timeout=lambda: deployment_logs(poc, job_id))
+    return wait_for(finished, timeout, f"NVFlare job {job_id} to end", interval=1.0,
+                    on_timeout=lambda: poc.log_tails(job_id))
 
 
 def tick_until_final(platform, name: str, poc: PocDeployment, timeout: float = JOB_TIMEOUT):
-    def final():
-        platform.tick()
-        job = platform.job(name)
-        return job if job.state.is_final else None
-
-    def logs():
-        job = platform.job(name)
-        return deployment_logs(poc, json.loads(job.run_handle)["job_id"] if job.run_handle else None)
-
-    return wait_for(final, timeout, f"job {name} to end", on_timeout=logs)
+    return tick_until(platform, name, lambda job: job.state.is_final, timeout, f"job {name} to end", poc, interval=1.0)
 
 
 def assert_recorded(platform, name: str, sites: dict[str, int], rounds: int, metrics: set[str]) -> None:
@@ -146,7 +95,7 @@ def test_a_platform_job_runs_on_the_poc_deployment(flare_platform, flare_session
     job = tick_until_final(platform, "poc_fedavg", poc)
 
     job_id = flare_job_id(platform, "poc_fedavg")
-    assert job.state == JobState.COMPLETED, f"{job.failure}\n{deployment_logs(poc, job_id)}"
+    assert job.state == JobState.COMPLETED, f"{job.failure}\n{poc.log_tails(job_id)}"
     # the server's recorder settles the platform job as the last round ends; NVFlare ends the job just after
     assert wait_for_flare_end(flare_session, job_id, poc, timeout=60) == "FINISHED:COMPLETED"
     for site in poc.sites:  # it ran on the sites of the deployment
@@ -164,7 +113,7 @@ def test_a_platform_job_runs_on_the_poc_deployment(flare_platform, flare_session
 def test_stop_aborts_a_running_job_on_the_deployment(flare_platform, flare_session, poc, make_bundle):
     platform = flare_platform
     bob = platform.user("bob")
-    bundle = make_bundle({"train_eval.py": SLOW_TRAIN_EVAL}, name="slow")
+    bundle = make_bundle({"train_eval.py": slow_train_eval(3)}, name="slow")
     platform.register_model(bob, bundle, "TinyRegressor", "slow")
     platform.create_job(bob, "poc_slow", "TinyRegressor:slow", rounds=20, sites=list(poc.sites))
     platform.start_job(bob, "poc_slow")
@@ -178,13 +127,14 @@ def test_stop_aborts_a_running_job_on_the_deployment(flare_platform, flare_sessi
         workers = poc.processes(USER_CODE)
         return 1 in rounds and len(workers) >= len(poc.sites) and flare_session.get_job_meta(job_id)["status"] == "RUNNING"
 
-    wait_for(training_on_both_sites, 180, "the slow job to train on both sites", on_timeout=lambda: deployment_logs(poc, job_id))
+    wait_for(training_on_both_sites, 180, "the slow job to train on both sites", interval=1.0,
+             on_timeout=lambda: poc.log_tails(job_id))
 
     stopped = platform.stop_job(bob, "poc_slow")
 
     assert stopped.state == JobState.CANCELLED
     assert wait_for_flare_end(flare_session, job_id, poc, timeout=60) == "FINISHED:ABORTED"
-    wait_for(lambda: not poc.processes(USER_CODE), 30, "the sites' user-code processes to exit",
+    wait_for(lambda: not poc.processes(USER_CODE), 30, "the sites' user-code processes to exit", interval=1.0,
              on_timeout=lambda: str(poc.processes(USER_CODE)))  # fmt: skip
     platform.tick()
     job = platform.job("poc_slow")
@@ -217,7 +167,7 @@ def test_a_job_submitted_from_the_console_is_recorded_as_external(poc, site_size
     job_id = json.loads(submitted.stdout)["data"]["job_id"]
 
     status = wait_for_flare_end(flare_session, job_id, poc, timeout=JOB_TIMEOUT)
-    assert status == "FINISHED:COMPLETED", deployment_logs(poc, job_id)
+    assert status == "FINISHED:COMPLETED", poc.log_tails(job_id)
 
     platform = flare_platform
     [job] = platform.jobs(owner=f"nvflare:{poc.username}")

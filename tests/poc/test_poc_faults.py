@@ -22,8 +22,6 @@ The tests share the session's POC deployment (``conftest.poc``) and its platform
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import signal
 import time
@@ -39,6 +37,7 @@ from nvflare_fdd.platform.records import JobState
 from nvflare_fdd.platform.service import Platform
 from nvflare_fdd.platform.storage import SqlStorage
 from nvflare_fdd.plugin.manager import FddPluginManager
+from poc_helpers import flare_job_id, slow_train_eval, tick_until, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -61,51 +60,7 @@ NVFLARE_FAILS_FAST = pytest.mark.xfail(
     strict=True,
 )
 
-SLOW_TRAIN_EVAL = """
-import time
-
-import torch
-
-
-def train(model, data, configs):
-    time.sleep(2)
-
-
-def evaluate(model, data, configs):
-    x, y = next(iter(data["train"]))
-    with torch.no_grad():
-        return {"mse": torch.nn.functional.mse_loss(model(x), y)}
-"""
-
-
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.5, on_timeout=lambda: ""):
-    """``condition()``'s first truthy value, polled until ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f} s\n{on_timeout()}")
-        time.sleep(interval)
-
-
-def deployment_logs(poc: PocDeployment, job_id: str | None = None, chars: int = 3000) -> str:
-    """The tails of the server's and the sites' logs (the job's own logs where there are any)."""
-    parts = []
-    for folder in (poc.server_dir, *(poc.site_dir(site) for site in poc.sites)):
-        for log in ([folder / job_id / "log.txt"] if job_id else []) + [folder / "log.txt"]:
-            if log.is_file():
-                parts.append(f"--- {log} ---\n{log.read_text(errors='replace')[-chars:]}")
-                break
-    return "\n".join(parts)
-
-
-def flare_job_id(platform: Platform, name: str) -> str:
-    return json.loads(platform.job(name).run_handle)["job_id"]
 
 
 def finished_rounds(platform: Platform, name: str) -> list[int]:
@@ -116,23 +71,6 @@ def metric_values(platform: Platform, name: str, last_round: int | None = None) 
     """(round, site, kind, metric) → value, for the rounds up to ``last_round``."""
     return {(m.round, m.site, m.kind, m.metric): m.value for m in platform.metrics(name)
             if last_round is None or m.round <= last_round}  # fmt: skip
-
-
-def tick_until(platform: Platform, name: str, condition, timeout: float, what: str, poc: PocDeployment):
-    """Tick until ``condition(job)`` holds; returns the job."""
-
-    def reached():
-        platform.tick()
-        job = platform.job(name)
-        return job if condition(job) else None
-
-    def logs():
-        job = platform.job(name)
-        return f"job {name}: {job.state.value} {job.failure}\n" + deployment_logs(
-            poc, json.loads(job.run_handle)["job_id"] if job.run_handle else None
-        )
-
-    return wait_for(reached, timeout, what, on_timeout=logs)
 
 
 def command_line(pid: int) -> str:
@@ -197,14 +135,6 @@ def stopped_on_failure(platform: Platform, user, *names: str):
         raise
 
 
-def _write_bundle(folder: Path, overrides: dict[str, str | None]) -> Path:
-    """``write_bundle`` of ``tests/conftest.py`` (its ``make_bundle`` fixture is function-scoped)."""
-    spec = importlib.util.spec_from_file_location("fdd_tests_shared", Path(__file__).parents[1] / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.write_bundle(folder, overrides)
-
-
 # -- fixtures ------------------------------------------------------------------------------------
 
 
@@ -227,9 +157,9 @@ def fault_platform(fault_config):
 
 
 @pytest.fixture(scope="module")
-def slow_model(fault_platform, tmp_path_factory) -> str:
+def slow_model(fault_platform, tmp_path_factory, bundle_writer) -> str:
     """A model whose train sleeps 2 s, so a round is in progress long enough to break it."""
-    bundle = _write_bundle(tmp_path_factory.mktemp("faults-bundle") / "slow", {"train_eval.py": SLOW_TRAIN_EVAL})
+    bundle = bundle_writer(tmp_path_factory.mktemp("faults-bundle") / "slow", {"train_eval.py": slow_train_eval(2)})
     fault_platform.register_model(fault_platform.user("carol"), bundle, "TinyRegressor", "faults_slow")
     return "TinyRegressor:faults_slow"
 
@@ -272,7 +202,7 @@ def site_2_killed(poc, fault_platform, slow_model) -> dict[str, dict]:
             return all("ended_after" in run for run in runs.values())
 
         wait_for(all_ended, JOB_TIMEOUT + LOSS_TIMEOUT, "both jobs to lose site-2 and end",
-                 on_timeout=lambda: f"{runs}\n{deployment_logs(poc)}")  # fmt: skip
+                 on_timeout=lambda: f"{runs}\n{poc.log_tails()}")  # fmt: skip
 
     session = poc.session(timeout=30)
     try:
@@ -319,7 +249,7 @@ def test_the_failure_names_the_round_and_the_lost_site(site_2_killed):
 
     assert (failure.get("phase"), failure.get("round")) == ("site lost", 2), failure
     assert LOST_SITE in failure["site"].split(", ")
-    assert f"no round 2 result came from" in failure["message"]
+    assert "no round 2 result came from" in failure["message"]
 
 
 @NVFLARE_FAILS_FAST  # and then NVFlare's own check: meta.conf min_clients is all the job's sites

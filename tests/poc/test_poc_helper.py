@@ -48,3 +48,20 @@ def test_prepare_refuses_bad_site_names(tmp_path, name):
 def test_load_needs_a_prepared_folder(tmp_path):
     with pytest.raises(PocError, match="no POC deployment"):
         load_poc(tmp_path)
+
+
+def test_log_tails_prefer_a_jobs_own_log_and_keep_the_end(tmp_path):
+    deployment = prepare_poc(tmp_path / "poc", {"site-a": "sqlite:////a.db", "site-b": "sqlite:////b.db"}, port=18124)
+    (deployment.server_dir / "log.txt").write_text("server start\n" + "x" * 50 + "server end\n")
+    (deployment.server_dir / "job-1").mkdir()
+    (deployment.server_dir / "job-1" / "log.txt").write_text("job-1 on the server\n")
+    (deployment.site_dir("site-a") / "log.txt").write_text("site-a parent\n")
+
+    everything = deployment.log_tails()
+    of_job = deployment.log_tails("job-1", chars=20)
+
+    assert "server end" in everything and "site-a parent" in everything and "job-1" not in everything
+    assert "site-b" not in everything  # no log there yet
+    assert "job-1 on the server" in of_job and "server end" not in of_job  # the job's own log, not the parent's
+    assert "site-a parent" in of_job  # a site without the job's log: its parent's
+    assert "server start" not in deployment.log_tails(chars=20)
