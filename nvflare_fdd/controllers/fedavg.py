@@ -20,18 +20,16 @@ import time
 import traceback
 from typing import Any
 
-from nvflare.apis.client import Client
 from nvflare.apis.controller_spec import ClientTask, Task
 from nvflare.apis.dxo import from_shareable
 from nvflare.apis.event_type import EventType
 from nvflare.apis.fl_constant import FLContextKey, ReturnCode
 from nvflare.apis.fl_context import FLContext
-from nvflare.apis.shareable import Shareable
 from nvflare.apis.signal import Signal
 from nvflare.app_common.abstract.model import ModelLearnableKey
 
 from nvflare_fdd.aggregation import AggregationError, WeightedAccumulator
-from nvflare_fdd.controllers.base import CheckingController
+from nvflare_fdd.controllers.base import FddController
 from nvflare_fdd.filters.screening import screen_metrics
 from nvflare_fdd.persistors.model_persistor import BEST, LAST
 from nvflare_fdd.transport import HEADER_ERROR, META_GLOBAL_METRICS, META_NUM_SAMPLES, TRAIN_TASK, to_tensors, weights_shareable
@@ -40,7 +38,7 @@ from nvflare_fdd.widgets.recorder import RECORDER_ID
 _HIGHER_IS_BETTER = ("r2", "acc", "auc", "precision", "recall", "f1", "pearson", "spearman", "score")
 
 
-class FddFedAvg(CheckingController):
+class FddFedAvg(FddController):
     """Sample-weighted FedAvg controller of the ``fdd`` job template.
 
     Args:
@@ -189,11 +187,6 @@ class FddFedAvg(CheckingController):
 
     def stop_controller(self, fl_ctx: FLContext) -> None:
         self._accumulator = None
-
-    def process_result_of_unknown_task(
-        self, client: Client, task_name: str, client_task_id: str, result: Shareable, fl_ctx: FLContext
-    ) -> None:
-        self.log_warning(fl_ctx, f"ignoring a late or unknown {task_name} result from {client.name}")
 
     # -- results ------------------------------------------------------------------------------
 

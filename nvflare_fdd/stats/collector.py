@@ -19,7 +19,6 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from nvflare.apis.client import Client
 from nvflare.apis.controller_spec import ClientTask, Task
 from nvflare.apis.dxo import DataKind, from_shareable
 from nvflare.apis.fl_constant import ReturnCode
@@ -27,7 +26,7 @@ from nvflare.apis.fl_context import FLContext
 from nvflare.apis.shareable import Shareable
 from nvflare.apis.signal import Signal
 
-from nvflare_fdd.controllers.base import CheckingController
+from nvflare_fdd.controllers.base import FddController
 from nvflare_fdd.results import atomic_write_bytes
 from nvflare_fdd.stats.contract import RUN_FORMAT, STATS_JSON, StatsPayloadError, screen_summary
 from nvflare_fdd.stats.executor import HEADER_STATS_ERROR, STATS_TASK
@@ -36,7 +35,7 @@ from nvflare_fdd.widgets.recorder import results_dir
 _MAX_MESSAGE = 500
 
 
-class FddStatsCollector(CheckingController):
+class FddStatsCollector(FddController):
     """The server workflow of the ``fdd_stats`` job template.
 
     Args:
@@ -79,11 +78,6 @@ class FddStatsCollector(CheckingController):
 
     def stop_controller(self, fl_ctx: FLContext) -> None:
         pass
-
-    def process_result_of_unknown_task(
-        self, client: Client, task_name: str, client_task_id: str, result: Shareable, fl_ctx: FLContext
-    ) -> None:
-        self.log_warning(fl_ctx, f"ignoring a late or unknown {task_name} result from {client.name}")
 
     def _accept_result(self, client_task: ClientTask, fl_ctx: FLContext) -> None:
         site = client_task.client.name
