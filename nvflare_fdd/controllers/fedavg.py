@@ -30,7 +30,9 @@ from nvflare.app_common.abstract.model import ModelLearnableKey
 
 from nvflare_fdd.aggregation import AggregationError, WeightedAccumulator
 from nvflare_fdd.controllers.base import FddController
+from nvflare_fdd.failures import Failure
 from nvflare_fdd.filters.screening import screen_metrics
+from nvflare_fdd.persistors.builder import check_against_spec
 from nvflare_fdd.persistors.model_persistor import BEST, LAST
 from nvflare_fdd.transport import HEADER_ERROR, META_GLOBAL_METRICS, META_NUM_SAMPLES, TRAIN_TASK, to_tensors, weights_shareable
 from nvflare_fdd.widgets.recorder import RECORDER_ID
@@ -106,6 +108,9 @@ class FddFedAvg(FddController):
         self._persistor = engine.get_component(self.persistor_id)
         if self._persistor is None:
             self.system_panic(f"no persistor component with id {self.persistor_id!r} in the server config", fl_ctx)
+        elif not hasattr(self._persistor, "spec"):
+            self.system_panic(f"the persistor {self.persistor_id!r} must be an FddModelPersistor: only it knows the "
+                              "model's spec, which every site's update is checked against", fl_ctx)  # fmt: skip
 
     def control_flow(self, abort_signal: Signal, fl_ctx: FLContext) -> None:
         engine = fl_ctx.get_engine()
@@ -199,12 +204,22 @@ class FddFedAvg(FddController):
         if return_code != ReturnCode.OK:
             error = result.get_header(HEADER_ERROR)
             if not isinstance(error, dict):
-                error = {"code": None, "phase": "site", "site": site, "round": round_num,
-                         "message": f"the site returned {return_code}", "trace": ""}
-            self._fail(dict(error, site=site), fl_ctx)
+                error = {"message": f"the site returned {return_code}"}
+            self._fail(Failure.from_site(error, site, round_num).to_dict(), fl_ctx)
             return
         try:
             dxo = from_shareable(result)
+        except (ValueError, TypeError) as exc:
+            self._fail({"code": None, "phase": "aggregation", "site": site, "round": round_num,
+                        "message": f"the result is not a model update: {exc}", "trace": ""}, fl_ctx)  # fmt: skip
+            return
+        try:  # only the server's model's tensors, as the server's model has them, enter a global model
+            check_against_spec(dxo.data, self._persistor.spec, f"site {site}")
+        except ValueError as exc:
+            self._fail({"code": None, "phase": "parameters", "site": site, "round": round_num,
+                        "message": str(exc), "trace": ""}, fl_ctx)  # fmt: skip
+            return
+        try:
             with self._lock:
                 self._accumulator.add(dxo.data, dxo.meta.get(META_NUM_SAMPLES), source=site)
         except (AggregationError, ValueError, TypeError) as exc:

@@ -76,6 +76,37 @@ def check_bubblewrap() -> str:
     return path
 
 
+#: Variables of the site's environment that user code may see: thread counts and which GPUs to use.
+PASSED_VARIABLES = (
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "TZ",
+)  # fmt: skip
+
+
+def user_code_env(python: str, home: str | Path, sandboxed: bool = True, **extra: str) -> dict[str, str]:
+    """The whole environment of a user-code process: nothing of the platform's or the site's settings.
+
+    Args:
+        python: the interpreter that will run (its folder goes first on ``PATH``).
+        home: the process's ``HOME`` (inside its writable scratch); created if missing.
+        sandboxed: inside the sandbox ``TMPDIR`` is its private ``/tmp``, else ``home``.
+        extra: more variables (the worker's authentication key).
+    """
+    Path(home).mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": os.pathsep.join(filter(None, [os.path.dirname(python), "/usr/local/bin", "/usr/bin", "/bin"])),
+        "HOME": str(home),
+        "TMPDIR": "/tmp" if sandboxed else str(home),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",  # the bundle is read-only
+        "PYTHONNOUSERSITE": "1",
+        "HF_HUB_OFFLINE": "1",  # no network: libraries should not try
+        "TRANSFORMERS_OFFLINE": "1",
+        **{name: os.environ[name] for name in PASSED_VARIABLES if name in os.environ},
+        **extra,
+    }
+
+
 def python_dirs() -> list[str]:
     """The folders this Python needs to run the platform's code: its installation, packages and nvflare_fdd itself."""
     import nvflare_fdd

@@ -33,10 +33,10 @@ from nvflare_fdd.client.boundary import check_num_samples, check_update, screen_
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
 from nvflare_fdd.client.process import WorkerProcess
 from nvflare_fdd.errors import FddError
-from nvflare_fdd.executors.site_config import SitePolicy, environment_settings, kda_url_for, site_policy
+from nvflare_fdd.envs.prepare import prepare_environment
+from nvflare_fdd.executors.site_config import SitePolicy, kda_url_for, site_policy
 from nvflare_fdd.kda.raw import load_raw_datas
 from nvflare_fdd.metric_names import allowed_metric_names
-from nvflare_fdd.plugin.manager import plugin_manager
 from nvflare_fdd.transport import (
     META_DROPPED_METRICS,
     META_GLOBAL_METRICS,
@@ -159,7 +159,8 @@ class KdaExecutor(Executor):
             self._allowed_metrics = allowed_metric_names(bundle_dir, self.metric_names)
             started = now()
             try:
-                environment = self._environment(bundle_dir, site_dir, fl_ctx)
+                environment = prepare_environment(bundle_dir, site_dir, self._policy,
+                                                  log=lambda line: self.log_info(fl_ctx, f"environment: {line}"))
             except FddError as exc:
                 raise RoundError(Phase.ENVIRONMENT, site, None, str(exc), getattr(exc, "output", "")[-4000:]) from exc
             env_timing = dict(PhaseTiming(Phase.ENVIRONMENT.value, Phase.ENVIRONMENT.label, started, now()).to_dict(),
@@ -196,29 +197,6 @@ class KdaExecutor(Executor):
         self.log_info(fl_ctx, f"{site}: user code ready in {environment.description}, on {reply.device}, "
                               f"{'sandboxed' if self._policy.sandbox else 'UNSANDBOXED'}; {worker.served_rows} KDA rows served")  # fmt: skip
         return worker
-
-    def _environment(self, bundle_dir: Path, site_dir: str, fl_ctx: FLContext):
-        from nvflare_fdd.bundle.requirements import disallowed_indexes
-        from nvflare_fdd.envs import JobEnvironmentError, site_package_indexes
-
-        backend_name, options = environment_settings(site_dir)
-        backends = plugin_manager().environment_backends()
-        if backend_name not in backends:
-            raise FddError(f"no environment backend {backend_name!r} is installed; installed: {', '.join(sorted(backends))}")
-        try:
-            backend = backends[backend_name](**options)
-        except TypeError as exc:
-            raise FddError(f"environment backend {backend_name!r}: bad options in fdd_site.json's \"environment\": {exc}") from exc
-        requirements_path = bundle_dir / "requirements.txt"
-        requirements = requirements_path.read_text() if requirements_path.is_file() else ""
-        allowed = list(self._policy.package_indexes) if self._policy.package_indexes is not None else site_package_indexes()
-        refused = disallowed_indexes(requirements, allowed)
-        if refused:
-            raise JobEnvironmentError(
-                "requirements.txt names package indexes this site does not install from (a site installs only from "
-                "the https indexes on its allow-list, \"package_indexes\" in its fdd_site.json): " + "; ".join(refused)
-            )
-        return backend.prepare(requirements, log=lambda line: self.log_info(fl_ctx, f"environment: {line}"))
 
 
 def _save_numpy(params: dict, path: str) -> None:

@@ -229,7 +229,7 @@ def test_a_site_job_process_killed_mid_round_fails_the_job_in_bounded_time(site_
 
     assert run["ended_after"] < LOSS_TIMEOUT
     fault_platform.tick()
-    job = fault_platform.job("fault_site_all")
+    job = fault_platform.storage.get_job("fault_site_all")
     assert job.state == JobState.FAILED
     assert run["nvflare_status"] == "FINISHED:EXECUTION_EXCEPTION"  # NVFlare failed it on the parent's report
     # what finished before the kill is kept: round 1 from both sites; round 2 never finished
@@ -257,10 +257,10 @@ def test_with_min_sites_1_the_job_goes_on_without_the_lost_site(site_2_killed, f
     run = site_2_killed["fault_site_min1"]
 
     assert run["job"].state == JobState.COMPLETED, f"{run['job'].state.value}: {run['job'].failure}"
-    rows = fault_platform.metrics("fault_site_min1")
+    rows = fault_platform.storage.metrics("fault_site_min1")
     assert {m.site for m in rows if m.round >= 2} == {"site-1"}
     assert sorted({m.round for m in rows}) == list(range(1, SLOW_ROUNDS + 1))
-    progress = fault_platform.progress("fault_site_min1")
+    progress = fault_platform.storage.progress("fault_site_min1")
     for round_num in range(2, SLOW_ROUNDS + 1):
         assert progress.rounds[round_num]["finished"] is not None
         assert set(progress.rounds[round_num]["sites"]) <= {"site-1"}, round_num

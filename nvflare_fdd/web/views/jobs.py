@@ -15,7 +15,7 @@ blueprint = Blueprint("jobs", __name__)
 @blueprint.get("/jobs")
 def index():
     service = platform()
-    jobs = service.jobs()
+    jobs = service.jobs(user())
     page = {
         "job_names": [job.name for job in jobs],
         "name_pattern": JOB_NAME.pattern,
@@ -24,7 +24,7 @@ def index():
     }
     return render_template(
         "jobs.html", jobs=[job_summary(j) | {"created": j.created_at} for j in reversed(jobs)],
-        models=service.models(), page=page,
+        models=service.models(user()), page=page,
     )  # fmt: skip
 
 

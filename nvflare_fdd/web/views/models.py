@@ -19,7 +19,7 @@ blueprint = Blueprint("models", __name__)
 
 @blueprint.get("/models")
 def index():
-    found = [model_summary(m) | {"created_at": m.created_at, "updated_at": m.updated_at} for m in platform().models()]
+    found = [model_summary(m) | {"created_at": m.created_at, "updated_at": m.updated_at} for m in platform().models(user())]
     return render_template("models.html", models=found)
 
 
