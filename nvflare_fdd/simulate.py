@@ -117,13 +117,13 @@ def run_simulation(
     if failure is not None:
         raise RunFailed(_describe(failure), failure, log_path)
     if fatal:
-        raise RunFailed(f"the NVFlare simulator broke down and was stopped: {fatal}\n{log_tail(log_path)}", None, log_path)
+        raise RunFailed(f"the NVFlare simulator broke down and was stopped: {fatal}", None, log_path)
     if return_code is None:
         raise RunFailed(f"the run did not finish within {timeout:.0f} s and was stopped; see {log_path}", None, log_path)
     progress = read_progress(out_dir)
     if return_code != 0 or progress is None or progress.get("state") != "completed":
         raise RunFailed(
-            f"the NVFlare simulator ended with exit code {return_code} before the run completed:\n{log_tail(log_path)}",
+            f"the NVFlare simulator ended with exit code {return_code} before the run completed",
             None,
             log_path,
         )
@@ -289,6 +289,8 @@ def _describe(failure: dict) -> str:
     return f"{where}: {head} failed: {failure.get('message', '')}"
 
 
+
 def log_tail(path: Path, lines: int = 30) -> str:
+    """The end of a simulator log (for runs of platform code only: a training run's log also holds the sites' logs)."""
     text = path.read_text(errors="replace").splitlines()
     return "\n".join(text[-lines:])

@@ -32,6 +32,9 @@ from nvflare_fdd.aggregation import AggregationError, WeightedAccumulator
 from nvflare_fdd.controllers.base import FddController
 from nvflare_fdd.failures import Failure
 from nvflare_fdd.filters.screening import screen_metrics
+from nvflare_fdd.client.phases import Phase
+from nvflare_fdd.envs import JobEnvironmentError
+from nvflare_fdd.errors import ServerModelError
 from nvflare_fdd.persistors.builder import check_against_spec
 from nvflare_fdd.persistors.model_persistor import BEST, LAST
 from nvflare_fdd.transport import HEADER_ERROR, META_GLOBAL_METRICS, META_NUM_SAMPLES, TRAIN_TASK, to_tensors, weights_shareable
@@ -121,6 +124,14 @@ class FddFedAvg(FddController):
         self._record("job_started", time.time(), sites, self.num_rounds)
         try:
             params = to_tensors(self._persistor.load_model(fl_ctx)[ModelLearnableKey.WEIGHTS])
+        except JobEnvironmentError as exc:  # the server builds the job's environment too, to build the model class
+            self._fail({"code": Phase.ENVIRONMENT.value, "phase": Phase.ENVIRONMENT.label, "site": "server", "round": None,
+                        "message": str(exc), "trace": exc.output[-4000:]}, fl_ctx)  # fmt: skip
+            return
+        except ServerModelError as exc:  # model.py failed in its sandboxed process: its own output says why
+            self._fail({"code": None, "phase": "server model", "site": "server", "round": None,
+                        "message": str(exc).splitlines()[0], "trace": exc.trace[-8000:]}, fl_ctx)  # fmt: skip
+            return
         except Exception as exc:
             self._fail({"code": None, "phase": "server model", "site": "server", "round": None,
                         "message": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}, fl_ctx)

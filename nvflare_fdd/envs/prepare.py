@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from nvflare_fdd.bundle.requirements import disallowed_indexes
@@ -27,8 +28,11 @@ def prepare_environment(bundle_dir: str | Path, site_dir: str | Path | None, pol
     backends = plugin_manager().environment_backends()
     if backend_name not in backends:
         raise FddError(f"no environment backend {backend_name!r} is installed; installed: {', '.join(sorted(backends))}")
+    factory = backends[backend_name]
+    if "sandboxed" in _parameters(factory):
+        options.setdefault("sandboxed", policy.sandbox)  # a backend that runs installers here sandboxes them too
     try:
-        backend = backends[backend_name](**options)
+        backend = factory(**options)
     except TypeError as exc:
         raise FddError(f"environment backend {backend_name!r}: bad options in fdd_site.json's \"environment\": {exc}") from exc
     requirements_path = Path(bundle_dir) / "requirements.txt"
@@ -41,3 +45,10 @@ def prepare_environment(bundle_dir: str | Path, site_dir: str | Path | None, pol
             "the https indexes on its allow-list, \"package_indexes\" in its fdd_site.json): " + "; ".join(refused)
         )
     return backend.prepare(requirements, log=log)
+
+
+def _parameters(factory) -> set[str]:
+    try:
+        return set(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return set()

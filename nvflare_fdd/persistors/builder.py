@@ -22,19 +22,11 @@ import numpy as np
 
 from nvflare_fdd.envs import Environment, Sandbox
 from nvflare_fdd.envs.sandbox import user_code_env
-from nvflare_fdd.errors import BundleError
+from nvflare_fdd.errors import ServerModelError
 
 BUILD_MODULE = "nvflare_fdd.persistors.build_worker"
 DEFAULT_TIMEOUT = 600.0
 OUTPUT_TAIL_CHARS = 6000
-
-
-class ServerModelError(BundleError):
-    """The server could not build the model class; ``output`` is the builder's output (the user's traceback)."""
-
-    def __init__(self, message: str, output: str = ""):
-        self.output = output
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -93,7 +85,7 @@ def build_initial_model(
         log: receives the child's output lines.
 
     Raises:
-        ServerModelError: the build failed, timed out or wrote no weights (the user's traceback in ``output``).
+        ServerModelError: the build failed, timed out or wrote no weights (the user's traceback in ``trace``).
     """
     from safetensors.numpy import load_file
 

@@ -31,11 +31,11 @@ def run_until(platform: Platform, name: str, condition, timeout: float = 240):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         platform.tick()
-        job = platform.job(name)
+        job = platform.storage.get_job(name)
         if condition(job):
             return job
         time.sleep(0.5)
-    raise AssertionError(f"{name} did not get there in {timeout} s: {platform.job(name)}")
+    raise AssertionError(f"{name} did not get there in {timeout} s: {platform.storage.get_job(name)}")
 
 
 def test_a_job_runs_and_its_results_arrive_in_storage(platform, zero_init_bundle, tmp_path):
@@ -55,7 +55,7 @@ def test_a_job_runs_and_its_results_arrive_in_storage(platform, zero_init_bundle
     assert [p["code"] for p in progress.setup["site_a"]][0] == 900
     assert all(r["started"] and r["finished"] for r in progress.rounds.values())
     assert set(platform.storage.artefacts("sim_job")) >= {"global_model.pt", "global_model.safetensors"}
-    assert platform.write_metrics_csv("sim_job", tmp_path / "m.csv").read_text().count("\n") == 1 + len(metrics)
+    assert platform.write_metrics_csv(alice, "sim_job", tmp_path / "m.csv").read_text().count("\n") == 1 + len(metrics)
 
 
 SLOW_TRAIN = '''

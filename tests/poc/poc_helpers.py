@@ -30,11 +30,11 @@ def tick_until(platform, name: str, condition, timeout: float, what: str, poc, i
 
     def reached():
         platform.tick()
-        job = platform.job(name)
+        job = platform.storage.get_job(name)
         return job if condition(job) else None
 
     def logs():
-        job = platform.job(name)
+        job = platform.storage.get_job(name)
         return f"job {name}: {job.state.value} {job.failure}\n" + poc.log_tails(
             flare_job_id(platform, name) if job.run_handle else None
         )

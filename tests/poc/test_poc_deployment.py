@@ -66,12 +66,12 @@ def tick_until_final(platform, name: str, poc: PocDeployment, timeout: float = J
 
 def assert_recorded(platform, name: str, sites: dict[str, int], rounds: int, metrics: set[str]) -> None:
     """Metrics for every round, site and kind; each round's phases and samples per site; each site's setup."""
-    rows = platform.metrics(name)
+    rows = platform.storage.metrics(name)
     assert {(m.round, m.site, m.kind, m.metric) for m in rows} == {
         (r, site, kind, metric)
         for r in range(1, rounds + 1) for site in sites for kind in ("global", "local") for metric in metrics
     }  # fmt: skip
-    progress = platform.progress(name)
+    progress = platform.storage.progress(name)
     assert sorted(progress.rounds) == list(range(1, rounds + 1))
     for round_num, record in progress.rounds.items():
         assert record["started"] is not None and record["finished"] is not None, round_num
@@ -105,7 +105,7 @@ def test_a_platform_job_runs_on_the_poc_deployment(flare_platform, flare_session
     assert counts == {site: float(size) for site, size in site_sizes.items()}
 
     assert {"global_model.pt", "global_model.safetensors"} <= set(platform.storage.artefacts("poc_fedavg"))
-    saved = torch.load(platform.write_model("poc_fedavg", tmp_path / "global.pt"), weights_only=True)
+    saved = torch.load(platform.write_model(alice, "poc_fedavg", tmp_path / "global.pt"), weights_only=True)
     assert set(saved) == {"linear.weight", "linear.bias"}
     assert [e.to_state for e in platform.storage.job_events("poc_fedavg")] == ["ready", "queued", "running", "completed"]
 
@@ -170,11 +170,11 @@ def test_a_job_submitted_from_the_console_is_recorded_as_external(poc, site_size
     assert status == "FINISHED:COMPLETED", poc.log_tails(job_id)
 
     platform = flare_platform
-    [job] = platform.jobs(owner=f"nvflare:{poc.username}")
+    [job] = platform.storage.list_jobs(owner=f"nvflare:{poc.username}")
     assert job.external and job.model is None
     assert job.state == JobState.COMPLETED
     assert job.sites == tuple(sorted(poc.sites))
     assert_recorded(platform, job.name, site_sizes, rounds=2, metrics={"mse", "count"})
     assert "global_model.pt" in platform.storage.artefacts(job.name)
     platform.tick()  # the platform leaves external jobs to their recorder
-    assert platform.job(job.name).state == JobState.COMPLETED
+    assert platform.storage.get_job(job.name).state == JobState.COMPLETED

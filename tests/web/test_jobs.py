@@ -206,3 +206,18 @@ def test_an_unknown_job_is_404(client_for):
 def _token(client) -> str:
     with client.session_transaction() as session:
         return session["csrf_token"]
+
+
+def test_the_owner_shares_a_job_read_only_from_its_page(client_for, platform, job):
+    alice, bob = client_for("alice"), client_for("bob")
+    page = alice.get(f"/jobs/{job.name}").text
+
+    response = alice.post(f"/jobs/{job.name}/share", data={"csrf_token": _token(alice), "readers": "bob, root"})
+    unknown = alice.post(f"/jobs/{job.name}/share", data={"csrf_token": _token(alice), "readers": "nobody_here"})
+
+    assert 'id="share-form"' in page
+    assert response.status_code == 302
+    assert platform.storage.get_job(job.name).shared_with == ("bob", "root")
+    assert unknown.status_code == 404 and platform.storage.get_job(job.name).shared_with == ("bob", "root")
+    shared = bob.get(f"/jobs/{job.name}").text
+    assert 'id="share-form"' not in shared and "start-job" not in shared

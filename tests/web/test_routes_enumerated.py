@@ -11,7 +11,7 @@ from nvflare_fdd.platform.records import JobState
 
 # rule → (who may change alice's things through it); GET rules only read
 CHANGES_ALICES_THINGS = {
-    "/jobs/<name>/start", "/jobs/<name>/stop", "/jobs/<name>/resume",
+    "/jobs/<name>/start", "/jobs/<name>/stop", "/jobs/<name>/resume", "/jobs/<name>/share",
     "/api/models/<class_name>/<version>", "/models/<class_name>/<version>/delete",
 }  # fmt: skip
 CHANGES_OWN_THINGS = {"/api/jobs", "/api/models", "/api/groups", "/api/groups/<name>/delete"}

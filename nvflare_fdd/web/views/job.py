@@ -21,8 +21,10 @@ def show(name: str):
     service = platform()
     progress = service.progress(user(), name)
     metrics = metrics_view(service.metrics(user(), name))
+    unsandboxed = sorted(site for site, phases in progress.setup.items()
+                         if any(p.get("code") == 900 and p.get("sandboxed") is False for p in phases))  # fmt: skip
     return render_template(
-        "job.html", job=progress.job, summary=job_summary(progress.job),
+        "job.html", job=progress.job, summary=job_summary(progress.job), unsandboxed=unsandboxed,
         page={
             "job": job_summary(progress.job), "progress": progress_view(progress, time.time()), "metrics": metrics,
             "urls": {"status": url_for("job.status", name=name), "metrics": url_for("job.metrics", name=name)},

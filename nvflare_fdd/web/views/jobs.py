@@ -67,6 +67,15 @@ def stop(name: str):
     return redirect(safe_next(request.form.get("next"), url_for("job.show", name=name)))
 
 
+@blueprint.post("/jobs/<name>/share")
+def share(name: str):
+    """Share the owner's job read-only with the users named in ``readers`` (comma or space separated)."""
+    readers = [reader for reader in request.form.get("readers", "").replace(",", " ").split() if reader]
+    job = platform().share_job(user(), name, readers)
+    flash(f"{name}: {t('job.shared_with')} {', '.join(job.shared_with) or '—'}")
+    return redirect(safe_next(request.form.get("next"), url_for("job.show", name=name)))
+
+
 @blueprint.post("/api/groups")
 def save_group():
     """Save (or overwrite) one of the user's site groups ("bookmarks")."""
