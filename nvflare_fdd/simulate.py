@@ -16,12 +16,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from nvflare_fdd.errors import FddError
-from nvflare_fdd.executors.site_config import KDA_URLS_ENV
+from nvflare_fdd.executors.site_config import KDA_URLS_ENV, SITE_CONFIG_FILE
 from nvflare_fdd.jobs import JOB_NAME, create_job
 from nvflare_fdd.results import FAILURE_JSON, METRICS_CSV, PROGRESS_JSON, read_failure, read_progress
 
@@ -73,6 +73,8 @@ def run_simulation(
     on_progress: Callable[[dict], None] | None = None,
     timeout: float | None = None,
     server_vars: Mapping[str, object] | None = None,
+    site_settings: Mapping[str, object] | None = None,
+    metric_names: Sequence[str] = (),
 ) -> RunOutcome:
     """Train ``bundle_dir`` with FedAvg across ``sites`` in the NVFlare simulator.
 
@@ -86,6 +88,9 @@ def run_simulation(
         on_progress: called with the progress record (``progress.json``) whenever it changes.
         timeout: seconds before the run is stopped; ``None`` waits for ever.
         server_vars: extra top-level server-config values (e.g. ``{"task_check_period": 0.05}``).
+        site_settings: ``fdd_site.json`` settings of every simulated participant (the simulator gives them all
+            its workspace's ``local/`` folder), e.g. ``{"environment": {"backend": "docker"}}``.
+        metric_names: metric names declared with the model (see ``nvflare_fdd.metric_names``).
 
     Returns:
         The outcome, once the run completed.
@@ -102,12 +107,14 @@ def run_simulation(
         (out_dir / name).unlink(missing_ok=True)
     work.mkdir(parents=True)
     job_dir = create_job(
-        work / job_name, bundle_dir, model_class, rounds, sites=list(sites), name=job_name, server_vars=server_vars
+        work / job_name, bundle_dir, model_class, rounds, sites=list(sites), name=job_name, server_vars=server_vars,
+        metric_names=metric_names,
     )
     workspace, log_path = work / "workspace", work / LOG_FILE
     started = time.monotonic()
+    before_start = (lambda ws: write_site_settings(ws / "local", site_settings)) if site_settings else None
     return_code, fatal = simulate(job_dir, sites, workspace, log_path, on_progress=on_progress, timeout=timeout,
-                                  progressed=_any_round_done)  # fmt: skip
+                                  progressed=_any_round_done, before_start=before_start)  # fmt: skip
     results = find_results(workspace)
     if results is not None:
         for name in RESULT_FILES:
@@ -128,6 +135,14 @@ def run_simulation(
             log_path,
         )
     return RunOutcome(out_dir=out_dir, progress=progress, seconds=time.monotonic() - started)
+
+
+def write_site_settings(local_dir: Path, settings: Mapping[str, object]) -> Path:
+    """Write ``settings`` as ``fdd_site.json`` in a workspace's ``local/`` folder."""
+    local_dir.mkdir(parents=True, exist_ok=True)
+    path = local_dir / SITE_CONFIG_FILE
+    path.write_text(json.dumps(dict(settings), indent=2) + "\n")
+    return path
 
 
 def check_sites(sites: Mapping[str, str]) -> None:
