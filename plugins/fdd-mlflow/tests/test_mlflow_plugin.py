@@ -141,7 +141,8 @@ def test_a_failed_or_cancelled_job_ends_its_run_so(tracked, storage, mlflow_clie
     start(manager, storage, job)
     record(storage, manager, job, range(1, 2))
     store_model(storage, job, tmp_path)  # a checkpoint of round 1: not the final model
-    reason = "site site_b, round 2, phase 6000:\nTraceback (most recent call last):\nValueError: bad" if state == "failed" else "stopped by alice"
+    traceback = "site site_b, round 2, phase 6000:\nTraceback (most recent call last):\nValueError: bad"
+    reason = traceback if state == "failed" else "stopped by alice"
     move(manager, storage, job, "running", state, reason)
 
     [run] = runs_of(mlflow_client, experiment, job)
