@@ -16,6 +16,7 @@ nested data returned by ``evaluate()`` never leave the site.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import traceback
 from collections.abc import Callable, Iterator, Mapping
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nvflare_fdd.client import runtime
 from nvflare_fdd.client.phases import Frame, Phase, PhaseTiming, RoundError, now
 from nvflare_fdd.errors import ContractError
 from nvflare_fdd.filters.screening import screen_metrics
@@ -50,6 +52,8 @@ class RoundResult:
     unexpected_keys: list[str] = field(default_factory=list)
     dropped_metrics: dict[str, dict[str, str]] = field(default_factory=dict)
     """Metrics kept at the site, by kind then name, with the reason: only finite scalars leave a site."""
+    control_diff: dict[str, Any] | None = None
+    """SCAFFOLD: the change of this site's control variates (``FLScaffold.scaffold_meta()``), else ``None``."""
 
 
 def default_device() -> str:
@@ -120,8 +124,14 @@ class ClientRound:
             self.model = model
         return timings
 
-    def run(self, round_num: int, global_params: Mapping[str, Any] | None) -> RoundResult:
-        """One round: load the global weights, global eval, train, local eval, package the update."""
+    def run(self, round_num: int, global_params: Mapping[str, Any] | None,
+            global_controls: Mapping[str, Any] | None = None) -> RoundResult:  # fmt: skip
+        """One round: load the global weights, global eval, train, local eval, package the update.
+
+        With the job's algorithm ``scaffold`` (``nvflare_fdd.client.runtime``), the server's
+        ``global_controls`` are loaded into ``FLScaffold`` before ``train()`` and its control
+        differences are part of the result, as K-MELLODDY's client does.
+        """
         if self.model is None:
             raise RuntimeError("ClientRound.setup() must run before ClientRound.run()")
         timings: list[PhaseTiming] = []
@@ -134,7 +144,10 @@ class ClientRound:
         with self.phase(Phase.GLOBAL_EVAL, round_num, timings):
             evaluate = user_function(self._train_eval_module(), "evaluate")
             global_metrics = screen_metrics(metrics_dict(evaluate(self.model, self.data, self.configs)))
+        scaffold = runtime.current().algorithm == "scaffold"
         with self.phase(Phase.TRAIN, round_num, timings):
+            if scaffold:
+                self._load_global_controls(global_params, global_controls)
             train = user_function(self._train_eval_module(), "train")
             train_return = train(self.model, self.data, self.configs)
         with self.phase(Phase.LOCAL_EVAL, round_num, timings):
@@ -142,6 +155,7 @@ class ClientRound:
         with self.phase(Phase.SEND, round_num, timings):
             num_samples = count_training_samples(train_return, self.data)
             params = {key: value.detach().cpu() for key, value in self.model.state_dict().items()}
+            control_diff = self._control_diff() if scaffold else None
         return RoundResult(
             round=round_num,
             params=params,
@@ -152,6 +166,7 @@ class ClientRound:
             phases=timings,
             missing_keys=missing,
             unexpected_keys=unexpected,
+            control_diff=control_diff,
         )
 
     # -- helpers and phases -----------------------------------------------------------------------------
@@ -160,6 +175,30 @@ class ClientRound:
         if self._train_eval is None:
             self._train_eval = import_user_module(self.bundle_dir, "train_eval")
         return self._train_eval
+
+    def _load_global_controls(self, global_params: Mapping[str, Any] | None, controls: Mapping[str, Any] | None) -> None:
+        """SCAFFOLD: the server's global controls into the process's ``FLScaffold`` (K-MELLODDY's ``script.py``)."""
+        if not controls:
+            raise ContractError("scaffold_no_controls", "the server sent no SCAFFOLD controls with the task")
+        from nvflare.app_common.abstract.fl_model import FLModel
+
+        controller_manager = importlib.import_module("controller_manager")
+        input_model = FLModel(params=dict(global_params or {}), meta={controller_manager.SCAFFOLD_CTRL_GLOBAL: dict(controls)})
+        controller_manager.FLScaffold(self.model).get_global_controls(input_model)
+
+    def _control_diff(self) -> dict[str, Any]:
+        controller_manager = importlib.import_module("controller_manager")
+        scaffold = controller_manager.FLScaffold._instance
+        try:
+            meta = scaffold.scaffold_meta()
+        except (AttributeError, ValueError) as exc:
+            raise ContractError(
+                "scaffold_not_updated",
+                "with the job's algorithm scaffold, train() must call FLScaffold(model).set_global(model) and "
+                "get_controls() at its start, scaffold_apply(model, optimizer) after each backward() and "
+                f"scaffold_update(model, steps) at its end ({exc})",
+            ) from exc
+        return dict(meta[controller_manager.SCAFFOLD_CTRL_DIFF])
 
     def _load_global(self, global_params: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         import torch
@@ -247,10 +286,25 @@ def metrics_dict(metrics: Any) -> dict[str, Any]:
 def user_failure(phase: Phase, site: str, round_num: int | None, exc: BaseException, bundle_dir: Path) -> RoundError:
     """``exc`` raised in ``phase`` as a ``RoundError``: its message and traceback, its type and the bundle's frames."""
     message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    reason = getattr(exc, "reason", "") or ("cuda_unavailable" if _needs_missing_gpu(exc) else "")
     return RoundError(
         phase, site, round_num, message, user_traceback(exc),
-        exc_type=exception_type_name(type(exc)), frames=bundle_frames_of(exc, bundle_dir), reason=getattr(exc, "reason", ""),
+        exc_type=exception_type_name(type(exc)), frames=bundle_frames_of(exc, bundle_dir), reason=reason,
     )  # fmt: skip
+
+
+_NO_GPU_WORDS = ("not compiled with cuda enabled", "no cuda gpus are available", "found no nvidia driver",
+                 "no cuda-capable device", "cuda driver initialization failed")  # fmt: skip
+
+
+def _needs_missing_gpu(exc: BaseException) -> bool:
+    """Whether ``exc`` is user code asking for a CUDA device on a site that has none (a hard-coded ``cuda:0``)."""
+    text = str(exc).lower()
+    if not any(words in text for words in _NO_GPU_WORDS):
+        return False
+    import torch
+
+    return not torch.cuda.is_available()
 
 
 def exception_type_name(cls: type) -> str:

@@ -32,6 +32,7 @@ from nvflare.app_common.app_constant import AppConstants
 
 from nvflare_fdd.client.boundary import check_num_samples, check_update, screen_site_metrics
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
+from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 from nvflare_fdd.client.process import WorkerProcess
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.envs.prepare import prepare_environment
@@ -39,7 +40,11 @@ from nvflare_fdd.executors.site_config import SitePolicy, kda_url_for, site_poli
 from nvflare_fdd.kda.raw import load_raw_datas
 from nvflare_fdd.metric_names import allowed_metric_names
 from nvflare_fdd.transport import (
+    META_ALGORITHM,
     META_DROPPED_METRICS,
+    META_FEDPROX_MU,
+    META_SCAFFOLD_CTRL_DIFF,
+    META_SCAFFOLD_CTRL_GLOBAL,
     META_GLOBAL_METRICS,
     META_LOCAL_METRICS,
     META_NUM_SAMPLES,
@@ -99,15 +104,25 @@ class KdaExecutor(Executor):
         site = fl_ctx.get_identity_name()
         round_num = int(shareable.get_header(AppConstants.CURRENT_ROUND, 0)) + 1
         try:
-            worker = self._start(site, fl_ctx)
             received = now()
-            params_path = worker.exchange / f"global-{round_num}.safetensors"
             try:
-                global_params = from_shareable(shareable).data
+                task = from_shareable(shareable)
+                job = _job_settings(task.meta)
+            except Exception as exc:
+                raise RoundError(Phase.RECEIVE, site, round_num, f"cannot read the task: {exc}") from exc
+            worker = self._start(site, fl_ctx, job)
+            params_path = worker.exchange / f"global-{round_num}.safetensors"
+            controls_path = None
+            global_params = task.data
+            controls = task.meta.get(META_SCAFFOLD_CTRL_GLOBAL) if job["algorithm"] == "scaffold" else None
+            try:
                 _save_numpy(global_params, str(params_path))
+                if controls is not None:
+                    controls_path = worker.exchange / f"controls-{round_num}.safetensors"
+                    _save_numpy(controls, str(controls_path))
             except Exception as exc:
                 raise RoundError(Phase.RECEIVE, site, round_num, f"cannot read the global model: {exc}") from exc
-            reply = worker.run_round(round_num, params_path)
+            reply = worker.run_round(round_num, params_path, controls_path, **job)
             try:
                 update = _load_numpy(str(reply.params))
             except Exception as exc:
@@ -116,6 +131,10 @@ class KdaExecutor(Executor):
             finally:
                 params_path.unlink(missing_ok=True)
             check_update(update, global_params, site, round_num)
+            control_diff = None
+            if controls is not None:
+                control_diff = _load_numpy(str(reply.control_diff))
+                check_update(control_diff, controls, site, round_num, what="SCAFFOLD control differences")
             num_samples = check_num_samples(reply.num_samples, worker.served_rows, site, round_num)
             metrics, dropped = {}, {}
             for kind, raw in (("global", reply.global_metrics), ("local", reply.local_metrics)):
@@ -141,6 +160,8 @@ class KdaExecutor(Executor):
             }
             if dropped:
                 meta[META_DROPPED_METRICS] = dropped
+            if control_diff is not None:
+                meta[META_SCAFFOLD_CTRL_DIFF] = control_diff
             if self._setup_phases is not None:
                 meta[META_SETUP_PHASES] = self._setup_phases
                 self._setup_phases = None  # sent once, with the first round
@@ -164,7 +185,7 @@ class KdaExecutor(Executor):
         except OSError:
             pass
 
-    def _start(self, site: str, fl_ctx: FLContext) -> WorkerProcess:
+    def _start(self, site: str, fl_ctx: FLContext, job: dict) -> WorkerProcess:
         """Environment, user-code process and setup, once per job; a setup failure is kept and re-raised."""
         if self._setup_error is not None:
             raise self._setup_error
@@ -209,7 +230,7 @@ class KdaExecutor(Executor):
             except FddError as exc:  # the backend could not form the command (no sandbox, a bad mount)
                 raise RoundError(Phase.ENVIRONMENT, site, None, str(exc), getattr(exc, "output", "")) from exc
             try:
-                reply = worker.setup()
+                reply = worker.setup(**job)
             except RoundError:
                 worker.stop()
                 raise
@@ -221,6 +242,17 @@ class KdaExecutor(Executor):
         self.log_info(fl_ctx, f"{site}: user code ready in {environment.description}, on {reply.device}, "
                               f"{'sandboxed' if self._policy.sandbox else 'UNSANDBOXED'}; {worker.served_rows} KDA rows served")  # fmt: skip
         return worker
+
+
+def _job_settings(meta: dict) -> dict:
+    """The job's algorithm and FedProx coefficient, as the server sent them with the task."""
+    algorithm = meta.get(META_ALGORITHM, "fedavg")
+    if algorithm not in ALGORITHMS:
+        raise FddError(f"the server asked for an unknown algorithm {algorithm!r}")
+    mu = meta.get(META_FEDPROX_MU, DEFAULT_FEDPROX_MU)
+    if isinstance(mu, bool) or not isinstance(mu, (int, float)) or not mu >= 0:
+        raise FddError(f"the server sent an invalid fedprox_mu {mu!r}")
+    return {"algorithm": algorithm, "fedprox_mu": float(mu)}
 
 
 def _save_numpy(params: dict, path: str) -> None:
