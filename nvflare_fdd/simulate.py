@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nvflare_fdd.errors import FddError
-from nvflare_fdd.executors.site_config import KDA_URLS_ENV
+from nvflare_fdd.executors.site_config import KDA_URLS_ENV, environment_variables
 from nvflare_fdd.jobs import JOB_NAME, create_job
 from nvflare_fdd.results import FAILURE_JSON, METRICS_CSV, PROGRESS_JSON, read_failure, read_progress
 
@@ -73,6 +73,7 @@ def run_simulation(
     on_progress: Callable[[dict], None] | None = None,
     timeout: float | None = None,
     server_vars: Mapping[str, object] | None = None,
+    environment: tuple[str, Mapping[str, object]] | None = None,
 ) -> RunOutcome:
     """Train ``bundle_dir`` with FedAvg across ``sites`` in the NVFlare simulator.
 
@@ -86,6 +87,8 @@ def run_simulation(
         on_progress: called with the progress record (``progress.json``) whenever it changes.
         timeout: seconds before the run is stopped; ``None`` waits for ever.
         server_vars: extra top-level server-config values (e.g. ``{"task_check_period": 0.05}``).
+        environment: ``(backend, options)`` every site runs its user code with (``fdd run --env-backend``);
+            default: ``$FDD_ENV_BACKEND`` (``local``).
 
     Returns:
         The outcome, once the run completed.
@@ -107,7 +110,7 @@ def run_simulation(
     workspace, log_path = work / "workspace", work / LOG_FILE
     started = time.monotonic()
     return_code, fatal = simulate(job_dir, sites, workspace, log_path, on_progress=on_progress, timeout=timeout,
-                                  progressed=_any_round_done)  # fmt: skip
+                                  progressed=_any_round_done, env=simulator_env(sites, environment))  # fmt: skip
     results = find_results(workspace)
     if results is not None:
         for name in RESULT_FILES:
@@ -148,9 +151,13 @@ def simulator_command(job_dir: Path, workspace: Path, sites: Iterable[str]) -> l
     ]  # fmt: skip
 
 
-def simulator_env(sites: Mapping[str, str], **extra: str) -> dict[str, str]:
-    """The simulator's environment: each site's KDA, and each site's share of this machine's cores."""
+def simulator_env(
+    sites: Mapping[str, str], environment: tuple[str, Mapping[str, object]] | None = None, **extra: str
+) -> dict[str, str]:
+    """The simulator's environment: each site's KDA, its job environment backend, and its share of the cores."""
     env = dict(os.environ, **{KDA_URLS_ENV: json.dumps(dict(sites))}, **extra)
+    if environment is not None:
+        env.update(environment_variables(environment[0], dict(environment[1])))
     # All simulated sites share this machine's cores: give each its share, or they oversubscribe
     # (3 sites on 2 cores ran the demo in 51 s with torch's default threads, 29 s with one each).
     threads = str(max(1, (os.cpu_count() or 1) // max(1, len(sites))))
