@@ -203,6 +203,7 @@ class DockerBackend:
                 {"BUILDKIT_PROGRESS": "plain"},
             )  # fmt: skip
         if code != 0:
+            self._remove_build_leftovers(output)
             blamed = blamed_requirements(requirements, installer_output(output, self.base_image))
             names = f" ({', '.join(blamed)})" if blamed else ""
             raise JobEnvironmentError(
@@ -211,6 +212,16 @@ class DockerBackend:
                 output,
             )
         log(f"built image {tag} in {time.monotonic() - started:.1f} s")
+
+    def _remove_build_leftovers(self, output: str) -> None:
+        """Remove the untagged step images a failed legacy build keeps (``---> ID`` in its output)."""
+        steps = set(re.findall(r"^ ---> ([0-9a-f]{12})$", output, re.MULTILINE))
+        if not steps:
+            return
+        code, dangling = self.client.run(["image", "ls", "--quiet", "--filter", "dangling=true"], "list untagged images")
+        leftovers = sorted(steps & set(dangling.split())) if code == 0 else []
+        if leftovers:
+            self.client.run(["image", "rm", *leftovers], "remove the failed build's step images")
 
     def _environment(self, image: str, description: str) -> DockerEnvironment:
         return DockerEnvironment(

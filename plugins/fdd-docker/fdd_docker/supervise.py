@@ -86,7 +86,8 @@ def _exit_by(signum: int) -> None:
     """End this process by ``signum``, so its parent sees what ended the worker."""
     sys.stdout.flush()
     sys.stderr.flush()
-    signal.signal(signum, signal.SIG_DFL)
+    if signum != signal.SIGKILL:  # SIGKILL has no handler to reset
+        signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
     time.sleep(5)  # the signal is delivered before this ends
 
