@@ -45,3 +45,16 @@ class ArchiveError(BundleError):
         lines = [f"{source}: {len(self.problems)} problem(s) in the archive; nothing was extracted"]
         lines.extend(f"  {problem}" for problem in self.problems)
         super().__init__("\n".join(lines))
+
+
+class ContractError(BundleError):
+    """User code broke the bundle contract in a way the platform detected while running it.
+
+    Attributes:
+        reason: a key of ``nvflare_fdd.client.boundary.REASONS``: the platform's own words for the
+            problem, which may leave a site (the message, which may quote user values, stays there).
+    """
+
+    def __init__(self, reason: str, message: str):
+        self.reason = reason
+        super().__init__(message)

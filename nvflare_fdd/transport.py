@@ -24,6 +24,7 @@ META_LOCAL_METRICS = "fdd_local_metrics"
 META_PHASES = "fdd_phases"
 META_SETUP_PHASES = "fdd_setup_phases"
 META_ROUND = "fdd_round"
+META_DROPPED_METRICS = "fdd_dropped_metrics"  # {kind: {reason: count}}: what the site kept back, by count only
 HEADER_ERROR = "fdd_error"
 # NVFlare's own aggregators read the weight from this key; we set it too so stock components weigh correctly.
 META_NVFLARE_STEPS = "NUM_STEPS_CURRENT_ROUND"

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from nvflare_fdd.errors import BundleError
+from nvflare_fdd.errors import BundleError, ContractError
 
 CONFIG_FILE = "config.yaml"
 
@@ -39,9 +39,9 @@ def load_configs(bundle_dir: str | Path):
     try:
         configs = OmegaConf.load(path)
     except Exception as exc:  # omegaconf wraps yaml errors in several types
-        raise BundleError(f"{CONFIG_FILE}: cannot be read as YAML: {exc}") from exc
+        raise ContractError("config_yaml", f"{CONFIG_FILE}: cannot be read as YAML: {exc}") from exc
     if not isinstance(configs, DictConfig):
-        raise BundleError(f"{CONFIG_FILE}: the top level must be a mapping of keys to values")
+        raise ContractError("config_yaml", f"{CONFIG_FILE}: the top level must be a mapping of keys to values")
     return configs
 
 
@@ -86,7 +86,7 @@ def import_user_module(bundle_dir: str | Path, name: str) -> ModuleType:
     """
     bundle_dir = Path(bundle_dir).resolve()
     if not (bundle_dir / f"{name}.py").is_file():
-        raise BundleError(f"{name}.py is missing from the bundle; add it (see `fdd validate`)")
+        raise ContractError("missing_file", f"{name}.py is missing from the bundle; add it (see `fdd validate`)")
     module = sys.modules.get(name)
     if module is not None and not _is_inside(module, bundle_dir):
         del sys.modules[name]
@@ -101,7 +101,7 @@ def user_function(module: ModuleType, name: str):
     """
     function = getattr(module, name, None)
     if not callable(function):
-        raise BundleError(f"{Path(module.__file__).name} must define a function `{name}`")
+        raise ContractError(f"missing_function:{name}", f"{Path(module.__file__).name} must define a function `{name}`")
     return function
 
 
@@ -133,6 +133,30 @@ def build_server_model(bundle_dir: str | Path, class_name: str):
     config = load_config_dict(bundle_dir)
     cls = model_class(import_user_module(bundle_dir, "model"), class_name)
     return cls() if config is None else cls(config)
+
+
+def keep_out_of_process(custom_dir: str | Path) -> list[str]:
+    """Take the job's ``custom/`` folder (the user bundle) off this process's import path.
+
+    NVFlare appends a job's ``custom/`` folder to ``sys.path`` in the server's and the
+    sites' job processes; the platform runs user code only in its sandboxed processes,
+    so a bundle file must never be importable here (a ``psutil.py`` in a bundle would
+    otherwise be what an optional ``import psutil`` of a library finds).
+
+    Returns:
+        The names of modules already imported from the folder (there should be none).
+    """
+    folder = Path(custom_dir).resolve()
+    sys.path[:] = [entry for entry in sys.path if not entry or not _same_folder(entry, folder)]
+    importlib.invalidate_caches()
+    return sorted(name for name, module in list(sys.modules.items()) if module is not None and _is_inside(module, folder))
+
+
+def _same_folder(entry: str, folder: Path) -> bool:
+    try:
+        return Path(entry).resolve() == folder
+    except OSError:
+        return False
 
 
 def _is_inside(module: ModuleType, folder: Path) -> bool:

@@ -66,6 +66,55 @@ def check_requirements(text: str) -> list[Problem]:
     return problems
 
 
+def named_indexes(text: str) -> list[tuple[int, str, str]]:
+    """The package indexes and link pages ``text`` names: ``(line number, option, URL)`` per option."""
+    found = []
+    for line_number, line in _logical_lines(text):
+        if not line.startswith("-"):
+            continue
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            words = line.split()
+        option, _, value = words[0].partition("=")
+        if not value and option[:2] in _SHORT_OPTIONS and len(option) > 2:
+            option, value = option[:2], option[2:]
+        if not value and len(words) > 1:
+            value = words[1]
+        if option in _URL_OPTIONS:
+            found.append((line_number, _URL_OPTIONS[option], value))
+        elif option == "--trusted-host":
+            found.append((line_number, option, value))
+    return found
+
+
+def index_warnings(text: str) -> list[Problem]:
+    """Warnings for a bundle that names package indexes: each site installs only from the indexes it allows."""
+    return [
+        Problem(FILE, f"names the package index {url} ({option}); a site installs only from indexes on its own "
+                      "allow-list (https only), so ask the sites' operators to allow it, or use packages from PyPI", number)
+        for number, option, url in named_indexes(text)
+    ]  # fmt: skip
+
+
+def disallowed_indexes(text: str, allowed: list[str]) -> list[str]:
+    """The lines of ``text`` that name an index not in ``allowed`` (or not https, or ``--trusted-host``)."""
+    accepted = {_normal_url(url) for url in allowed}
+    refused = []
+    for number, option, url in named_indexes(text):
+        if option == "--trusted-host":
+            refused.append(f"line {number}: --trusted-host turns off TLS verification, which sites do not allow")
+        elif not url.lower().startswith("https://"):
+            refused.append(f"line {number}: {option} {url} is not https")
+        elif _normal_url(url) not in accepted:
+            refused.append(f"line {number}: {option} {url} is not an index this site allows")
+    return refused
+
+
+def _normal_url(url: str) -> str:
+    return url.strip().rstrip("/").lower()
+
+
 def _logical_lines(text: str) -> list[tuple[int, str]]:
     """Yields ``(first line number, content)``, comments removed, ``\\`` continuations joined."""
     lines: list[tuple[int, str]] = []

@@ -58,7 +58,10 @@ KEY_PACKAGES = frozenset(
     }
 )  # fmt: skip
 """Third-party packages the platform or typical bundles import; a helper must not take their name."""
-SHADOWING_NAMES = (frozenset(sys.stdlib_module_names) - _HARMLESS_STDLIB) | KEY_PACKAGES
+STARTUP_HOOKS = frozenset({"sitecustomize", "usercustomize"})
+"""Modules Python imports at start-up from anywhere on its path: a bundle file of that name would run in NVFlare's
+own processes, which put the job's folder on their path."""
+SHADOWING_NAMES = (frozenset(sys.stdlib_module_names) - _HARMLESS_STDLIB) | KEY_PACKAGES | STARTUP_HOOKS
 
 
 def odd_name_reason(name: str) -> str | None:

@@ -16,7 +16,7 @@ from nvflare_fdd.bundle.archive import extract_members, is_archive, list_archive
 from nvflare_fdd.bundle.contract import CONFIG_FILE, Problem
 from nvflare_fdd.bundle.pysource import parse_sources
 from nvflare_fdd.bundle.requirements import FILE as REQUIREMENTS_FILE
-from nvflare_fdd.bundle.requirements import check_requirements
+from nvflare_fdd.bundle.requirements import check_requirements, index_warnings
 from nvflare_fdd.bundle.rules_config import check_config
 from nvflare_fdd.bundle.rules_files import check_file_names, check_weights, scan_folder, weights_total
 from nvflare_fdd.bundle.rules_model import check_model_class
@@ -37,6 +37,8 @@ class BundleReport:
     problems: tuple[Problem, ...]
     files: tuple[str, ...] = ()
     weights_bytes: int = 0
+    warnings: tuple[Problem, ...] = ()
+    """Things that may fail on some sites but do not make the bundle invalid."""
 
     @property
     def ok(self) -> bool:
@@ -90,16 +92,18 @@ def inspect_bundle(path: str | Path, model_class: str | None = None) -> BundleRe
         except ArchiveError as error:
             return BundleReport((*listing.problems, *error.problems))
         report = _inspect_folder(Path(temporary), model_class)
-    return BundleReport((*listing.problems, *report.problems), report.files, report.weights_bytes)
+    return BundleReport((*listing.problems, *report.problems), report.files, report.weights_bytes, report.warnings)
 
 
 def _inspect_folder(folder: Path, model_class: str | None) -> BundleReport:
     files, problems = scan_folder(folder)
+    warnings: list[Problem] = []
     names = sorted(files)
     problems.extend(check_file_names(names))
     problems.extend(check_weights(files))
     if REQUIREMENTS_FILE in files and (text := _read_text(folder, REQUIREMENTS_FILE, problems)) is not None:
         problems.extend(check_requirements(text))
+        warnings.extend(index_warnings(text))
     trees, syntax_problems = parse_sources(folder, names)
     problems.extend(syntax_problems)
     problems.extend(check_relative_imports(trees))
@@ -108,7 +112,7 @@ def _inspect_folder(folder: Path, model_class: str | None) -> BundleReport:
         problems.extend(check_model_class(trees, model_class))
     if CONFIG_FILE in files and (text := _read_text(folder, CONFIG_FILE, problems)) is not None:
         problems.extend(check_config(text))
-    return BundleReport(tuple(problems), tuple(names), weights_total(files))
+    return BundleReport(tuple(problems), tuple(names), weights_total(files), tuple(warnings))
 
 
 def _read_text(folder: Path, name: str, problems: list[Problem]) -> str | None:

@@ -30,28 +30,30 @@ def validate(bundle: Path, model_class: str | None, as_json: bool) -> None:
     except BundleError as error:
         raise click.BadParameter(str(error), param_hint="BUNDLE") from error
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "bundle": str(bundle),
-                    "valid": report.ok,
-                    "files": list(report.files),
-                    "weights_bytes": report.weights_bytes,
-                    "problems": [
-                        {"file": problem.file, "line": problem.line, "message": problem.message}
-                        for problem in report.problems
-                    ],
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
-    elif report.ok:
-        megabytes = report.weights_bytes / (1 << 20)
-        click.echo(f"OK: {bundle} is a valid bundle ({len(report.files)} files, {megabytes:.1f} MB weights)")
+        click.echo(json.dumps(_as_json(bundle, report), ensure_ascii=False, indent=2))
     else:
-        for problem in report.problems:
-            click.echo(str(problem))
-        click.echo(f"{len(report.problems)} problem(s) found")
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}")
+        if report.ok:
+            megabytes = report.weights_bytes / (1 << 20)
+            click.echo(f"OK: {bundle} is a valid bundle ({len(report.files)} files, {megabytes:.1f} MB weights)")
+        else:
+            for problem in report.problems:
+                click.echo(str(problem))
+            click.echo(f"{len(report.problems)} problem(s) found")
     if not report.ok:
         raise SystemExit(1)
+
+
+def _as_json(bundle: Path, report) -> dict:
+    def listed(problems) -> list[dict]:
+        return [{"file": problem.file, "line": problem.line, "message": problem.message} for problem in problems]
+
+    return {
+        "bundle": str(bundle),
+        "valid": report.ok,
+        "files": list(report.files),
+        "weights_bytes": report.weights_bytes,
+        "problems": listed(report.problems),
+        "warnings": listed(report.warnings),
+    }

@@ -62,22 +62,61 @@ class PhaseTiming:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Frame:
+    """One frame of a traceback inside the bundle's own files: what a developer needs to find the line."""
+
+    file: str
+    line: int
+    function: str
+    source: str
+
+    def render(self) -> str:
+        return f'  File "{self.file}", line {self.line}, in {self.function}\n    {self.source}'
+
+
 class RoundError(FddError):
     """A phase of the client round failed.
+
+    What leaves a site (``to_dict``) is what DESIGN §8 allows: the phase code, the exception
+    type and the traceback's frames in the bundle's own files, with a message the platform
+    wrote. ``detail`` (the exception's own message, the full traceback, the process's output)
+    stays in the site's log unless the site shares error messages.
 
     Attributes:
         phase: the failing phase (its value is the K-MELLODDY error code).
         site: the site name, as configured for the run.
-        round: the zero-based round, or ``None`` before the first round.
-        trace: the user's traceback (or the platform's explanation) as text.
+        round: the round, or ``None`` before the first round.
+        message: one line for the developer (``KeyError in data.py line 12, `df = raw_datas["x"]```).
+        trace: the frames in the bundle's files, rendered like a Python traceback.
+        exc_type: the exception's class (``KeyError``, ``torch.OutOfMemoryError``), or ``""``.
+        frames: the frames in the bundle's files, outermost first.
+        reason: a key of the platform's catalogue of contract problems (``nvflare_fdd.client.boundary``), or ``""``.
+        detail: text that stays at the site.
     """
 
-    def __init__(self, phase: Phase, site: str, round: int | None, message: str, trace: str = ""):
+    def __init__(
+        self,
+        phase: Phase,
+        site: str,
+        round: int | None,
+        message: str,
+        trace: str = "",
+        *,
+        exc_type: str = "",
+        frames: tuple[Frame, ...] | list[Frame] = (),
+        reason: str = "",
+        detail: str = "",
+    ):
         self.phase = Phase(phase)
         self.site = site
         self.round = round
         self.message = message
         self.trace = trace
+        self.exc_type = exc_type
+        self.frames = tuple(frames)
+        self.reason = reason
+        self.detail = detail
         where = f"site {site}" + (f", round {round}" if round is not None else "")
         super().__init__(f"[{self.phase.value} {self.phase.label}] {where}: {message}")
 
@@ -86,7 +125,7 @@ class RoundError(FddError):
         return self.phase.value
 
     def to_dict(self) -> dict:
-        """Plain data, safe to send to the server (no user objects); message and trace are cut to their ends."""
+        """What may leave the site, as plain data, every field cut to its bound."""
         return {
             "code": self.code,
             "phase": self.phase.label,
@@ -94,15 +133,22 @@ class RoundError(FddError):
             "round": self.round,
             "message": _tail(self.message, MAX_MESSAGE_CHARS),
             "trace": _tail(self.trace, MAX_TRACE_CHARS),
+            "exc_type": self.exc_type[:MAX_TYPE_CHARS],
+            "frames": [asdict(frame) for frame in self.frames[-MAX_FRAMES:]],
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> RoundError:
-        return cls(Phase(data["code"]), data["site"], data.get("round"), data["message"], data.get("trace", ""))
+        """A ``to_dict()`` result back as an error (the fields are trusted: the site's platform wrote them)."""
+        frames = [Frame(**frame) for frame in data.get("frames") or ()]
+        return cls(Phase(data["code"]), data["site"], data.get("round"), data["message"], data.get("trace", ""),
+                   exc_type=data.get("exc_type", ""), frames=frames)  # fmt: skip
 
 
 MAX_MESSAGE_CHARS = 2_000
 MAX_TRACE_CHARS = 8_000
+MAX_TYPE_CHARS = 128
+MAX_FRAMES = 20
 
 
 def _tail(text: str, limit: int) -> str:

@@ -1,16 +1,26 @@
-"""The executor's side of the user-code process (see ``nvflare_fdd.client.worker``).
+"""The executor's side of the user-code process (see ``nvflare_fdd.client.worker``): the site's trust boundary.
 
-``WorkerProcess`` starts the worker in the job's environment, in its own process
-group, and drives it over a Unix socket. Whatever ends the worker (an exception,
-``sys.exit``, a segfault, the out-of-memory killer, an operator's ``kill``)
-surfaces as a ``RoundError`` with the phase that was running, the exit status
-and the tail of the worker's output; stopping kills the whole process tree.
+``WorkerProcess`` starts the worker in the job's environment, inside the site's
+sandbox (DESIGN §8: no network, no KDA credentials, nothing of the site readable
+but what the worker needs, nothing writable but the job's exchange folder), in its
+own process group, and drives it over a Unix socket. It reads the site's data
+itself, when the worker asks for it in phase 2000, and hands the frames over as
+files.
+
+Nothing the worker sends is taken as is: phase events are checked against the
+phases of the running command and time-stamped here; replies must have the
+expected shape and point at the expected files; a failure is reduced to what may
+leave the site (``nvflare_fdd.client.boundary.failure_from_worker``); whatever ends
+the worker (an exception, ``sys.exit``, a segfault, the out-of-memory killer, an
+operator's ``kill``) becomes a ``RoundError`` with the phase that was running. The
+worker's own output and messages stay in the site's log (``detail``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -18,18 +28,52 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from multiprocessing.connection import Listener
 from pathlib import Path
 from typing import Any
 
-from nvflare_fdd.client.phases import Phase, RoundError
-from nvflare_fdd.client.worker import AUTHKEY_ENV, KDA_URL_ENV
-from nvflare_fdd.envs import Environment
+from nvflare_fdd.client.boundary import failure_from_worker
+from nvflare_fdd.client.handover import write_raw_datas
+from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
+from nvflare_fdd.client.worker import AUTHKEY_ENV
+from nvflare_fdd.envs import Environment, Sandbox
+from nvflare_fdd.errors import FddError
 
 WORKER_MODULE = "nvflare_fdd.client.worker"
 LOG_TAIL_CHARS = 3000
 CONNECT_TIMEOUT = 300.0
+MAX_MESSAGE_BYTES = 1 << 20
+SETUP_PHASES = (Phase.CONFIG, Phase.DATA_DOWNLOAD, Phase.DATA_LOADER, Phase.MODEL)
+ROUND_PHASES = (Phase.RECEIVE, Phase.LOAD_WEIGHTS, Phase.GLOBAL_EVAL, Phase.TRAIN, Phase.LOCAL_EVAL, Phase.SEND)
+#: Variables of the site's environment that user code may see: thread counts and which GPUs to use.
+PASSED_VARIABLES = (
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "TZ",
+)  # fmt: skip
+_DEVICE = re.compile(r"^(cpu|mps|cuda(:\d{1,3})?|xpu(:\d{1,3})?)$")
+
+RawDatas = Callable[[], Mapping[str, Any]]
+
+
+@dataclass
+class WorkerReply:
+    """A reply of the worker after the executor checked its shape (its values are judged by the executor).
+
+    Attributes:
+        phases: the command's phases, timed here as their events arrived.
+        device: where the model is (setup).
+        params: the update's file, always ``<exchange>/update-<round>.safetensors`` (round).
+        num_samples, global_metrics, local_metrics: as the worker sent them (round).
+    """
+
+    phases: list[PhaseTiming] = field(default_factory=list)
+    device: str = ""
+    params: Path | None = None
+    num_samples: Any = None
+    global_metrics: Any = None
+    local_metrics: Any = None
 
 
 class WorkerProcess:
@@ -37,13 +81,16 @@ class WorkerProcess:
 
     Args:
         environment: where to run it (from an environment backend).
-        bundle_dir: the job's bundle folder.
+        bundle_dir: the job's bundle folder (the worker sees it read-only).
         site: the site name (for errors).
-        kda_url: the site's KDA, handed to the worker in its environment.
+        raw_datas: reads the site's KDA as ``{test_key: DataFrame}`` (called once, in phase 2000).
         device: ``cpu``/``cuda:N`` or ``""`` for the default.
-        log_path: the worker's stdout and stderr go here.
-        on_phase: receives the worker's phase events as they happen.
+        log_path: the worker's stdout and stderr go here (the site's log).
+        on_phase: receives ``{"site", "round", "code", "phase", "event", "time"}`` as phases start and end.
         should_stop: polled while waiting; returning True kills the worker (the job was aborted).
+        sandboxed: False only when the site turned the sandbox off.
+        read_only_dirs: more host folders the worker may read (pretrained models).
+        share_error_messages: failures carry the exception's message too (a site's choice).
     """
 
     def __init__(
@@ -51,32 +98,63 @@ class WorkerProcess:
         environment: Environment,
         bundle_dir: str | Path,
         site: str,
-        kda_url: str,
+        raw_datas: RawDatas,
         device: str = "",
         log_path: str | Path | None = None,
         on_phase: Callable[[dict], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        sandboxed: bool = True,
+        read_only_dirs: Iterable[str] = (),
+        share_error_messages: bool = False,
     ):
         self.environment = environment
         self.bundle_dir = str(Path(bundle_dir).resolve())
         self.site = site
-        self.kda_url = kda_url
+        self.raw_datas = raw_datas
         self.device = device
         self.exchange = Path(tempfile.mkdtemp(prefix="fdd-"))  # short path: Unix socket names are limited
         self.log_path = Path(log_path) if log_path else self.exchange / "worker.log"
         self.on_phase = on_phase
         self.should_stop = should_stop
+        self.sandboxed = sandboxed
+        self.read_only_dirs = [str(Path(folder).resolve()) for folder in read_only_dirs]
+        self.share_error_messages = share_error_messages
+        self.served_rows = 0
+        """Rows of the site's KDA handed to user code for this job (the bound of its sample count)."""
         self.process: subprocess.Popen | None = None
         self._connection = None
-        self._phase: tuple[int, int | None] | None = None  # (code, round) of the phase running now
+        self._phase: Phase = Phase.CONFIG  # the phase running now, as far as the executor knows
+        self._round: int | None = None
+        self._timings: dict[Phase, list[float]] = {}
 
     # -- life cycle -------------------------------------------------------------------------
 
-    def start(self, shared_dirs: list[str] = ()) -> None:
+    def sandbox(self, authkey: str) -> Sandbox:
+        """What the worker may see: its environment, the bundle (read-only) and the exchange folder."""
+        home = self.exchange / "home"
+        home.mkdir(exist_ok=True)
+        python_bin = os.path.dirname(self.environment.argv_prefix[0]) if self.environment.argv_prefix else ""
+        env = {
+            "PATH": os.pathsep.join(filter(None, [python_bin, "/usr/local/bin", "/usr/bin", "/bin"])),
+            "HOME": str(home),
+            "TMPDIR": "/tmp" if self.sandboxed else str(home),
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONNOUSERSITE": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            AUTHKEY_ENV: authkey,
+            **{name: os.environ[name] for name in PASSED_VARIABLES if name in os.environ},
+        }
+        return Sandbox(env=env, read_only=(self.bundle_dir, *self.read_only_dirs), writable=(str(self.exchange),),
+                       enabled=self.sandboxed)  # fmt: skip
+
+    def start(self) -> None:
         """Start the worker and wait for it to connect.
 
         Raises:
             RoundError: it exited or did not connect (code 1000: nothing of the bundle ran yet).
+            FddError: the environment cannot start it (e.g. the sandbox is unavailable).
         """
         authkey = secrets.token_bytes(32)
         address = str(self.exchange / "worker.sock")
@@ -89,18 +167,17 @@ class WorkerProcess:
             except Exception as exc:  # authentication failure, listener closed
                 accepted["error"] = exc
 
-        env = dict(os.environ, **self.environment.env, **{AUTHKEY_ENV: authkey.hex(), KDA_URL_ENV: self.kda_url})
+        sandbox = self.sandbox(authkey.hex())
         command = self.environment.command(
-            WORKER_MODULE,
-            ["--address", address, "--bundle", self.bundle_dir, "--site", self.site, "--device", self.device],
-            shared_dirs=[self.bundle_dir, str(self.exchange), *shared_dirs],
-            env_names=[AUTHKEY_ENV, KDA_URL_ENV],
-        )
+            WORKER_MODULE, ["--address", address, "--bundle", self.bundle_dir, "--site", self.site, "--device", self.device],
+            sandbox,
+        )  # fmt: skip
         thread = threading.Thread(target=accept, daemon=True)
         thread.start()
         log = open(self.log_path, "ab")
         try:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                            env=self.environment.process_env(sandbox), start_new_session=True)  # fmt: skip
         finally:
             log.close()
         deadline = time.monotonic() + CONNECT_TIMEOUT
@@ -113,16 +190,28 @@ class WorkerProcess:
         listener.close()
         if "connection" not in accepted:
             self.kill()
-            raise self._died(Phase.CONFIG, None, f"the user-code process could not connect: {accepted.get('error')}")
+            raise self._died(Phase.CONFIG, None, "the user-code process could not connect")
         self._connection = accepted["connection"]
 
-    def setup(self) -> dict:
-        """Config, data download, ``data_loader``, ``model_loader`` in the worker."""
-        return self._call({"cmd": "setup"}, Phase.CONFIG, None)
+    def setup(self) -> WorkerReply:
+        """Config, data download (the executor reads the KDA), ``data_loader``, ``model_loader``."""
+        message = self._call({"cmd": "setup"}, None, SETUP_PHASES)
+        shutil.rmtree(self.exchange / "raw_datas", ignore_errors=True)  # the worker holds its copy in memory
+        device = message.get("device")
+        return WorkerReply(phases=self._phase_list(), device=device if isinstance(device, str) and _DEVICE.match(device) else "unknown")
 
-    def run_round(self, round_num: int, params_path: str) -> dict:
-        """One round on the weights in ``params_path`` (safetensors); the reply names the update's file."""
-        return self._call({"cmd": "round", "round": round_num, "params": params_path}, Phase.LOAD_WEIGHTS, round_num)
+    def run_round(self, round_num: int, params_path: str | Path) -> WorkerReply:
+        """One round on the weights in ``params_path`` (safetensors, in the exchange folder)."""
+        expected = Path(params_path).with_name(f"update-{round_num}.safetensors")
+        expected.unlink(missing_ok=True)
+        message = self._call({"cmd": "round", "round": round_num, "params": str(params_path)}, round_num, ROUND_PHASES)
+        if message.get("params") != str(expected) or not expected.is_file():
+            self.kill()
+            raise RoundError(Phase.SEND, self.site, round_num, "the user-code process did not write the update where asked")
+        return WorkerReply(
+            phases=self._phase_list(), params=expected, num_samples=message.get("num_samples"),
+            global_metrics=message.get("global_metrics"), local_metrics=message.get("local_metrics"),
+        )  # fmt: skip
 
     def stop(self, grace: float = 5.0) -> None:
         """Ask the worker to exit, then kill what is left of its process tree; remove the exchange folder."""
@@ -156,44 +245,106 @@ class WorkerProcess:
 
     # -- messaging --------------------------------------------------------------------------
 
-    def _call(self, command: dict, first_phase: Phase, round_num: int | None) -> dict:
+    def _call(self, command: dict, round_num: int | None, phases: tuple[Phase, ...]) -> dict:
         if self._connection is None:
-            raise RoundError(first_phase, self.site, round_num, "the user-code process is not running")
-        self._phase = (first_phase.value, round_num)
+            raise RoundError(phases[0], self.site, round_num, "the user-code process is not running")
+        self._phase, self._round, self._timings = phases[0], round_num, {}
         self._connection.send_bytes(json.dumps(command).encode())
+        while True:
+            message = self._receive()
+            kind = message.get("kind")
+            if kind == "phase":
+                self._note_phase(message, phases)
+            elif kind == "request" and message.get("what") == "raw_datas" and self._phase == Phase.DATA_DOWNLOAD:
+                self._hand_over_raw_datas()
+            elif kind is not None:
+                self._protocol_error(f"an unexpected {str(kind)[:20]!r} message")
+            elif message.get("ok") is True:
+                return message
+            else:
+                error = failure_from_worker(message.get("error"), bundle_dir=self.bundle_dir, site=self.site,
+                                            round_num=round_num, phase=self._phase,
+                                            share_messages=self.share_error_messages)  # fmt: skip
+                self._emit(self._phase, "failed")
+                raise error
+
+    def _receive(self) -> dict:
+        """The worker's next message; a dead worker, a stop request or a malformed message ends the call."""
         while True:
             if self.should_stop():
                 self.kill()
-                raise RoundError(Phase(self._phase[0]), self.site, round_num, "the job was stopped")
+                raise RoundError(self._phase, self.site, self._round, "the job was stopped")
             try:
                 ready = self._connection.poll(0.2)
             except (OSError, EOFError):
                 ready = False
             if not ready:
                 if self.process.poll() is not None:
-                    raise self._died(Phase(self._phase[0]), self._phase[1], "the user-code process ended")
+                    raise self._died(self._phase, self._round, "the user-code process ended")
                 continue
             try:
-                message = json.loads(self._connection.recv_bytes())
+                data = self._connection.recv_bytes(MAX_MESSAGE_BYTES)
             except (EOFError, OSError):
                 if self.process.poll() is None:
-                    self.process.wait(timeout=10)
-                raise self._died(Phase(self._phase[0]), self._phase[1], "the user-code process ended") from None
-            if message.get("kind") == "phase":
-                self._note_phase(message)
-                continue
-            if message.get("ok"):
-                return message
-            raise RoundError.from_dict({**message["error"], "site": self.site})
+                    try:
+                        self.process.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        self._protocol_error("a message over the size limit")
+                raise self._died(self._phase, self._round, "the user-code process ended") from None
+            try:
+                message = json.loads(data)
+            except ValueError:
+                message = None
+            if not isinstance(message, dict):
+                self._protocol_error("a message that is not a JSON object")
+            return message
 
-    def _note_phase(self, message: dict) -> None:
-        if message.get("event") == "start":
-            self._phase = (message["code"], message.get("round"))
+    def _hand_over_raw_datas(self) -> None:
+        """Phase 2000: read the site's KDA (platform code) and give the worker the frames as files."""
+        folder = self.exchange / "raw_datas"
+        try:
+            frames = self.raw_datas()
+        except FddError as error:  # the platform's own words, such as "KDA not found at ..."
+            self.kill()
+            raise RoundError(Phase.DATA_DOWNLOAD, self.site, None, str(error)) from error
+        except Exception as exc:
+            self.kill()
+            raise RoundError(Phase.DATA_DOWNLOAD, self.site, None, f"the site's KDA could not be read ({type(exc).__name__})",
+                             detail=str(exc)) from exc  # fmt: skip
+        self.served_rows = write_raw_datas(frames, folder)
+        del frames
+        self._connection.send_bytes(json.dumps({"kind": "raw_datas", "dir": str(folder)}).encode())
+
+    def _note_phase(self, message: dict, phases: tuple[Phase, ...]) -> None:
+        code, event = message.get("code"), message.get("event")
+        if event not in ("start", "end", "failed") or code not in {phase.value for phase in phases}:
+            self._protocol_error("a phase event that is not one of this step's")
+        phase = Phase(code)
+        stamp = now()
+        if event == "start":
+            self._phase = phase
+            self._timings.setdefault(phase, [stamp, stamp])
+        elif event == "end" and phase in self._timings:
+            self._timings[phase][1] = stamp  # a phase run in two parts (8000) keeps its first start
+        self._emit(phase, event, stamp)
+
+    def _emit(self, phase: Phase, event: str, stamp: float | None = None) -> None:
         if self.on_phase is not None:
-            self.on_phase(message)
+            self.on_phase({"site": self.site, "round": self._round, "code": phase.value, "phase": phase.label,
+                           "event": event, "time": stamp or now()})  # fmt: skip
+
+    def _phase_list(self) -> list[PhaseTiming]:
+        ordered = sorted(self._timings.items(), key=lambda item: item[1][0])
+        return [PhaseTiming(phase.value, phase.label, start, end) for phase, (start, end) in ordered]
+
+    def _protocol_error(self, what: str):
+        self.kill()
+        raise RoundError(self._phase, self.site, self._round, f"the user-code process broke the protocol: it sent {what}")
 
     def _died(self, phase: Phase, round_num: int | None, what: str) -> RoundError:
         code = self.process.poll() if self.process is not None else None
+        if code is not None and self.sandboxed and code > 128 and code - 128 in signal.valid_signals():
+            code = 128 - code  # bubblewrap exits with 128 + the signal that killed what it ran
         if code is None:
             status = "did not respond"
         elif code < 0:
@@ -202,7 +353,7 @@ class WorkerProcess:
             status = f"was killed by {name}{hint}"
         else:
             status = f"exited with code {code}"
-        return RoundError(phase, self.site, round_num, f"{what}: it {status} during {phase.label}", self._log_tail())
+        return RoundError(phase, self.site, round_num, f"{what}: it {status} during {phase.label}", detail=self._log_tail())
 
     def _log_tail(self) -> str:
         try:

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.client.phases import Frame, Phase, PhaseTiming, RoundError, now
+from nvflare_fdd.errors import ContractError
 from nvflare_fdd.filters.screening import screen_metrics
 from nvflare_fdd.usercode import import_user_module, load_configs, user_function, user_modules
 
@@ -116,7 +116,7 @@ class ClientRound:
             model_loader = user_function(import_user_module(self.bundle_dir, "model"), "model_loader")
             model = model_loader(self.configs)
             if not isinstance(model, nn.Module):
-                raise FddError(f"model_loader must return a torch.nn.Module, it returned {type(model).__name__}")
+                raise ContractError("not_a_module", f"model_loader must return a torch.nn.Module, it returned {type(model).__name__}")
             self.model = model
         return timings
 
@@ -168,7 +168,8 @@ class ClientRound:
         result = self.model.load_state_dict(state, strict=False)
         if result.unexpected_keys and len(result.unexpected_keys) == len(state):
             sample = ", ".join(sorted(result.unexpected_keys)[:3])
-            raise FddError(
+            raise ContractError(
+                "weights_do_not_fit",
                 f"none of the {len(state)} received weights belong to the model (e.g. {sample}); "
                 "the server's model class and model_loader() must build the same architecture"
             )
@@ -188,8 +189,7 @@ class ClientRound:
             raise
         except (Exception, SystemExit) as exc:  # user code may call sys.exit()
             self._emit(phase, round_num, "failed", now())
-            message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise RoundError(phase, self.site, round_num, message, user_traceback(exc)) from exc
+            raise user_failure(phase, self.site, round_num, exc, self.bundle_dir) from exc
         end = now()
         timings.append(PhaseTiming(phase.value, phase.label, start, end))
         self._emit(phase, round_num, "end", end)
@@ -206,7 +206,7 @@ def count_training_samples(train_return: Any, data: Any) -> int:
     """The weight of this site's update: ``train()``'s ``{"num_samples": n}``, else ``len()`` of the training set.
 
     Raises:
-        FddError: neither is available; a silent weight of 1 would skew the average.
+        ContractError: neither is available; a silent weight of 1 would skew the average.
     """
     if isinstance(train_return, Mapping) and "num_samples" in train_return:
         value = train_return["num_samples"]
@@ -214,14 +214,15 @@ def count_training_samples(train_return: Any, data: Any) -> int:
             with contextlib.suppress(TypeError, ValueError, AttributeError):
                 if float(value) == int(value) and int(value) >= 0:  # numpy ints, 0-d tensors
                     return int(value)
-            raise FddError(f"train() returned num_samples={value!r}; it must be a whole number ≥ 0")
+            raise ContractError("num_samples_invalid", f"train() returned num_samples={value!r}; it must be a whole number ≥ 0")
         return value
     train_set = data.get("train") if isinstance(data, Mapping) else None
     if train_set is not None:
         sized = getattr(train_set, "dataset", train_set)  # a DataLoader's dataset, or the dataset itself
         with contextlib.suppress(TypeError):
             return len(sized)
-    raise FddError(
+    raise ContractError(
+        "num_samples_unknown",
         "cannot tell how many training samples this site used: return {'num_samples': n} from train(), "
         "or put a sized dataset (or a DataLoader over one) under data['train'] in data_loader()"
     )
@@ -231,7 +232,7 @@ def metrics_dict(metrics: Any) -> dict[str, Any]:
     """``evaluate()``'s result as a plain dict; a list of dicts (Lightning's ``Trainer.test``) is merged.
 
     Raises:
-        FddError: the result is not a mapping of names to values.
+        ContractError: the result is not a mapping of names to values.
     """
     if isinstance(metrics, list) and all(isinstance(item, Mapping) for item in metrics):
         merged: dict[str, Any] = {}
@@ -239,8 +240,33 @@ def metrics_dict(metrics: Any) -> dict[str, Any]:
             merged.update(item)
         metrics = merged
     if not isinstance(metrics, Mapping):
-        raise FddError(f"evaluate() must return a dict of metric name → number, it returned {type(metrics).__name__}")
+        raise ContractError("metrics_not_a_dict", f"evaluate() must return a dict of metric name → number, it returned {type(metrics).__name__}")
     return dict(metrics)
+
+
+def user_failure(phase: Phase, site: str, round_num: int | None, exc: BaseException, bundle_dir: Path) -> RoundError:
+    """``exc`` raised in ``phase`` as a ``RoundError``: its message and traceback, its type and the bundle's frames."""
+    message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return RoundError(
+        phase, site, round_num, message, user_traceback(exc),
+        exc_type=exception_type_name(type(exc)), frames=bundle_frames_of(exc, bundle_dir), reason=getattr(exc, "reason", ""),
+    )  # fmt: skip
+
+
+def exception_type_name(cls: type) -> str:
+    """``KeyError`` for built-in exceptions, else ``module.Class`` (``omegaconf.errors.ConfigKeyError``)."""
+    module = getattr(cls, "__module__", "") or ""
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def bundle_frames_of(exc: BaseException, bundle_dir: Path) -> tuple[Frame, ...]:
+    """The frames of ``exc``'s traceback that lie in the bundle's own files, outermost first."""
+    frames = []
+    for summary in traceback.extract_tb(exc.__traceback__):
+        path = Path(summary.filename)
+        if path.parent == bundle_dir and path.suffix == ".py":
+            frames.append(Frame(path.name, summary.lineno or 0, summary.name, (summary.line or "").strip()))
+    return tuple(frames)
 
 
 def user_traceback(exc: BaseException) -> str:

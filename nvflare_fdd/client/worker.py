@@ -1,20 +1,27 @@
 """The user-code process: runs the client round in the job's environment, driven by the site's executor.
 
 Started as ``python -m nvflare_fdd.client.worker --address SOCKET --bundle DIR --site NAME``
-with ``$FDD_WORKER_AUTHKEY`` and ``$FDD_KDA_URL`` set. Messages are JSON both
-ways; weights travel as safetensors files in the exchange folder, so the
-executor never unpickles anything this process (user code) produced.
+with ``$FDD_WORKER_AUTHKEY`` set, inside the site's sandbox (``nvflare_fdd.envs.sandbox``):
+no network, no KDA credentials, nothing writable but the exchange folder. Messages are
+JSON both ways; weights and the site's data travel as files in the exchange folder
+(safetensors, Arrow), so neither side unpickles anything the other wrote.
 
 Commands and replies::
 
-    {"cmd": "setup"}                          -> {"ok": true, "phases": [...]}
-    {"cmd": "round", "round": 1, "params": p} -> {"ok": true, "params": q, "num_samples": n, "global_metrics": {...},
-                                                  "local_metrics": {...}, "dropped_metrics": {...}, "phases": [...]}
+    {"cmd": "setup"}                          -> {"ok": true, "device": "cpu"}
+    {"cmd": "round", "round": 1, "params": p} -> {"ok": true, "params": q, "num_samples": n,
+                                                  "global_metrics": {...}, "local_metrics": {...}}
     {"cmd": "stop"}                           -> (exits)
-    any failure                               -> {"ok": false, "error": RoundError.to_dict()}
+    any failure                               -> {"ok": false, "error": {"code", "exc_type", "frames",
+                                                  "reason", "message", "trace"}}
 
-While a command runs, ``{"kind": "phase", "code": ..., "event": "start"|"end"|"failed", ...}``
-messages report each phase as it starts and ends.
+While a command runs, ``{"kind": "phase", "code": ..., "event": "start"|"end"|"failed"}``
+messages report each phase as it starts and ends. In phase 2000 the worker asks for the
+site's data with ``{"kind": "request", "what": "raw_datas"}``; the executor reads the KDA
+and answers ``{"kind": "raw_datas", "dir": folder}`` (or ends the setup itself).
+
+Nothing this process sends is trusted: the executor keeps only what DESIGN §8 lets
+leave a site (``nvflare_fdd.client.boundary``).
 """
 
 from __future__ import annotations
@@ -29,11 +36,10 @@ import time
 from multiprocessing.connection import Client
 from pathlib import Path
 
-from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError
+from nvflare_fdd.client.phases import Phase, RoundError
 from nvflare_fdd.client.round import ClientRound
 
 AUTHKEY_ENV = "FDD_WORKER_AUTHKEY"
-KDA_URL_ENV = "FDD_KDA_URL"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,18 +52,19 @@ def main(argv: list[str] | None = None) -> int:
 
     _die_with_parent()
     connection = Client(args.address, family="AF_UNIX", authkey=bytes.fromhex(os.environ.pop(AUTHKEY_ENV)))
-    kda_url = os.environ.get(KDA_URL_ENV, "")
 
     def send(message: dict) -> None:
         connection.send_bytes(json.dumps(message).encode())
 
     def fetch_raw_datas():
-        from nvflare_fdd.kda import load_raw_datas
+        from nvflare_fdd.client.handover import read_raw_datas
 
-        return load_raw_datas(kda_url)
+        send({"kind": "request", "what": "raw_datas"})
+        answer = json.loads(connection.recv_bytes())
+        return read_raw_datas(answer["dir"])
 
     def on_phase(event: dict) -> None:
-        send({"kind": "phase", **event})
+        send({"kind": "phase", "code": event["code"], "event": event["event"]})
 
     with ClientRound(args.bundle, fetch_raw_datas, site=args.site, device=args.device or None, on_phase=on_phase) as client:
         while True:
@@ -66,22 +73,33 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             try:
                 if command["cmd"] == "setup":
-                    timings = client.setup()
-                    send({"ok": True, "device": client.device, "phases": [t.to_dict() for t in timings]})
+                    client.setup()
+                    send({"ok": True, "device": client.device})
                 elif command["cmd"] == "round":
                     send(_round(client, command))
                 else:
-                    send({"ok": False, "error": {"code": None, "phase": "worker", "site": args.site, "round": None,
-                                                 "message": f"unknown command {command['cmd']!r}", "trace": ""}})
+                    send({"ok": False, "error": {"message": f"unknown command {command['cmd']!r}"}})
             except RoundError as error:
-                send({"ok": False, "error": error.to_dict()})
+                send({"ok": False, "error": _error(error)})
+
+
+def _error(error: RoundError) -> dict:
+    return {
+        "code": error.code,
+        "exc_type": error.exc_type,
+        "frames": [{"file": frame.file, "line": frame.line} for frame in error.frames],
+        "reason": error.reason,
+        "message": error.message,
+        "trace": error.trace,
+    }
 
 
 def _die_with_parent(interval: float = 1.0) -> None:
     """End this process group if the executor's process goes away (a killed NVFlare client or simulator).
 
     The worker leads its own process group (the executor starts it in a new session), so
-    this also ends whatever user code started, such as data loader workers.
+    this also ends whatever user code started, such as data loader workers. (Inside the
+    sandbox, bubblewrap's ``--die-with-parent`` and its process namespace do the same.)
     """
     parent = os.getppid()
 
@@ -99,23 +117,18 @@ def _round(client: ClientRound, command: dict) -> dict:
     from safetensors.torch import load_file, save_file
 
     round_num = command["round"]
-    received, sent = [], []
-    with client.phase(Phase.RECEIVE, round_num, received):
+    with client.phase(Phase.RECEIVE, round_num, []):
         params = load_file(command["params"]) if command.get("params") else None
     result = client.run(round_num, params)
     out = Path(command["params"]).with_name(f"update-{round_num}.safetensors")
-    with client.phase(Phase.SEND, round_num, sent):
+    with client.phase(Phase.SEND, round_num, []):  # the executor joins it to run()'s send phase
         save_file(_savable(result.params, torch), str(out))
-    phases = received + result.phases
-    phases[-1] = PhaseTiming(Phase.SEND.value, Phase.SEND.label, phases[-1].start, sent[0].end)  # one send phase
     return {
         "ok": True,
         "params": str(out),
         "num_samples": result.num_samples,
         "global_metrics": result.global_metrics,
         "local_metrics": result.local_metrics,
-        "dropped_metrics": result.dropped_metrics,
-        "phases": [t.to_dict() for t in phases],
     }
 
 

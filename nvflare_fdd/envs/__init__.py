@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import re
+import shlex
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,28 +54,40 @@ class Sandbox:
 
 @dataclass
 class Environment:
-    """How to start user code in a prepared environment.
+    """How to start user code in a prepared environment: on this machine, sandboxed with bubblewrap.
+
+    Backends that run it elsewhere (a container) subclass it and override ``command``,
+    ``process_env`` and ``stop``.
 
     Attributes:
         argv_prefix: what runs ``-m module args...``, e.g. ``["/env/bin/python"]``.
         env: extra environment variables for that process.
         description: one line for logs and progress (``"cached environment 3f9a..."``).
+        system_dirs: host folders the interpreter needs besides the base Python (a job environment's folder).
     """
 
     argv_prefix: list[str]
     env: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    system_dirs: list[str] = field(default_factory=list)
 
-    def command(self, module: str, args: Sequence[str], shared_dirs: Sequence[str] = (), env_names: Sequence[str] = ()) -> list[str]:
-        """The command line that runs ``python -m module args...`` in this environment.
+    def command(self, module: str, args: Sequence[str], sandbox: Sandbox) -> list[str]:
+        """The command line that runs ``python -m module args...`` in this environment, inside ``sandbox``.
 
-        Args:
-            module: the module to run.
-            args: its arguments.
-            shared_dirs: host folders the process must see at the same paths (a container mounts them).
-            env_names: environment variables the process must receive (a container passes them on).
+        Raises:
+            SandboxUnavailable: the sandbox is enabled and cannot run on this machine.
         """
-        return [*self.argv_prefix, "-m", module, *args]
+        argv = [*self.argv_prefix, "-m", module, *args]
+        if not sandbox.enabled:
+            return argv
+        from nvflare_fdd.envs.sandbox import bubblewrap_command, python_dirs
+
+        read_only = [*python_dirs(), *self.system_dirs, *sandbox.read_only]
+        return bubblewrap_command(argv, self.process_env(sandbox), read_only, sandbox.writable)
+
+    def process_env(self, sandbox: Sandbox) -> dict[str, str]:
+        """The environment to start ``command()`` with: the sandbox's, plus this environment's own variables."""
+        return {**sandbox.env, **self.env}
 
     def stop(self) -> None:
         """Stop whatever the process left running after it was killed (a container); nothing locally."""
@@ -165,3 +181,30 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+DEFAULT_INDEX = "https://pypi.org/simple"
+
+
+def site_package_indexes() -> list[str]:
+    """The package indexes this site's own installer uses (a bundle's requirements may name only these).
+
+    Read from pip's configuration (``pip config list``: its files and ``PIP_*`` variables) and uv's
+    ``UV_*`` variables; PyPI when nothing is configured.
+    """
+    urls: list[str] = []
+    try:
+        listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
+                                 timeout=60).stdout  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        listing = ""
+    for line in listing.splitlines():
+        key, _, value = line.partition("=")
+        if key.split(".")[-1] in ("index-url", "extra-index-url"):
+            urls += shlex.split(value.strip().strip("'\""))
+    for variable in ("UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX"):
+        urls += os.environ.get(variable, "").split()
+    configured_keys = {line.partition("=")[0].split(".")[-1] for line in listing.splitlines()}
+    if "index-url" not in configured_keys and not os.environ.get("UV_DEFAULT_INDEX") and not os.environ.get("UV_INDEX_URL"):
+        urls.insert(0, DEFAULT_INDEX)  # the installers' own default
+    return list(dict.fromkeys(urls))

@@ -261,5 +261,5 @@ def _site_packages(folder: Path) -> Path:
 
 def _environment(folder: Path, description: str) -> Environment:
     os.utime(folder / MARKER)  # last use, for whoever prunes the cache
-    return Environment([str(_python(folder))], description=description)
+    return Environment([str(_python(folder))], description=description, system_dirs=[str(folder)])
 

@@ -2,12 +2,18 @@
 
 On the first train task it builds (or reuses) the job's environment from the
 bundle's ``requirements.txt`` with the site's environment backend (phase 900),
-starts the user-code process there and sets the round up (config, data
-download, ``data_loader``, ``model_loader``). Each task then runs one round in
-that process and replies with the CPU weights, the training-sample count, the
-Global/Local metrics and the phase time stamps. User code never runs in the
-NVFlare client's own process: whatever ends it is reported as a failure with the
-phase code, the site and the process's last output.
+starts the user-code process there, sandboxed, and sets the round up (config,
+data download, ``data_loader``, ``model_loader``). In phase 2000 the executor
+itself reads the site's KDA, read-only, and hands the frames to the user code.
+Each task then runs one round in that process and replies with the CPU weights,
+the training-sample count, the Global/Local metrics and the phase time stamps.
+
+This is where a site enforces DESIGN §8: user code never runs in the NVFlare
+client's own process, and of what it reports only the allowed parts leave the
+site (``nvflare_fdd.client.boundary``): tensors of the global model it received,
+a sample count within the rows it was served, metrics under the job's known names,
+and failures as phase code, exception type and the bundle's own frames. The rest
+(messages, output, dropped names) goes to this site's log.
 """
 
 from __future__ import annotations
@@ -23,12 +29,16 @@ from nvflare.apis.shareable import Shareable, make_reply
 from nvflare.apis.signal import Signal
 from nvflare.app_common.app_constant import AppConstants
 
+from nvflare_fdd.client.boundary import check_num_samples, check_update, screen_site_metrics
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
 from nvflare_fdd.client.process import WorkerProcess
 from nvflare_fdd.errors import FddError
-from nvflare_fdd.executors.site_config import environment_settings, kda_url_for
+from nvflare_fdd.executors.site_config import SitePolicy, environment_settings, kda_url_for, site_policy
+from nvflare_fdd.kda.raw import load_raw_datas
+from nvflare_fdd.metric_names import allowed_metric_names
 from nvflare_fdd.plugin.manager import plugin_manager
 from nvflare_fdd.transport import (
+    META_DROPPED_METRICS,
     META_GLOBAL_METRICS,
     META_LOCAL_METRICS,
     META_NUM_SAMPLES,
@@ -40,6 +50,7 @@ from nvflare_fdd.transport import (
     error_shareable,
     update_shareable,
 )
+from nvflare_fdd.usercode import keep_out_of_process
 
 
 class KdaExecutor(Executor):
@@ -48,18 +59,27 @@ class KdaExecutor(Executor):
     Args:
         train_task_name: the task this executor handles.
         device: ``cpu`` or ``cuda:N``; empty means ``cuda:0`` when present, else CPU.
+        metric_names: metric names declared with the model, besides the vocabulary and ``evaluate()``'s keys.
     """
 
-    def __init__(self, train_task_name: str = TRAIN_TASK, device: str = ""):
+    def __init__(self, train_task_name: str = TRAIN_TASK, device: str = "", metric_names: list[str] | None = None):
         super().__init__()
         self.train_task_name = train_task_name
         self.device = device
+        self.metric_names = list(metric_names or [])
         self._worker: WorkerProcess | None = None
         self._setup_phases: list[dict] | None = None
         self._setup_error: RoundError | None = None
         self._abort: Signal | None = None
+        self._policy = SitePolicy()
+        self._allowed_metrics: frozenset[str] = frozenset()
 
     def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
+        if event_type == EventType.START_RUN:
+            custom_dir = fl_ctx.get_engine().get_workspace().get_app_custom_dir(fl_ctx.get_job_id())
+            imported = keep_out_of_process(custom_dir)
+            if imported:
+                self.system_panic(f"bundle modules were imported into the NVFlare client process: {', '.join(imported)}", fl_ctx)
         if event_type in (EventType.END_RUN, EventType.ABORT_TASK) and self._worker is not None:
             self._worker.stop()
             self._worker = None
@@ -73,37 +93,51 @@ class KdaExecutor(Executor):
         try:
             worker = self._start(site, fl_ctx)
             received = now()
-            params_path = str(worker.exchange / f"global-{round_num}.safetensors")
+            params_path = worker.exchange / f"global-{round_num}.safetensors"
             try:
-                _save_numpy(from_shareable(shareable).data, params_path)
+                global_params = from_shareable(shareable).data
+                _save_numpy(global_params, str(params_path))
             except Exception as exc:
                 raise RoundError(Phase.RECEIVE, site, round_num, f"cannot read the global model: {exc}") from exc
             reply = worker.run_round(round_num, params_path)
             try:
-                update = _load_numpy(reply["params"])
+                update = _load_numpy(str(reply.params))
             except Exception as exc:
-                raise RoundError(Phase.SEND, site, round_num, f"cannot read the site's update: {exc}") from exc
-            phases = reply["phases"]
-            phases[0] = dict(phases[0], start=received)  # receiving began here, before the worker's part
-            phases[-1] = dict(phases[-1], end=now())
+                raise RoundError(Phase.SEND, site, round_num, "the update is not a readable safetensors file",
+                                 detail=str(exc)) from exc  # fmt: skip
+            finally:
+                params_path.unlink(missing_ok=True)
+            check_update(update, global_params, site, round_num)
+            num_samples = check_num_samples(reply.num_samples, worker.served_rows, site, round_num)
+            metrics, dropped = {}, {}
+            for kind, raw in (("global", reply.global_metrics), ("local", reply.local_metrics)):
+                screened = screen_site_metrics(raw, self._allowed_metrics, self._policy.metric_digits)
+                metrics[kind] = screened.accepted
+                if screened.dropped:
+                    dropped[kind] = screened.dropped
+                    for name, why in screened.dropped_names.items():
+                        self.log_warning(fl_ctx, f"round {round_num}: {kind} metric {name!r} kept at this site: {why}")
+            phases = [timing.to_dict() for timing in reply.phases]
+            if phases:
+                phases[0] = dict(phases[0], start=received)  # receiving began here, before the worker's part
+                phases[-1] = dict(phases[-1], end=now())
             meta = {
                 META_ROUND: round_num,
-                META_NUM_SAMPLES: reply["num_samples"],
-                META_NVFLARE_STEPS: reply["num_samples"],
-                META_GLOBAL_METRICS: reply["global_metrics"],
-                META_LOCAL_METRICS: reply["local_metrics"],
+                META_NUM_SAMPLES: num_samples,
+                META_NVFLARE_STEPS: num_samples,
+                META_GLOBAL_METRICS: metrics["global"],
+                META_LOCAL_METRICS: metrics["local"],
                 META_PHASES: phases,
             }
+            if dropped:
+                meta[META_DROPPED_METRICS] = dropped
             if self._setup_phases is not None:
                 meta[META_SETUP_PHASES] = self._setup_phases
                 self._setup_phases = None  # sent once, with the first round
-            for kind, dropped in reply.get("dropped_metrics", {}).items():
-                for name, reason in dropped.items():
-                    self.log_warning(fl_ctx, f"round {round_num}: {kind} metric {name!r} kept at this site: {reason}")
-            self.log_info(fl_ctx, f"round {round_num}: sending {len(update)} tensors, {reply['num_samples']} samples")
+            self.log_info(fl_ctx, f"round {round_num}: sending {len(update)} tensors, {num_samples} samples")
             return update_shareable(update, meta)
         except RoundError as error:
-            self.log_error(fl_ctx, f"{error}\n{error.trace}")
+            self.log_error(fl_ctx, f"{error}\n{error.trace}" + (f"\n-- kept at this site --\n{error.detail}" if error.detail else ""))
             return error_shareable(error.to_dict())
 
     def _start(self, site: str, fl_ctx: FLContext) -> WorkerProcess:
@@ -118,29 +152,36 @@ class KdaExecutor(Executor):
         site_dir = workspace.get_site_config_dir()
         try:
             try:
+                self._policy = site_policy(site_dir)
                 kda_url = kda_url_for(site, site_dir)
             except FddError as exc:
                 raise RoundError(Phase.DATA_DOWNLOAD, site, None, str(exc)) from exc
+            self._allowed_metrics = allowed_metric_names(bundle_dir, self.metric_names)
             started = now()
             try:
                 environment = self._environment(bundle_dir, site_dir, fl_ctx)
             except FddError as exc:
-                raise RoundError(Phase.ENVIRONMENT, site, None, str(exc), getattr(exc, "output", "")) from exc
-            env_timing = PhaseTiming(Phase.ENVIRONMENT.value, Phase.ENVIRONMENT.label, started, now())
+                raise RoundError(Phase.ENVIRONMENT, site, None, str(exc), getattr(exc, "output", "")[-4000:]) from exc
+            env_timing = dict(PhaseTiming(Phase.ENVIRONMENT.value, Phase.ENVIRONMENT.label, started, now()).to_dict(),
+                              sandboxed=self._policy.sandbox)  # fmt: skip
+            if not self._policy.sandbox:
+                self.log_warning(fl_ctx, "user code runs UNSANDBOXED (\"sandbox\": false in fdd_site.json); the job records it")
             worker = WorkerProcess(
                 environment,
                 bundle_dir,
                 site,
-                kda_url,
+                raw_datas=lambda: load_raw_datas(kda_url),
                 device=self.device,
                 log_path=Path(workspace.get_run_dir(job_id)) / "fdd_user_code.log",
                 should_stop=lambda: self._abort is not None and self._abort.triggered,
+                sandboxed=self._policy.sandbox,
+                share_error_messages=self._policy.share_error_messages,
             )
             try:
-                worker.start(shared_dirs=_sqlite_dirs(kda_url))
+                worker.start()
             except RoundError:
                 raise
-            except FddError as exc:  # the backend could not form the command (e.g. a bad mount)
+            except FddError as exc:  # the backend could not form the command (no sandbox, a bad mount)
                 raise RoundError(Phase.ENVIRONMENT, site, None, str(exc), getattr(exc, "output", "")) from exc
             try:
                 reply = worker.setup()
@@ -150,12 +191,16 @@ class KdaExecutor(Executor):
         except RoundError as error:
             self._setup_error = error
             raise
-        self._setup_phases = [env_timing.to_dict(), *reply["phases"]]
+        self._setup_phases = [env_timing, *(timing.to_dict() for timing in reply.phases)]
         self._worker = worker
-        self.log_info(fl_ctx, f"{site}: user code ready in {environment.description}, on {reply.get('device')}")
+        self.log_info(fl_ctx, f"{site}: user code ready in {environment.description}, on {reply.device}, "
+                              f"{'sandboxed' if self._policy.sandbox else 'UNSANDBOXED'}; {worker.served_rows} KDA rows served")  # fmt: skip
         return worker
 
     def _environment(self, bundle_dir: Path, site_dir: str, fl_ctx: FLContext):
+        from nvflare_fdd.bundle.requirements import disallowed_indexes
+        from nvflare_fdd.envs import JobEnvironmentError, site_package_indexes
+
         backend_name, options = environment_settings(site_dir)
         backends = plugin_manager().environment_backends()
         if backend_name not in backends:
@@ -166,6 +211,13 @@ class KdaExecutor(Executor):
             raise FddError(f"environment backend {backend_name!r}: bad options in fdd_site.json's \"environment\": {exc}") from exc
         requirements_path = bundle_dir / "requirements.txt"
         requirements = requirements_path.read_text() if requirements_path.is_file() else ""
+        allowed = list(self._policy.package_indexes) if self._policy.package_indexes is not None else site_package_indexes()
+        refused = disallowed_indexes(requirements, allowed)
+        if refused:
+            raise JobEnvironmentError(
+                "requirements.txt names package indexes this site does not install from (a site installs only from "
+                "the https indexes on its allow-list, \"package_indexes\" in its fdd_site.json): " + "; ".join(refused)
+            )
         return backend.prepare(requirements, log=lambda line: self.log_info(fl_ctx, f"environment: {line}"))
 
 
@@ -180,16 +232,3 @@ def _load_numpy(path: str) -> dict:
     from safetensors.numpy import load_file
 
     return load_file(path)
-
-
-def _sqlite_dirs(kda_url: str) -> list[str]:
-    """A file-based KDA's folder, which a containerised worker must also see."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        url = make_url(kda_url)
-    except Exception:
-        return []
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return [str(Path(url.database).resolve().parent)]
-    return []

@@ -5,6 +5,14 @@
     {"kda_url": "postgresql://kda@db/kda",
      "environment": {"backend": "local", "cache_dir": "/srv/fdd/envs"}}
 
+A site also decides what user code may do and what may leave it (DESIGN §8); the defaults
+are the strict ones, and each loosening is the site's explicit choice::
+
+    {"sandbox": true,                 # false runs user code with the site's own view of the machine
+     "share_error_messages": false,   # true sends exceptions' messages with failures
+     "metric_digits": 6,              # significant digits metric values keep
+     "package_indexes": ["https://pypi.org/simple"]}   # indexes requirements.txt may name (https only)
+
 The KDA URL is looked up in that file, then ``$FDD_KDA_URLS`` (a JSON object of site
 name → URL, what ``fdd run`` sets for the simulator), then ``$FDD_KDA_URL``. The
 environment backend is the file's ``environment.backend``, else ``$FDD_ENV_BACKEND``,
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from nvflare_fdd.errors import FddError
@@ -47,6 +56,52 @@ def read_site_file(site_config_dir: str | Path | None) -> dict:
     if not isinstance(settings, dict):
         raise FddError(f"{path}: must be a JSON object like {{\"kda_url\": \"sqlite:////data/kda.db\"}}")
     return settings
+
+
+@dataclass(frozen=True)
+class SitePolicy:
+    """What a site lets user code do and what it lets leave (``fdd_site.json``; see the module docstring).
+
+    Attributes:
+        sandbox: user code runs sandboxed (no network, read-only, no credentials).
+        share_error_messages: failures carry the exception's message, not only its type and frames.
+        metric_digits: significant digits a metric value keeps.
+        package_indexes: package indexes a bundle's requirements may name; ``None`` means the site's
+            pip configuration (its ``index-url`` and ``extra-index-url``).
+    """
+
+    sandbox: bool = True
+    share_error_messages: bool = False
+    metric_digits: int = 6
+    package_indexes: tuple[str, ...] | None = None
+
+    @property
+    def loosened(self) -> list[str]:
+        """The rules this site loosened, in words (recorded with the job)."""
+        return [what for what, on in (("sandbox off", not self.sandbox), ("error messages shared", self.share_error_messages)) if on]
+
+
+def site_policy(site_config_dir: str | Path | None) -> SitePolicy:
+    """The site's ``SitePolicy`` from ``fdd_site.json``.
+
+    Raises:
+        FddError: a key has the wrong type (the message names it and the expected value).
+    """
+    settings = read_site_file(site_config_dir)
+    sandbox = settings.get("sandbox", True)
+    share = settings.get("share_error_messages", False)
+    digits = settings.get("metric_digits", 6)
+    indexes = settings.get("package_indexes")
+    where = f"{SITE_CONFIG_FILE}"
+    if not isinstance(sandbox, bool):
+        raise FddError(f'{where}: "sandbox" must be true or false, not {sandbox!r}')
+    if not isinstance(share, bool):
+        raise FddError(f'{where}: "share_error_messages" must be true or false, not {share!r}')
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 15:
+        raise FddError(f'{where}: "metric_digits" must be a whole number from 1 to 15, not {digits!r}')
+    if indexes is not None and (not isinstance(indexes, list) or not all(isinstance(url, str) for url in indexes)):
+        raise FddError(f'{where}: "package_indexes" must be a list of index URLs such as ["https://pypi.org/simple"]')
+    return SitePolicy(sandbox, share, digits, tuple(indexes) if indexes is not None else None)
 
 
 def environment_settings(site_config_dir: str | Path | None) -> tuple[str, dict]:

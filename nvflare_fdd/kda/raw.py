@@ -6,10 +6,10 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from nvflare_fdd.kda.schema import DATA_COLUMNS, Measurement, test_key
-from nvflare_fdd.kda.store import engine_scope, session_scope
+from nvflare_fdd.kda.access import readonly_engine
 
 # pandas' default dtype for text: ``str`` (missing = NaN) under pandas 3, object under pandas 2.
 _TEXT_DTYPE = pd.Series(["text"]).dtype
@@ -32,14 +32,26 @@ def load_raw_datas(url: str, tests: Iterable[str] | None = None) -> dict[str, pd
     column has pandas' default text dtype, and an empty optional cell is pandas' missing
     value for it (NaN under pandas 3, None under pandas 2): test with ``pandas.isna``.
 
+    The KDA is only read (see :func:`nvflare_fdd.kda.access.readonly_engine`): a missing
+    database is an error, never created.
+
     Args:
-        url: the database (see :func:`nvflare_fdd.kda.make_engine`).
+        url: the database (a SQLAlchemy URL, or an SQLite file path).
         tests: test keys or test names to load (names pass through ``test_key``);
             ``None`` loads every test. Tests with no rows are absent from the result.
 
     Returns:
         One frame per test key, keys sorted.
+
+    Raises:
+        KdaNotFound: there is no KDA at ``url``.
     """
+    with readonly_engine(url) as engine:
+        return read_raw_datas(engine, tests)
+
+
+def read_raw_datas(engine: Engine, tests: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
+    """``load_raw_datas`` over an open engine."""
     table = Measurement.__table__
     statement = select(table.c.test_key, *(table.c[name] for name in DATA_COLUMNS)).order_by(
         table.c.test_key, table.c.id
@@ -49,12 +61,8 @@ def load_raw_datas(url: str, tests: Iterable[str] | None = None) -> dict[str, pd
         if not keys:
             return {}
         statement = statement.where(table.c.test_key.in_(keys))
-    with engine_scope(url) as engine, session_scope(engine) as session:
-        chunks = list(
-            pd.read_sql(
-                statement, session.connection(), chunksize=READ_CHUNK_ROWS, dtype=_DTYPES
-            )
-        )
+    with engine.connect() as connection:
+        chunks = list(pd.read_sql(statement, connection, chunksize=READ_CHUNK_ROWS, dtype=_DTYPES))
     if not chunks:
         return {}
     # Arrow-backed text columns concatenate without copying their buffers.

@@ -11,16 +11,14 @@ from __future__ import annotations
 import collections
 import itertools
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Engine, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from nvflare_fdd.errors import KdaError
 from nvflare_fdd.kda.schema import Measurement
-from nvflare_fdd.kda.store import engine_scope, resolve_url
+from nvflare_fdd.kda.access import readonly_engine
 
 #: The text columns read, in this order; ``measurement_value`` follows them.
 TEXT_COLUMNS: tuple[str, ...] = (
@@ -72,12 +70,10 @@ def read_kda_columns(url: str) -> KdaColumns:
         url: a SQLAlchemy URL or an SQLite file path (see :func:`nvflare_fdd.kda.resolve_url`).
 
     Raises:
-        KdaError: an SQLite file that does not exist, or a database that cannot be read.
+        KdaError: there is no KDA at ``url`` (``KdaNotFound``), or it cannot be read; it is never created.
     """
-    resolved = resolve_url(url)
-    _require_sqlite_file(resolved)
     try:
-        with engine_scope(resolved) as engine:
+        with readonly_engine(url) as engine:
             if engine.dialect.name == "sqlite" and engine.dialect.driver == "pysqlite":
                 return _read_sqlite(engine)
             return _read_generic(engine)
@@ -143,16 +139,3 @@ def _read_generic(engine: Engine) -> KdaColumns:
     values = np.concatenate(value_chunks) if value_chunks else np.zeros(0)
     return KdaColumns(codes, labels, values)
 
-
-def _require_sqlite_file(url: str) -> None:
-    """A statistic of a mistyped path would be an empty KDA; say that the file is missing instead."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise KdaError(f"invalid database URL {url!r}: {exc}") from exc
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return
-    if parsed.database.startswith("file:"):
-        return  # an SQLite URI; the driver resolves it
-    if not Path(parsed.database).is_file():
-        raise KdaError(f"no KDA database at {parsed.database}; check the site's kda_url")

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nvflare_fdd.kda import DATA_COLUMNS, import_file, load_raw_datas
+from nvflare_fdd.kda import DATA_COLUMNS, import_file, load_raw_datas, make_engine
+from nvflare_fdd.kda.access import KdaNotFound
 from nvflare_fdd.kda.raw import split_by_test
 
 TEXT_DTYPE = pd.Series(["text"]).dtype  # pandas' default text dtype
@@ -66,8 +67,27 @@ def test_frames_do_not_share_data_with_the_next_load(filled_db):
     assert load_raw_datas(filled_db)["herg"].loc[0, "chemical_id"] == "C-7"
 
 
-def test_an_empty_database_gives_no_frames(db_url):
+def test_an_empty_kda_gives_no_frames(db_url):
+    make_engine(db_url).dispose()  # the KDA's tables, no rows
     assert load_raw_datas(db_url) == {}
+
+
+def test_a_missing_kda_is_named_and_not_created(tmp_path):
+    path = tmp_path / "typo.db"
+    with pytest.raises(KdaNotFound, match=f"KDA not found at sqlite:///{path}"):
+        load_raw_datas(f"sqlite:///{path}")
+    assert not path.exists()
+
+
+def test_a_job_cannot_write_to_the_kda(filled_db):
+    from sqlalchemy import text
+
+    from nvflare_fdd.kda.access import readonly_engine
+
+    with readonly_engine(filled_db) as engine, engine.connect() as connection:
+        with pytest.raises(Exception, match="readonly"):
+            connection.execute(text("DELETE FROM measurements"))
+    assert load_raw_datas(filled_db)
 
 
 def test_split_by_test_refuses_unsorted_rows():

@@ -44,7 +44,7 @@ def test_local_min_cell_size_option_and_filters(runner, edge_kda):
 def test_local_reports_a_missing_kda_without_a_traceback(runner, tmp_path):
     result = runner.invoke(data, ["local", "--kda", str(tmp_path / "none.db")])
     assert result.exit_code == 1
-    assert "no KDA database at" in result.output and "Traceback" not in result.output
+    assert "KDA not found at" in result.output and "Traceback" not in result.output
 
 
 def test_stats_shows_the_newest_summary_of_each_institution(runner, edge_kda, store_dir):

@@ -130,7 +130,7 @@ def test_an_empty_kda_has_no_tests(tmp_path):
 
 
 def test_a_missing_sqlite_file_is_an_error_not_an_empty_kda(tmp_path):
-    with pytest.raises(KdaError, match="no KDA database at"):
+    with pytest.raises(KdaError, match="KDA not found at"):
         site_statistics(str(tmp_path / "typo.db"), "site_a")
     assert not (tmp_path / "typo.db").exists()
 
