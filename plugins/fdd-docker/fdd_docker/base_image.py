@@ -158,6 +158,7 @@ def build_base_image(spec: BaseImageSpec, client: DockerClient | None = None, lo
             index_flags=" ".join(shlex.quote(flag) for flag in settings.uv_flags()),
         )  # fmt: skip
         inputs = _digest(source_id, script, requirements.replace(nvflare_fdd, fingerprint), constraints, settings.describe())
+        previous = client.image_id(spec.tag)
         current = _current(client, spec.tag, inputs)
         if current is not None and not spec.rebuild:
             log(f"{spec.tag} is up to date (the same inputs built it); --rebuild builds it anew")
@@ -195,7 +196,18 @@ def build_base_image(spec: BaseImageSpec, client: DockerClient | None = None, lo
         client.check(["tag", tags[0], extra], f"tag the image {extra}")
     _check_runner(client, tags[0])
     image_id = client.image_id(tags[0]) or ""
+    if previous and previous != image_id:
+        _remove_if_untagged(client, previous, log)
     return BaseImage(tags[0], image_id, tags, labels, time.monotonic() - started)
+
+
+def _remove_if_untagged(client: DockerClient, image_id: str, log: Logger) -> None:
+    """Remove the image a rebuild replaced, unless it keeps a tag or job images build on it."""
+    images = client.inspect_images([image_id])
+    if images and not images[0].get("RepoTags"):
+        code, _ = client.run(["image", "rm", image_id], "remove the replaced base image")
+        log(f"      removed the replaced image {image_id[7:19]}" if code == 0 else
+            f"      kept the replaced image {image_id[7:19]}: job images build on it (fdd env prune removes them)")  # fmt: skip
 
 
 def _progress(log: Logger) -> Logger:
