@@ -166,7 +166,7 @@ def give_folders(folders: Iterable[str], uid: int, gid: int) -> None:
 def open_folders(folders: Iterable[str]) -> None:
     """Let any user read ``folders`` (never write them), so a user-code uid other than the owner's can."""
     for folder in folders:
-        for root, dirs, files in os.walk(folder):
+        for root, _, files in os.walk(folder):
             _add_mode(root, 0o005)
             for name in files:
                 _add_mode(os.path.join(root, name), 0o004)

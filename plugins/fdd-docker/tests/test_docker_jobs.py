@@ -94,3 +94,28 @@ def test_stopping_the_worker_of_a_job_removes_its_container(base_image, engine_c
 
     assert name not in worker_containers()
     assert connected < 30
+
+
+def test_fdd_check_env_runs_the_bundle_in_its_container_and_reports_a_bad_requirement_at_900(
+    base_image, engine_cache, sites, tmp_path, monkeypatch
+):
+    from click.testing import CliRunner
+    from nvflare_fdd.cli.main import main
+
+    monkeypatch.delenv(DISABLE_AUTOLOAD_ENV, raising=False)
+    bundle = write_bundle(tmp_path / "bundle", "tabulate==0.9.0\n")
+    options = ["--env-backend", "docker", "--env-option", f"base_image={base_image.tag}", "--env-option", "gpus="]
+
+    good = CliRunner().invoke(main, ["check", str(bundle), "--kda", sites["site_a"], "--env", *options])
+
+    assert good.exit_code == 0, good.output
+    assert "900 environment    done" in good.output and "table_width=4" in good.output and "runs_as_root=0" in good.output
+    last = good.output.splitlines()[-1]
+    assert last.startswith(f"OK: {bundle} ran 1 round(s)") and " image fdd-env:" in last
+
+    (bundle / "requirements.txt").write_text(f"tabulate==0.9.0\n{BAD_REQUIREMENT}\n")
+    bad = CliRunner().invoke(main, ["check", str(bundle), "--kda", sites["site_a"], *options])  # --env-backend implies --env
+
+    assert bad.exit_code == 1
+    assert "phase 900 (environment) failed: could not build the job image" in bad.output
+    assert f"({BAD_REQUIREMENT})" in bad.output
