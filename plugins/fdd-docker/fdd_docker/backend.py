@@ -170,7 +170,9 @@ class DockerBackend:
             else:
                 what = (f"base: nvflare-fdd {labels[LABEL_VERSION]}, torch {labels.get('org.nvflare-fdd.base.torch', '?')}"
                         if LABEL_VERSION in labels else f"Debian {labels.get(LABEL_ROOTFS)} root file system")  # fmt: skip
-                entries.append(CachedEnvironment("docker", " ".join(tags), what, created, created, image.get("Size"), in_use, False))
+                name, *others = sorted(tags, key=len)
+                what += f" (also {', '.join(others)})" if others else ""
+                entries.append(CachedEnvironment("docker", name, what, created, created, image.get("Size"), in_use, False))
         return entries
 
     def remove(self, entry: CachedEnvironment) -> None:

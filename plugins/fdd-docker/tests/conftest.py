@@ -72,12 +72,19 @@ def base_image(docker_engine: str, tmp_path_factory: pytest.TempPathFactory):
     from fdd_docker.base_image import BaseImageSpec, build_base_image
     from fdd_docker.client import DockerClient
 
+    from fdd_docker.backend import LABEL_BASE
+
     lines: list[str] = []
     started = time.monotonic()
-    image = build_base_image(BaseImageSpec(tag=TEST_BASE_IMAGE), DockerClient(docker_engine), log=lines.append)
+    client = DockerClient(docker_engine)
+    image = build_base_image(BaseImageSpec(tag=TEST_BASE_IMAGE), client, log=lines.append)
     image.seconds = time.monotonic() - started
     (tmp_path_factory.getbasetemp() / "base-image.log").write_text("\n".join(lines))
-    return image
+    yield image
+    # the job images the tests built: kept, they would keep every replaced base image alive
+    leftovers = client.image_ids(f"{LABEL_BASE}={TEST_BASE_IMAGE}")
+    if leftovers:
+        client.run(["image", "rm", "--force", *leftovers], "remove the tests' job images")
 
 
 @pytest.fixture
