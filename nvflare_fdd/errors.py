@@ -58,3 +58,11 @@ class ContractError(BundleError):
     def __init__(self, reason: str, message: str):
         self.reason = reason
         super().__init__(message)
+
+
+class ServerModelError(BundleError):
+    """The server could not build the model class from ``model.py``; ``trace`` holds what the build printed."""
+
+    def __init__(self, message: str, trace: str = ""):
+        self.trace = trace
+        super().__init__(message)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nvflare_fdd.errors import FddError
+from nvflare_fdd.metric_names import check_declared
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "job_templates"
 DEFAULT_TEMPLATE = "fdd"
@@ -48,6 +49,7 @@ def create_job(
     server_vars: Mapping[str, Any] | None = None,
     client_vars: Mapping[str, Any] | None = None,
     min_clients: int = 0,
+    metric_names: Sequence[str] = (),
 ) -> Path:
     """Write an NVFlare job folder for ``bundle_dir`` from the template.
 
@@ -61,6 +63,7 @@ def create_job(
         template: template name.
         server_vars / client_vars: other top-level keys to set in the server / client config.
         min_clients: sites NVFlare needs alive to keep the job going; 0 means all of ``sites``.
+        metric_names: metric names declared with the model (besides the vocabulary and ``evaluate()``'s keys).
 
     Returns:
         The job folder.
@@ -78,10 +81,14 @@ def create_job(
         raise FddError(f"rounds must be a whole number ≥ 1, got {num_rounds!r}")
     if job_dir.exists() and any(job_dir.iterdir()):
         raise FddError(f"{job_dir} already exists and is not empty; choose another folder or remove it")
+    try:
+        declared = {"metric_names": check_declared(metric_names)} if metric_names else {}
+    except ValueError as exc:
+        raise FddError(str(exc)) from exc
     return write_job_folder(
         job_dir, template, name, sites,
-        server_vars={"model_class": model_class, "num_rounds": num_rounds, **(server_vars or {})},
-        client_vars=client_vars, custom_dir=bundle_dir, min_clients=min_clients,
+        server_vars={"model_class": model_class, "num_rounds": num_rounds, **declared, **(server_vars or {})},
+        client_vars={**declared, **(client_vars or {})}, custom_dir=bundle_dir, min_clients=min_clients,
     )  # fmt: skip
 
 

@@ -102,13 +102,18 @@ class RunRecorder:
             self._save_progress()
 
     def site_round(
-        self, round_num: int, site: str, phases: list[dict], num_samples: int | None, setup_phases: list[dict] | None = None
+        self, round_num: int, site: str, phases: list[dict], num_samples: int | None, setup_phases: list[dict] | None = None,
+        dropped_metrics: dict | None = None,
     ) -> None:
-        """A site's phase time stamps for one round (and its setup phases, sent with its first round)."""
+        """A site's phase time stamps for one round (and its setup phases, sent with its first round), and the
+        count of metrics it kept back (``{kind: {reason: count}}``)."""
         with self._lock:
             if setup_phases:
                 self._progress["setup"][site] = setup_phases
-            self._round(round_num)["sites"][site] = {"phases": phases, "num_samples": num_samples}
+            record = {"phases": phases, "num_samples": num_samples}
+            if dropped_metrics:
+                record["dropped_metrics"] = dropped_metrics
+            self._round(round_num)["sites"][site] = record
             self._save_progress()
 
     def metrics(self, round_num: int, site: str, kind: str, values: Mapping[str, float]) -> None:

@@ -16,12 +16,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from nvflare_fdd.errors import FddError
-from nvflare_fdd.executors.site_config import KDA_URLS_ENV, environment_variables
+from nvflare_fdd.executors.site_config import KDA_URLS_ENV, SITE_CONFIG_FILE
 from nvflare_fdd.jobs import JOB_NAME, create_job
 from nvflare_fdd.results import FAILURE_JSON, METRICS_CSV, PROGRESS_JSON, read_failure, read_progress
 
@@ -73,6 +73,8 @@ def run_simulation(
     on_progress: Callable[[dict], None] | None = None,
     timeout: float | None = None,
     server_vars: Mapping[str, object] | None = None,
+    site_settings: Mapping[str, object] | None = None,
+    metric_names: Sequence[str] = (),
     environment: tuple[str, Mapping[str, object]] | None = None,
 ) -> RunOutcome:
     """Train ``bundle_dir`` with FedAvg across ``sites`` in the NVFlare simulator.
@@ -87,8 +89,11 @@ def run_simulation(
         on_progress: called with the progress record (``progress.json``) whenever it changes.
         timeout: seconds before the run is stopped; ``None`` waits for ever.
         server_vars: extra top-level server-config values (e.g. ``{"task_check_period": 0.05}``).
-        environment: ``(backend, options)`` every site runs its user code with (``fdd run --env-backend``);
-            default: ``$FDD_ENV_BACKEND`` (``local``).
+        site_settings: ``fdd_site.json`` settings of every simulated participant (the simulator gives them all
+            its workspace's ``local/`` folder), e.g. ``{"environment": {"backend": "docker"}}``.
+        metric_names: metric names declared with the model (see ``nvflare_fdd.metric_names``).
+        environment: ``(backend, options)`` every participant runs user code with (``fdd run --env-backend``),
+            written into ``site_settings``' ``environment``; default: their own settings (``local``).
 
     Returns:
         The outcome, once the run completed.
@@ -105,12 +110,16 @@ def run_simulation(
         (out_dir / name).unlink(missing_ok=True)
     work.mkdir(parents=True)
     job_dir = create_job(
-        work / job_name, bundle_dir, model_class, rounds, sites=list(sites), name=job_name, server_vars=server_vars
+        work / job_name, bundle_dir, model_class, rounds, sites=list(sites), name=job_name, server_vars=server_vars,
+        metric_names=metric_names,
     )
     workspace, log_path = work / "workspace", work / LOG_FILE
     started = time.monotonic()
+    if environment is not None:
+        site_settings = {**(site_settings or {}), "environment": environment_section(*environment)}
+    before_start = (lambda ws: write_site_settings(ws / "local", site_settings)) if site_settings else None
     return_code, fatal = simulate(job_dir, sites, workspace, log_path, on_progress=on_progress, timeout=timeout,
-                                  progressed=_any_round_done, env=simulator_env(sites, environment))  # fmt: skip
+                                  progressed=_any_round_done, before_start=before_start)  # fmt: skip
     results = find_results(workspace)
     if results is not None:
         for name in RESULT_FILES:
@@ -120,17 +129,30 @@ def run_simulation(
     if failure is not None:
         raise RunFailed(_describe(failure), failure, log_path)
     if fatal:
-        raise RunFailed(f"the NVFlare simulator broke down and was stopped: {fatal}\n{log_tail(log_path)}", None, log_path)
+        raise RunFailed(f"the NVFlare simulator broke down and was stopped: {fatal}", None, log_path)
     if return_code is None:
         raise RunFailed(f"the run did not finish within {timeout:.0f} s and was stopped; see {log_path}", None, log_path)
     progress = read_progress(out_dir)
     if return_code != 0 or progress is None or progress.get("state") != "completed":
         raise RunFailed(
-            f"the NVFlare simulator ended with exit code {return_code} before the run completed:\n{log_tail(log_path)}",
+            f"the NVFlare simulator ended with exit code {return_code} before the run completed",
             None,
             log_path,
         )
     return RunOutcome(out_dir=out_dir, progress=progress, seconds=time.monotonic() - started)
+
+
+def environment_section(backend: str, options: Mapping[str, object]) -> dict[str, object]:
+    """``fdd_site.json``'s ``environment`` for a backend and its options."""
+    return {"backend": backend, **dict(options)}
+
+
+def write_site_settings(local_dir: Path, settings: Mapping[str, object]) -> Path:
+    """Write ``settings`` as ``fdd_site.json`` in a workspace's ``local/`` folder."""
+    local_dir.mkdir(parents=True, exist_ok=True)
+    path = local_dir / SITE_CONFIG_FILE
+    path.write_text(json.dumps(dict(settings), indent=2) + "\n")
+    return path
 
 
 def check_sites(sites: Mapping[str, str]) -> None:
@@ -151,13 +173,9 @@ def simulator_command(job_dir: Path, workspace: Path, sites: Iterable[str]) -> l
     ]  # fmt: skip
 
 
-def simulator_env(
-    sites: Mapping[str, str], environment: tuple[str, Mapping[str, object]] | None = None, **extra: str
-) -> dict[str, str]:
-    """The simulator's environment: each site's KDA, its job environment backend, and its share of the cores."""
+def simulator_env(sites: Mapping[str, str], **extra: str) -> dict[str, str]:
+    """The simulator's environment: each site's KDA, and each site's share of this machine's cores."""
     env = dict(os.environ, **{KDA_URLS_ENV: json.dumps(dict(sites))}, **extra)
-    if environment is not None:
-        env.update(environment_variables(environment[0], dict(environment[1])))
     # All simulated sites share this machine's cores: give each its share, or they oversubscribe
     # (3 sites on 2 cores ran the demo in 51 s with torch's default threads, 29 s with one each).
     threads = str(max(1, (os.cpu_count() or 1) // max(1, len(sites))))
@@ -296,6 +314,8 @@ def _describe(failure: dict) -> str:
     return f"{where}: {head} failed: {failure.get('message', '')}"
 
 
+
 def log_tail(path: Path, lines: int = 30) -> str:
+    """The end of a simulator log (for runs of platform code only: a training run's log also holds the sites' logs)."""
     text = path.read_text(errors="replace").splitlines()
     return "\n".join(text[-lines:])

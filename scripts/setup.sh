@@ -27,4 +27,8 @@ python -m pip install --quiet -e ".[test]" ${PINS:+$PINS}
 for plugin in plugins/*/; do
     python -m pip install --quiet --no-deps -e "$plugin"
 done
-echo "environment ready: $VENV ($(python -c 'import nvflare, torch; print("nvflare", nvflare.__version__, "torch", torch.__version__)'))"
+# fdd-mlflow needs the MLflow client, and its tests a real tracking server (`mlflow server`): its [test] extra
+if ! python -c 'import importlib.metadata as m; m.distribution("mlflow"); m.distribution("mlflow-skinny")' 2>/dev/null; then
+    python -m pip install --quiet -e "plugins/fdd-mlflow[test]" ${PINS:+$PINS}
+fi
+echo "environment ready: $VENV ($(python -c 'import importlib.metadata as m, nvflare, torch; print("nvflare", nvflare.__version__, "torch", torch.__version__, "mlflow", m.version("mlflow"))'))"

@@ -46,13 +46,13 @@ def create(name, model, rounds, sites, group, description, min_sites, user_name,
 def start(name: str, yes: bool, wait: bool, user_name: str) -> None:
     """Start job NAME: it queues (at most 2 queued jobs per user) and runs when capacity frees."""
     platform = get_platform()
-    job = platform.job(name)
+    job = platform.job(platform.user(user_name), name)
     if not yes:
         click.confirm(f"Start {name} ({job.model}, {job.rounds} rounds on {', '.join(job.sites)})?", abort=True)
     platform.start_job(platform.user(user_name), name)
     click.echo(f"{name} is queued.")
     if wait:
-        _follow(platform, name)
+        _follow(platform, platform.user(user_name), name)
 
 
 @jobs.command("stop")
@@ -82,7 +82,31 @@ def resume(name: str, wait: bool, user_name: str) -> None:
     click.echo(f"{name} is queued again; it continues after round {done} of {job.rounds}." if done
                else f"{name} is queued again; no round had finished, so it starts from round 1.")  # fmt: skip
     if wait:
-        _follow(platform, name)
+        _follow(platform, platform.user(user_name), name)
+
+
+@jobs.command("share")
+@click.argument("name")
+@click.argument("readers", nargs=-1, required=True)
+@user_option
+@platform_command
+def share(name: str, readers: tuple[str, ...], user_name: str) -> None:
+    """Let READERS (platform users) see your job NAME: its progress, metrics, failure and global models, read-only."""
+    platform = get_platform()
+    job = platform.share_job(platform.user(user_name), name, readers)
+    click.echo(f"{name} is shared with {', '.join(job.shared_with)}.")
+
+
+@jobs.command("unshare")
+@click.argument("name")
+@click.argument("reader")
+@user_option
+@platform_command
+def unshare(name: str, reader: str, user_name: str) -> None:
+    """Stop sharing your job NAME with READER."""
+    platform = get_platform()
+    job = platform.unshare_job(platform.user(user_name), name, reader)
+    click.echo(f"{name} is shared with {', '.join(job.shared_with) or 'nobody'}.")
 
 
 @jobs.command("list")
@@ -92,8 +116,9 @@ def resume(name: str, wait: bool, user_name: str) -> None:
 @json_option
 @platform_command
 def list_(mine: bool, states: tuple[str, ...], user_name: str, as_json: bool) -> None:
-    """All jobs (everyone's: names are global)."""
-    found = get_platform().jobs(owner=user_name if mine else None, states=states or None)
+    """The jobs you may read: your own and those shared with you (an admin: all)."""
+    platform = get_platform()
+    found = platform.jobs(platform.user(user_name), states=states or None, mine=mine)
     if as_json:
         return emit_json(found)
     emit_table(
@@ -104,16 +129,20 @@ def list_(mine: bool, states: tuple[str, ...], user_name: str, as_json: bool) ->
 
 @jobs.command("show")
 @click.argument("name")
+@user_option
 @json_option
 @platform_command
-def show(name: str, as_json: bool) -> None:
+def show(name: str, user_name: str, as_json: bool) -> None:
     """A job: its settings, state history, progress and failure."""
-    progress = get_platform().progress(name)
+    platform = get_platform()
+    progress = platform.progress(platform.user(user_name), name)
     if as_json:
         return emit_json(progress)
     job = progress.job
     click.echo(f"{job.name}: {job.state.value}   model {job.model}   owner {job.owner}   rounds {job.rounds}")
     click.echo(f"sites: {', '.join(job.sites)}")
+    if job.shared_with:
+        click.echo(f"shared with: {', '.join(job.shared_with)}")
     if job.description:
         click.echo(job.description)
     click.echo("\nHistory:")
@@ -134,20 +163,22 @@ def show(name: str, as_json: bool) -> None:
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write all metrics to this CSV.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the global model (.pt or .safetensors).")
 @click.option("--best", is_flag=True, help="With --model: the best global model instead of the last.")
+@user_option
 @json_option
 @platform_command
-def results(name: str, csv_path: Path | None, model_path: Path | None, best: bool, as_json: bool) -> None:
+def results(name: str, csv_path: Path | None, model_path: Path | None, best: bool, user_name: str, as_json: bool) -> None:
     """Global/Local metrics per site and round; export them and the global model."""
     platform = get_platform()
+    user = platform.user(user_name)
     if csv_path:
-        platform.write_metrics_csv(name, csv_path)
+        platform.write_metrics_csv(user, name, csv_path)
         click.echo(f"Wrote {csv_path}.")
     if model_path:
-        platform.write_model(name, model_path, best=best)
+        platform.write_model(user, name, model_path, best=best)
         click.echo(f"Wrote {model_path}.")
     if csv_path or model_path:
         return
-    metrics = platform.metrics(name)
+    metrics = platform.metrics(user, name)
     if as_json:
         return emit_json(metrics)
     emit_table(["round", "site", "kind", "metric", "value"], [[m.round, m.site, m.kind, m.metric, f"{m.value:.6g}"] for m in metrics])
@@ -161,7 +192,9 @@ def progress_lines(progress) -> list[str]:
         environment = next((p for p in phases if p["code"] == 900), None)
         seconds = phases[-1]["end"] - phases[0]["start"] if phases else 0.0
         env = f"environment {environment['end'] - environment['start']:.1f} s, " if environment else ""
-        lines.append(f"environment creation, {site}: {env}ready after {seconds:.1f} s")
+        unsandboxed = " — user code ran UNSANDBOXED (the site turned its sandbox off)" if environment and \
+            environment.get("sandboxed") is False else ""
+        lines.append(f"environment creation, {site}: {env}ready after {seconds:.1f} s{unsandboxed}")
     for round_num, record in progress.rounds.items():
         started, finished = record.get("started"), record.get("finished")
         elapsed = f"{finished - started:.1f} s" if started and finished else ("running" if started else "")
@@ -172,12 +205,12 @@ def progress_lines(progress) -> list[str]:
     return lines
 
 
-def _follow(platform, name: str, interval: float = 1.0) -> None:
+def _follow(platform, user, name: str, interval: float = 1.0) -> None:
     """Advance the queue here and print progress until the job ends."""
     shown: set[str] = set()
     while True:
         platform.tick()
-        progress = platform.progress(name)
+        progress = platform.progress(user, name)
         for line in progress_lines(progress):
             if line not in shown:
                 shown.add(line)

@@ -25,24 +25,30 @@ def models() -> None:
 @click.option("--class", "class_name", required=True, help="The nn.Module class in model.py the server builds.")
 @click.option("--version", required=True, help="Version; class + version must be new across all users.")
 @click.option("--description", default="", help="What the model is for.")
+@click.option("--metric", "metric_names", multiple=True, metavar="NAME",
+              help="A metric name evaluate() returns that is neither a common name (rmse, r2, accuracy, eval_loss, ...) "
+                   "nor a literal key of its dict; only names known before a run leave a site. Repeat for each.")
 @user_option
 @json_option
 @platform_command
-def register(bundle: Path, class_name: str, version: str, description: str, user_name: str, as_json: bool) -> None:
+def register(bundle: Path, class_name: str, version: str, description: str, metric_names: tuple[str, ...], user_name: str,
+             as_json: bool) -> None:  # fmt: skip
     """Validate BUNDLE (folder or .zip) and register it as CLASS VERSION."""
     platform = get_platform()
-    model = platform.register_model(platform.user(user_name), bundle, class_name, version, description)
+    model = platform.register_model(platform.user(user_name), bundle, class_name, version, description, metric_names)
     if as_json:
         return emit_json(model)
     click.echo(f"Registered {model.label} ({len(model.files)} files).")
 
 
 @models.command("list")
+@user_option
 @json_option
 @platform_command
-def list_(as_json: bool) -> None:
-    """All registered models."""
-    found = get_platform().models()
+def list_(user_name: str, as_json: bool) -> None:
+    """Your registered models (an admin: everyone's)."""
+    platform = get_platform()
+    found = platform.models(platform.user(user_name))
     if as_json:
         return emit_json(found)
     emit_table(
@@ -53,15 +59,19 @@ def list_(as_json: bool) -> None:
 
 @models.command("show")
 @click.argument("model")
+@user_option
 @json_option
 @platform_command
-def show(model: str, as_json: bool) -> None:
-    """One model (CLASS:VERSION) and its files."""
-    record = get_platform().storage.get_model(*_split(model))
+def show(model: str, user_name: str, as_json: bool) -> None:
+    """One of your models (CLASS:VERSION) and its files."""
+    platform = get_platform()
+    record = platform.model(platform.user(user_name), *_split(model))
     if as_json:
         return emit_json(record)
     click.echo(f"{record.label}  owner {record.owner}  updated {when(record.updated_at)}")
     click.echo(record.description or "(no description)")
+    if record.metric_names:
+        click.echo(f"declared metrics: {', '.join(record.metric_names)}")
     emit_table(["file", "bytes"], [[f.name, f.size] for f in record.files])
 
 
@@ -102,9 +112,11 @@ def delete(model: str, yes: bool, user_name: str) -> None:
 @models.command("download")
 @click.argument("model")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@user_option
 @platform_command
-def download(model: str, folder: Path) -> None:
-    """Write a model's files (CLASS:VERSION) into FOLDER."""
-    get_platform().storage.export_model_files(*_split(model), folder)
+def download(model: str, folder: Path, user_name: str) -> None:
+    """Write one of your models' files (CLASS:VERSION) into FOLDER."""
+    platform = get_platform()
+    platform.export_model(platform.user(user_name), *_split(model), folder)
     click.echo(f"Wrote {model} to {folder}.")
 

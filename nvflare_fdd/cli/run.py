@@ -33,10 +33,13 @@ def parse_site(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
               help="Folder for metrics.csv, progress.json and the global model.")
 @click.option("--model-class", default=None, help="Class the server builds [default: the only nn.Module in model.py].")
 @click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Stop the run after this many seconds.")
+@click.option("--metric", "metric_names", multiple=True, metavar="NAME",
+              help="A metric name evaluate() returns that is neither a common name nor a literal key of its dict "
+                   "(only names known before the run leave a site); repeat for each.")
 @env_backend_options
 def run(
     bundle: Path, sites: dict[str, str], rounds: int, out_dir: Path, model_class: str | None, timeout: float | None,
-    env_backend: str | None, env_options: dict[str, object],
+    metric_names: tuple[str, ...], env_backend: str | None, env_options: dict[str, object],
 ) -> None:  # fmt: skip
     """Train BUNDLE with sample-weighted FedAvg across sites, in the NVFlare simulator.
 
@@ -49,11 +52,12 @@ def run(
     `--env-backend docker --env-option base_image=nvflare-fdd:latest --env-option gpus=`.
     """
     environment = checked_environment(env_backend, env_options)
-    run_bundle(bundle, sites, rounds, out_dir, model_class, timeout, environment)
+    run_bundle(bundle, sites, rounds, out_dir, model_class, timeout, metric_names, environment)
 
 
 def run_bundle(
     bundle: Path, sites: dict[str, str], rounds: int, out_dir: Path, model_class: str | None, timeout: float | None,
+    metric_names: tuple[str, ...] = (),
     environment: tuple[str, dict[str, object]] | None = None,
 ) -> None:  # fmt: skip
     """Validate, run and report; shared by ``fdd run`` and ``fdd demo``."""
@@ -69,7 +73,7 @@ def run_bundle(
         with open_bundle(bundle) as bundle_dir:
             model_class = resolve_model_class(bundle_dir, model_class)
             outcome = run_simulation(bundle_dir, sites, rounds, out_dir, model_class, on_progress=printer, timeout=timeout,
-                                     environment=environment)  # fmt: skip
+                                     metric_names=metric_names, environment=environment)  # fmt: skip
     except RunFailed as exc:
         if exc.failure and exc.failure.get("trace"):
             click.echo(exc.failure["trace"], err=True)
@@ -95,7 +99,9 @@ class _ProgressPrinter:
         for site, phases in sorted(progress.get("setup", {}).items()):
             if self._once(("setup", site)):
                 seconds = sum(p["end"] - p["start"] for p in phases)
-                click.echo(f"  {site}: data and model ready in {seconds:.1f} s")
+                unsandboxed = any(p.get("code") == 900 and p.get("sandboxed") is False for p in phases)
+                click.echo(f"  {site}: data and model ready in {seconds:.1f} s"
+                           + (" — user code runs UNSANDBOXED (the site turned its sandbox off)" if unsandboxed else ""))
         for round_key, record in sorted(progress.get("rounds", {}).items(), key=lambda item: int(item[0])):
             if record.get("started") and self._once(("round", round_key)):
                 click.echo(f"Round {round_key}/{total} started ({time.monotonic() - self._started:.0f} s)")
@@ -104,6 +110,9 @@ class _ProgressPrinter:
                     phases = site_record.get("phases") or []
                     seconds = phases[-1]["end"] - phases[0]["start"] if phases else 0.0
                     click.echo(f"  {site}: round {round_key} done in {seconds:.1f} s ({site_record.get('num_samples')} samples)")
+                    for kind, reasons in sorted((site_record.get("dropped_metrics") or {}).items()):
+                        kept = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+                        click.echo(f"    {kind} metrics kept at {site}: {kept} (declare extra names with --metric)")
             if record.get("finished") and self._once(("done", round_key)):
                 click.echo(f"Round {round_key}/{total} finished in {record['finished'] - record['started']:.1f} s")
 

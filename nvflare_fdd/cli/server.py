@@ -61,7 +61,7 @@ def run(interval: float, once: bool) -> None:
     click.echo(f"Queue of {platform.config.storage_url} on the {platform.config.runner} runner "
                f"(capacity {platform.config.capacity}); Ctrl-C to stop.")  # fmt: skip
     for name in platform.reconcile():
-        job = platform.job(name)
+        job = platform.storage.get_job(name)
         click.echo(f"  reconciled {name}: {job.state.value}")
     while True:
         platform.tick()

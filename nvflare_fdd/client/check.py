@@ -17,16 +17,8 @@ from typing import Any
 
 from nvflare_fdd.client.phases import Phase, RoundError
 from nvflare_fdd.client.round import ClientRound, PhaseListener, RoundResult
-from nvflare_fdd.errors import BundleError, FddError
+from nvflare_fdd.errors import BundleError, FddError, ServerModelError
 from nvflare_fdd.usercode import build_server_model
-
-
-class ServerModelError(FddError):
-    """The server could not build the model class with the ``config.yaml`` dict."""
-
-    def __init__(self, message: str, trace: str = ""):
-        self.trace = trace
-        super().__init__(message)
 
 
 @dataclass

@@ -39,6 +39,7 @@ from nvflare_fdd.client.handover import write_raw_datas
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
 from nvflare_fdd.client.worker import AUTHKEY_ENV
 from nvflare_fdd.envs import Environment, Sandbox
+from nvflare_fdd.envs.sandbox import user_code_env
 from nvflare_fdd.errors import FddError
 
 WORKER_MODULE = "nvflare_fdd.client.worker"
@@ -47,11 +48,6 @@ CONNECT_TIMEOUT = 300.0
 MAX_MESSAGE_BYTES = 1 << 20
 SETUP_PHASES = (Phase.CONFIG, Phase.DATA_DOWNLOAD, Phase.DATA_LOADER, Phase.MODEL)
 ROUND_PHASES = (Phase.RECEIVE, Phase.LOAD_WEIGHTS, Phase.GLOBAL_EVAL, Phase.TRAIN, Phase.LOCAL_EVAL, Phase.SEND)
-#: Variables of the site's environment that user code may see: thread counts and which GPUs to use.
-PASSED_VARIABLES = (
-    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "TZ",
-)  # fmt: skip
 _DEVICE = re.compile(r"^(cpu|mps|cuda(:\d{1,3})?|xpu(:\d{1,3})?)$")
 
 RawDatas = Callable[[], Mapping[str, Any]]
@@ -131,21 +127,8 @@ class WorkerProcess:
 
     def sandbox(self, authkey: str) -> Sandbox:
         """What the worker may see: its environment, the bundle (read-only) and the exchange folder."""
-        home = self.exchange / "home"
-        home.mkdir(exist_ok=True)
-        python_bin = os.path.dirname(self.environment.argv_prefix[0]) if self.environment.argv_prefix else ""
-        env = {
-            "PATH": os.pathsep.join(filter(None, [python_bin, "/usr/local/bin", "/usr/bin", "/bin"])),
-            "HOME": str(home),
-            "TMPDIR": "/tmp" if self.sandboxed else str(home),
-            "LANG": "C.UTF-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONNOUSERSITE": "1",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            AUTHKEY_ENV: authkey,
-            **{name: os.environ[name] for name in PASSED_VARIABLES if name in os.environ},
-        }
+        python = self.environment.argv_prefix[0] if self.environment.argv_prefix else ""
+        env = user_code_env(python, self.exchange / "home", self.sandboxed, **{AUTHKEY_ENV: authkey})
         return Sandbox(env=env, read_only=(self.bundle_dir, *self.read_only_dirs), writable=(str(self.exchange),),
                        enabled=self.sandboxed)  # fmt: skip
 

@@ -113,7 +113,6 @@ def _die_with_parent(interval: float = 1.0) -> None:
 
 
 def _round(client: ClientRound, command: dict) -> dict:
-    import torch
     from safetensors.torch import load_file, save_file
 
     round_num = command["round"]
@@ -122,7 +121,7 @@ def _round(client: ClientRound, command: dict) -> dict:
     result = client.run(round_num, params)
     out = Path(command["params"]).with_name(f"update-{round_num}.safetensors")
     with client.phase(Phase.SEND, round_num, []):  # the executor joins it to run()'s send phase
-        save_file(_savable(result.params, torch), str(out))
+        save_file(savable_tensors(result.params), str(out))
     return {
         "ok": True,
         "params": str(out),
@@ -132,8 +131,10 @@ def _round(client: ClientRound, command: dict) -> dict:
     }
 
 
-def _savable(params: dict, torch) -> dict:
+def savable_tensors(params: dict) -> dict:
     """Tensors safetensors accepts: contiguous, no shared memory (tied weights are copied), no bfloat16."""
+    import torch
+
     seen: set[int] = set()
     tensors = {}
     for key, value in params.items():

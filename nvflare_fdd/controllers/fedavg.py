@@ -30,7 +30,12 @@ from nvflare.app_common.abstract.model import ModelLearnableKey
 
 from nvflare_fdd.aggregation import AggregationError, WeightedAccumulator
 from nvflare_fdd.controllers.base import FddController
+from nvflare_fdd.failures import Failure
 from nvflare_fdd.filters.screening import screen_metrics
+from nvflare_fdd.client.phases import Phase
+from nvflare_fdd.envs import JobEnvironmentError
+from nvflare_fdd.errors import ServerModelError
+from nvflare_fdd.persistors.builder import check_against_spec
 from nvflare_fdd.persistors.model_persistor import BEST, LAST
 from nvflare_fdd.transport import HEADER_ERROR, META_GLOBAL_METRICS, META_NUM_SAMPLES, TRAIN_TASK, to_tensors, weights_shareable
 from nvflare_fdd.widgets.recorder import RECORDER_ID
@@ -106,6 +111,9 @@ class FddFedAvg(FddController):
         self._persistor = engine.get_component(self.persistor_id)
         if self._persistor is None:
             self.system_panic(f"no persistor component with id {self.persistor_id!r} in the server config", fl_ctx)
+        elif not hasattr(self._persistor, "spec"):
+            self.system_panic(f"the persistor {self.persistor_id!r} must be an FddModelPersistor: only it knows the "
+                              "model's spec, which every site's update is checked against", fl_ctx)  # fmt: skip
 
     def control_flow(self, abort_signal: Signal, fl_ctx: FLContext) -> None:
         engine = fl_ctx.get_engine()
@@ -116,6 +124,14 @@ class FddFedAvg(FddController):
         self._record("job_started", time.time(), sites, self.num_rounds)
         try:
             params = to_tensors(self._persistor.load_model(fl_ctx)[ModelLearnableKey.WEIGHTS])
+        except JobEnvironmentError as exc:  # the server builds the job's environment too, to build the model class
+            self._fail({"code": Phase.ENVIRONMENT.value, "phase": Phase.ENVIRONMENT.label, "site": "server", "round": None,
+                        "message": str(exc), "trace": exc.output[-4000:]}, fl_ctx)  # fmt: skip
+            return
+        except ServerModelError as exc:  # model.py failed in its sandboxed process: its own output says why
+            self._fail({"code": None, "phase": "server model", "site": "server", "round": None,
+                        "message": str(exc).splitlines()[0], "trace": exc.trace[-8000:]}, fl_ctx)  # fmt: skip
+            return
         except Exception as exc:
             self._fail({"code": None, "phase": "server model", "site": "server", "round": None,
                         "message": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}, fl_ctx)
@@ -199,12 +215,22 @@ class FddFedAvg(FddController):
         if return_code != ReturnCode.OK:
             error = result.get_header(HEADER_ERROR)
             if not isinstance(error, dict):
-                error = {"code": None, "phase": "site", "site": site, "round": round_num,
-                         "message": f"the site returned {return_code}", "trace": ""}
-            self._fail(dict(error, site=site), fl_ctx)
+                error = {"message": f"the site returned {return_code}"}
+            self._fail(Failure.from_site(error, site, round_num).to_dict(), fl_ctx)
             return
         try:
             dxo = from_shareable(result)
+        except (ValueError, TypeError) as exc:
+            self._fail({"code": None, "phase": "aggregation", "site": site, "round": round_num,
+                        "message": f"the result is not a model update: {exc}", "trace": ""}, fl_ctx)  # fmt: skip
+            return
+        try:  # only the server's model's tensors, as the server's model has them, enter a global model
+            check_against_spec(dxo.data, self._persistor.spec, f"site {site}")
+        except ValueError as exc:
+            self._fail({"code": None, "phase": "parameters", "site": site, "round": round_num,
+                        "message": str(exc), "trace": ""}, fl_ctx)  # fmt: skip
+            return
+        try:
             with self._lock:
                 self._accumulator.add(dxo.data, dxo.meta.get(META_NUM_SAMPLES), source=site)
         except (AggregationError, ValueError, TypeError) as exc:

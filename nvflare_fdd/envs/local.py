@@ -40,6 +40,7 @@ from nvflare_fdd.envs import (
     file_lock,
     requirement_lines,
 )
+from nvflare_fdd.envs.sandbox import bubblewrap_command, installer_env, python_dirs
 from nvflare_fdd.plugin import hookimpl
 from nvflare_fdd.results import atomic_write_bytes
 
@@ -65,10 +66,12 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, cache_dir: str | None = None, index_strategy: str = "unsafe-best-match", timeout: float = 1800):
+    def __init__(self, cache_dir: str | None = None, index_strategy: str = "unsafe-best-match", timeout: float = 1800,
+                 sandboxed: bool = True):  # fmt: skip
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.index_strategy = index_strategy
         self.timeout = timeout
+        self.sandboxed = sandboxed
 
     def prepare(self, requirements: str, log: Logger = lambda line: None) -> Environment:
         """The environment for ``requirements``: cached, or built now.
@@ -143,7 +146,14 @@ class LocalBackend:
             uv, "pip", "install", "--python", str(_python(folder)), "-r", str(folder / "requirements.txt"),
             "--index-strategy", self.index_strategy,
         ]  # fmt: skip
-        output = _run(command, "install the bundle's requirements", requirements, self.timeout)
+        env = None
+        if self.sandboxed:  # packages' build scripts run here: they see the network, not the site
+            uv_cache = Path(os.environ.get("UV_CACHE_DIR") or Path.home() / ".cache" / "uv")
+            uv_cache.mkdir(parents=True, exist_ok=True)
+            env = installer_env(folder, uv_cache)
+            command = bubblewrap_command(command, env, [*python_dirs(), str(Path(uv).resolve().parent)],
+                                         [str(folder), str(uv_cache)], network=True)  # fmt: skip
+        output = _run(command, "install the bundle's requirements", requirements, self.timeout, env)
         for line in output.splitlines():
             if line.strip().startswith(("+", "-")):
                 log(line.strip())
@@ -211,9 +221,9 @@ def _uv() -> str:
     return find_uv_bin()
 
 
-def _run(command: list[str], what: str, requirements: str, timeout: float = 600) -> str:
+def _run(command: list[str], what: str, requirements: str, timeout: float = 600, env: dict[str, str] | None = None) -> str:
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
         raise JobEnvironmentError(f"could not {what}: the installer took more than {timeout:.0f} s", (), str(exc.output or "")) from exc
     output = (done.stdout or "") + (done.stderr or "")

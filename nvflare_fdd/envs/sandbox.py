@@ -41,6 +41,14 @@ ETC_FILES = (
     "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime",
     "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/os-release", "/etc/mime.types",
 )  # fmt: skip
+#: What a process that may use the network (an installer) also needs: name resolution and certificates.
+NETWORK_FILES = ("/etc/resolv.conf", "/etc/hosts", "/etc/ssl", "/etc/ca-certificates", "/etc/pki", "/etc/gai.conf")
+#: Variables an installer needs to reach package indexes (proxies, certificates, uv's own settings).
+INSTALLER_VARIABLES = (
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX", "UV_NATIVE_TLS",
+    "UV_HTTP_TIMEOUT", "UV_CONCURRENT_DOWNLOADS",
+)  # fmt: skip
 GPU_DEVICE_GLOBS = ("/dev/nvidia*", "/dev/nvidia-caps/*", "/dev/dri/*")
 INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), or, only if this site accepts that user code "
@@ -76,6 +84,52 @@ def check_bubblewrap() -> str:
     return path
 
 
+#: Variables of the site's environment that user code may see: thread counts and which GPUs to use.
+PASSED_VARIABLES = (
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "TZ",
+)  # fmt: skip
+
+
+def user_code_env(python: str, home: str | Path, sandboxed: bool = True, **extra: str) -> dict[str, str]:
+    """The whole environment of a user-code process: nothing of the platform's or the site's settings.
+
+    Args:
+        python: the interpreter that will run (its folder goes first on ``PATH``).
+        home: the process's ``HOME`` (inside its writable scratch); created if missing.
+        sandboxed: inside the sandbox ``TMPDIR`` is its private ``/tmp``, else ``home``.
+        extra: more variables (the worker's authentication key).
+    """
+    Path(home).mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": os.pathsep.join(filter(None, [os.path.dirname(python), "/usr/local/bin", "/usr/bin", "/bin"])),
+        "HOME": str(home),
+        "TMPDIR": "/tmp" if sandboxed else str(home),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",  # the bundle is read-only
+        "PYTHONNOUSERSITE": "1",
+        "HF_HUB_OFFLINE": "1",  # no network: libraries should not try
+        "TRANSFORMERS_OFFLINE": "1",
+        **{name: os.environ[name] for name in PASSED_VARIABLES if name in os.environ},
+        **extra,
+    }
+
+
+def installer_env(home: str | Path, cache_dir: str | Path) -> dict[str, str]:
+    """The environment of a sandboxed package installer: its cache, proxies and certificates, nothing of the platform."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "UV_CACHE_DIR": str(cache_dir),
+        "LANG": "C.UTF-8",
+        **{name: os.environ[name] for name in INSTALLER_VARIABLES if name in os.environ},
+    }
+    cert = os.environ.get("PIP_CERT")  # the site's pip trusts this bundle: uv should too
+    if cert and "SSL_CERT_FILE" not in env:
+        env["SSL_CERT_FILE"] = cert
+    return env
+
+
 def python_dirs() -> list[str]:
     """The folders this Python needs to run the platform's code: its installation, packages and nvflare_fdd itself."""
     import nvflare_fdd
@@ -94,6 +148,7 @@ def bubblewrap_command(
     read_only: Iterable[str] = (),
     writable: Iterable[str] = (),
     workdir: str | None = None,
+    network: bool = False,
 ) -> list[str]:
     """``argv`` wrapped in bubblewrap: no network, only ``read_only`` and ``writable`` (and the system) visible.
 
@@ -103,6 +158,7 @@ def bubblewrap_command(
         read_only: host folders visible read-only at the same paths.
         writable: host folders visible read-write at the same paths.
         workdir: the working directory inside (default the first writable folder, else ``/tmp``).
+        network: keep the machine's network (an installer fetching packages); never for user code.
 
     Raises:
         SandboxUnavailable: bubblewrap cannot run here.
@@ -113,8 +169,14 @@ def bubblewrap_command(
         folder for folder in _outermost(str(Path(folder).resolve()) for folder in read_only)
         if not any(_inside(folder, w) for w in writable)
     ]  # fmt: skip
-    command = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+    command = [bwrap, "--unshare-all", *(["--share-net"] if network else []), "--die-with-parent", "--new-session",
+               "--clearenv"]  # fmt: skip
     command += _bind_system()
+    if network:
+        certificates = [env[name] for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE") if env.get(name)]
+        for path in dict.fromkeys([*NETWORK_FILES, *certificates]):
+            if os.path.exists(path) and not any(_inside(path, folder) for folder in read_only):
+                command += ["--ro-bind", path, path]
     command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for device in gpu_devices():
         command += ["--dev-bind", device, device]

@@ -18,6 +18,7 @@ and failures as phase code, exception type and the bundle's own frames. The rest
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from nvflare.apis.dxo import from_shareable
@@ -33,10 +34,10 @@ from nvflare_fdd.client.boundary import check_num_samples, check_update, screen_
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
 from nvflare_fdd.client.process import WorkerProcess
 from nvflare_fdd.errors import FddError
-from nvflare_fdd.executors.site_config import SitePolicy, environment_settings, kda_url_for, site_policy
+from nvflare_fdd.envs.prepare import prepare_environment
+from nvflare_fdd.executors.site_config import SitePolicy, kda_url_for, site_policy
 from nvflare_fdd.kda.raw import load_raw_datas
 from nvflare_fdd.metric_names import allowed_metric_names
-from nvflare_fdd.plugin.manager import plugin_manager
 from nvflare_fdd.transport import (
     META_DROPPED_METRICS,
     META_GLOBAL_METRICS,
@@ -51,6 +52,10 @@ from nvflare_fdd.transport import (
     update_shareable,
 )
 from nvflare_fdd.usercode import keep_out_of_process
+
+
+USER_CODE_LOG = "fdd_user_code.log"
+"""In the site's run folder: the user code's output and what the executor kept at the site (never sent)."""
 
 
 class KdaExecutor(Executor):
@@ -73,10 +78,13 @@ class KdaExecutor(Executor):
         self._abort: Signal | None = None
         self._policy = SitePolicy()
         self._allowed_metrics: frozenset[str] = frozenset()
+        self._site_log = Path(USER_CODE_LOG)
 
     def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
         if event_type == EventType.START_RUN:
-            custom_dir = fl_ctx.get_engine().get_workspace().get_app_custom_dir(fl_ctx.get_job_id())
+            workspace = fl_ctx.get_engine().get_workspace()
+            self._site_log = Path(workspace.get_run_dir(fl_ctx.get_job_id())) / USER_CODE_LOG
+            custom_dir = workspace.get_app_custom_dir(fl_ctx.get_job_id())
             imported = keep_out_of_process(custom_dir)
             if imported:
                 self.system_panic(f"bundle modules were imported into the NVFlare client process: {', '.join(imported)}", fl_ctx)
@@ -115,8 +123,10 @@ class KdaExecutor(Executor):
                 metrics[kind] = screened.accepted
                 if screened.dropped:
                     dropped[kind] = screened.dropped
+                    self.log_warning(fl_ctx, f"round {round_num}: {sum(screened.dropped.values())} {kind} metric(s) kept "
+                                             f"at this site; their names are in {self._site_log.name}")  # fmt: skip
                     for name, why in screened.dropped_names.items():
-                        self.log_warning(fl_ctx, f"round {round_num}: {kind} metric {name!r} kept at this site: {why}")
+                        self._note(f"round {round_num}: {kind} metric {name!r} kept at this site: {why}")
             phases = [timing.to_dict() for timing in reply.phases]
             if phases:
                 phases[0] = dict(phases[0], start=received)  # receiving began here, before the worker's part
@@ -137,8 +147,22 @@ class KdaExecutor(Executor):
             self.log_info(fl_ctx, f"round {round_num}: sending {len(update)} tensors, {num_samples} samples")
             return update_shareable(update, meta)
         except RoundError as error:
-            self.log_error(fl_ctx, f"{error}\n{error.trace}" + (f"\n-- kept at this site --\n{error.detail}" if error.detail else ""))
+            self.log_error(fl_ctx, f"{error}\n{error.trace}" + (f"\n(the details stay at this site: {self._site_log})"
+                                                                 if error.detail else ""))  # fmt: skip
+            if error.detail:
+                self._note(f"{error}\n{error.detail}")
             return error_shareable(error.to_dict())
+
+    def _note(self, text: str) -> None:
+        """Write to this site's own log of the job's user code, which never leaves the site.
+
+        NVFlare's log is not the place: in the simulator it is one stream with the server's.
+        """
+        try:
+            with open(self._site_log, "a", encoding="utf-8") as log:
+                log.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')} fdd executor] {text}\n")
+        except OSError:
+            pass
 
     def _start(self, site: str, fl_ctx: FLContext) -> WorkerProcess:
         """Environment, user-code process and setup, once per job; a setup failure is kept and re-raised."""
@@ -159,7 +183,8 @@ class KdaExecutor(Executor):
             self._allowed_metrics = allowed_metric_names(bundle_dir, self.metric_names)
             started = now()
             try:
-                environment = self._environment(bundle_dir, site_dir, fl_ctx)
+                environment = prepare_environment(bundle_dir, site_dir, self._policy,
+                                                  log=lambda line: self.log_info(fl_ctx, f"environment: {line}"))
             except FddError as exc:
                 raise RoundError(Phase.ENVIRONMENT, site, None, str(exc), getattr(exc, "output", "")[-4000:]) from exc
             env_timing = dict(PhaseTiming(Phase.ENVIRONMENT.value, Phase.ENVIRONMENT.label, started, now()).to_dict(),
@@ -172,7 +197,7 @@ class KdaExecutor(Executor):
                 site,
                 raw_datas=lambda: load_raw_datas(kda_url),
                 device=self.device,
-                log_path=Path(workspace.get_run_dir(job_id)) / "fdd_user_code.log",
+                log_path=self._site_log,
                 should_stop=lambda: self._abort is not None and self._abort.triggered,
                 sandboxed=self._policy.sandbox,
                 share_error_messages=self._policy.share_error_messages,
@@ -196,29 +221,6 @@ class KdaExecutor(Executor):
         self.log_info(fl_ctx, f"{site}: user code ready in {environment.description}, on {reply.device}, "
                               f"{'sandboxed' if self._policy.sandbox else 'UNSANDBOXED'}; {worker.served_rows} KDA rows served")  # fmt: skip
         return worker
-
-    def _environment(self, bundle_dir: Path, site_dir: str, fl_ctx: FLContext):
-        from nvflare_fdd.bundle.requirements import disallowed_indexes
-        from nvflare_fdd.envs import JobEnvironmentError, site_package_indexes
-
-        backend_name, options = environment_settings(site_dir)
-        backends = plugin_manager().environment_backends()
-        if backend_name not in backends:
-            raise FddError(f"no environment backend {backend_name!r} is installed; installed: {', '.join(sorted(backends))}")
-        try:
-            backend = backends[backend_name](**options)
-        except TypeError as exc:
-            raise FddError(f"environment backend {backend_name!r}: bad options in fdd_site.json's \"environment\": {exc}") from exc
-        requirements_path = bundle_dir / "requirements.txt"
-        requirements = requirements_path.read_text() if requirements_path.is_file() else ""
-        allowed = list(self._policy.package_indexes) if self._policy.package_indexes is not None else site_package_indexes()
-        refused = disallowed_indexes(requirements, allowed)
-        if refused:
-            raise JobEnvironmentError(
-                "requirements.txt names package indexes this site does not install from (a site installs only from "
-                "the https indexes on its allow-list, \"package_indexes\" in its fdd_site.json): " + "; ".join(refused)
-            )
-        return backend.prepare(requirements, log=lambda line: self.log_info(fl_ctx, f"environment: {line}"))
 
 
 def _save_numpy(params: dict, path: str) -> None:

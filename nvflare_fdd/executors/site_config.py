@@ -16,9 +16,7 @@ are the strict ones, and each loosening is the site's explicit choice::
 The KDA URL is looked up in that file, then ``$FDD_KDA_URLS`` (a JSON object of site
 name → URL, what ``fdd run`` sets for the simulator), then ``$FDD_KDA_URL``. The
 environment backend is the file's ``environment.backend``, else ``$FDD_ENV_BACKEND``,
-else ``local``; the other ``environment`` keys are the backend's options. A file without
-an ``environment`` takes the options from ``$FDD_ENV_OPTIONS`` (a JSON object: what
-``fdd run --env-option`` and ``platform.yaml`` set for simulated sites).
+else ``local``; the other ``environment`` keys are the backend's options.
 """
 
 from __future__ import annotations
@@ -34,7 +32,6 @@ SITE_CONFIG_FILE = "fdd_site.json"
 KDA_URLS_ENV = "FDD_KDA_URLS"
 KDA_URL_ENV = "FDD_KDA_URL"
 ENV_BACKEND_ENV = "FDD_ENV_BACKEND"
-ENV_OPTIONS_ENV = "FDD_ENV_OPTIONS"
 DEFAULT_BACKEND = "local"
 
 
@@ -107,23 +104,8 @@ def site_policy(site_config_dir: str | Path | None) -> SitePolicy:
 def environment_settings(site_config_dir: str | Path | None) -> tuple[str, dict]:
     """``(backend name, backend options)`` for running this site's user code."""
     options = dict(read_site_file(site_config_dir).get("environment") or {})
-    if not options and os.environ.get(ENV_OPTIONS_ENV):
-        try:
-            options = json.loads(os.environ[ENV_OPTIONS_ENV])
-        except ValueError as exc:
-            raise FddError(f"${ENV_OPTIONS_ENV} must be a JSON object of environment options: {exc}") from exc
-        if not isinstance(options, dict):
-            raise FddError(f"${ENV_OPTIONS_ENV} must be a JSON object of environment options, not {options!r}")
     backend = options.pop("backend", None) or os.environ.get(ENV_BACKEND_ENV) or DEFAULT_BACKEND
     return backend, options
-
-
-def environment_variables(backend: str | None, options: dict | None) -> dict[str, str]:
-    """The variables that hand a backend and its options to simulated sites (see ``environment_settings``)."""
-    env = {ENV_BACKEND_ENV: backend} if backend else {}
-    if options:
-        env[ENV_OPTIONS_ENV] = json.dumps(options)
-    return env
 
 
 def kda_url_for(site: str, site_config_dir: str | Path | None) -> str:

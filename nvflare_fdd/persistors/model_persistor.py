@@ -1,10 +1,13 @@
-"""``FddModelPersistor``: builds the bundle's model class on the server and saves the global model.
+"""``FddModelPersistor``: builds the bundle's model class for the server and saves the global model.
 
-The server builds the registered class from the job's ``model.py`` with the
-``config.yaml`` contents as a plain dict (``Class(config)``; ``Class()`` without a
-config), exactly as K-MELLODDY's persistor does. A wrapper class that loads
-bundled weights by ``__file__``-relative path in its ``__init__`` works, since
-the bundle's files sit next to ``model.py``.
+The registered class is built from the job's ``model.py`` with the ``config.yaml``
+contents as a plain dict (``Class(config)``; ``Class()`` without a config), exactly
+as K-MELLODDY's persistor does — but never inside the NVFlare server process: a
+sandboxed child process in the job's environment builds it and returns its
+initial weights (``nvflare_fdd.persistors.builder``, DESIGN §8). A wrapper class
+that loads bundled weights by ``__file__``-relative path in its ``__init__`` works,
+since the bundle's files sit next to ``model.py``. The initial weights give the
+model's *spec* (``spec``): the keys, shapes and dtypes a site's update may hold.
 
 Every round's global model is saved atomically as ``global_model.pt`` and
 ``global_model.safetensors``; the controller asks for the best one to be kept as
@@ -17,14 +20,26 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from nvflare.apis.event_type import EventType
 from nvflare.apis.fl_context import FLContext
 from nvflare.app_common.abstract.model import ModelLearnable, ModelLearnableKey, make_model_learnable
 from nvflare.app_common.abstract.model_persistor import ModelPersistor
 
+from nvflare_fdd.envs.prepare import prepare_environment
 from nvflare_fdd.errors import BundleError
+from nvflare_fdd.executors.site_config import site_policy
+from nvflare_fdd.persistors.builder import (
+    DEFAULT_TIMEOUT,
+    ModelSpec,
+    TensorSpec,
+    build_initial_model,
+    check_against_spec,
+    spec_of,
+)
 from nvflare_fdd.results import atomic_save
-from nvflare_fdd.transport import to_numpy, to_tensors
-from nvflare_fdd.usercode import build_server_model, user_modules
+from nvflare_fdd.transport import to_tensors
+from nvflare_fdd.usercode import keep_out_of_process
 from nvflare_fdd.widgets.recorder import results_dir
 
 LAST = "global_model"
@@ -54,16 +69,18 @@ def _only_model_class(bundle_dir: Path) -> str:
     return found[0]
 
 
-def _load_initial_weights(model, path: Path) -> None:
-    """Load a saved global model (safetensors: no pickle) into ``model``; every key must fit."""
-    from safetensors.torch import load_file
+def _initial_weights(path: Path, spec: ModelSpec):
+    """A saved global model (safetensors: no pickle) to start from; every tensor must be one of the model's."""
+    from safetensors.numpy import load_file
 
     if not path.is_file():
         raise BundleError(f"initial_weights {path.name} is not in the job's custom folder")
     state = load_file(str(path))
-    result = model.load_state_dict(state, strict=False)
-    if result.unexpected_keys:
-        raise BundleError(f"{path.name} has weights the model lacks: {', '.join(sorted(result.unexpected_keys)[:5])}")
+    try:
+        check_against_spec(state, spec, path.name)
+    except ValueError as exc:
+        raise BundleError(str(exc)) from exc
+    return state
 
 
 class FddModelPersistor(ModelPersistor):
@@ -77,29 +94,41 @@ class FddModelPersistor(ModelPersistor):
             whole run, for a deterministic bundle) is reproducible.
         initial_weights: a ``.safetensors`` file in the job's ``custom/`` folder whose weights replace the
             built model's (a resumed job's last saved global model); empty for none.
+        build_timeout: seconds building the model class may take.
     """
 
-    def __init__(self, model_class: str = "", results_dir: str = "", seed: int = 0, initial_weights: str = ""):
+    def __init__(self, model_class: str = "", results_dir: str = "", seed: int = 0, initial_weights: str = "",
+                 build_timeout: float = DEFAULT_TIMEOUT):  # fmt: skip
         super().__init__()
         self.model_class = model_class
         self.results_dir = results_dir
         self.seed = seed
         self.initial_weights = initial_weights
+        self.build_timeout = build_timeout
+        self.spec: dict[str, TensorSpec] = {}
+        """Each tensor of the server's model: its shape and dtype (known once ``load_model`` ran)."""
+
+    def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
+        if event_type == EventType.START_RUN:
+            imported = keep_out_of_process(self._bundle_dir(fl_ctx))
+            if imported:
+                self.system_panic(f"bundle modules were imported into the NVFlare server process: {', '.join(imported)}", fl_ctx)
 
     def load_model(self, fl_ctx: FLContext) -> ModelLearnable:
         bundle_dir = self._bundle_dir(fl_ctx)
         class_name = self.model_class or _only_model_class(bundle_dir)
-        import torch
-
-        torch.manual_seed(self.seed)
-        with user_modules(bundle_dir):
-            model = build_server_model(bundle_dir, class_name)
-        parameters = sum(p.numel() for p in model.parameters())
-        self.log_info(fl_ctx, f"built {class_name} from {bundle_dir} ({parameters:,} parameters)")
+        site_dir = fl_ctx.get_engine().get_workspace().get_site_config_dir()
+        policy = site_policy(site_dir)
+        environment = prepare_environment(bundle_dir, site_dir, policy, log=lambda line: self.log_info(fl_ctx, f"environment: {line}"))
+        weights = build_initial_model(bundle_dir, class_name, environment, seed=self.seed, timeout=self.build_timeout,
+                                      sandboxed=policy.sandbox, log=lambda line: self.log_info(fl_ctx, line))  # fmt: skip
+        self.spec = spec_of(weights)
+        parameters = sum(int(np.prod(value.shape)) for value in weights.values())
+        self.log_info(fl_ctx, f"built {class_name} from {bundle_dir} in a sandboxed process ({parameters:,} values)")
         if self.initial_weights:
-            _load_initial_weights(model, bundle_dir / self.initial_weights)
+            weights.update(_initial_weights(bundle_dir / self.initial_weights, self.spec))
             self.log_info(fl_ctx, f"starting from the saved global model {self.initial_weights}")
-        return make_model_learnable(weights=to_numpy(model.state_dict()), meta_props={})
+        return make_model_learnable(weights=weights, meta_props={})
 
     def save_model(self, model_learnable: ModelLearnable, fl_ctx: FLContext) -> None:
         self.save_weights(model_learnable[ModelLearnableKey.WEIGHTS], fl_ctx, LAST)

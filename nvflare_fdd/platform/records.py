@@ -60,6 +60,8 @@ class Model:
     files: tuple[ModelFile, ...]
     created_at: datetime
     updated_at: datetime
+    metric_names: tuple[str, ...] = ()
+    """Metric names declared at registration, besides the vocabulary and ``evaluate()``'s literal keys."""
 
     @property
     def label(self) -> str:
@@ -94,6 +96,8 @@ class Job:
     external: bool = False
     min_sites: int = 0
     resume_from: int | None = None
+    shared_with: tuple[str, ...] = ()
+    """Users the owner shared the job with, read-only."""
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,8 @@ class ModelRow(PlatformBase):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # added in migration 0003: metric names declared at registration (besides the vocabulary and evaluate()'s keys)
+    metric_names: Mapped[list | None] = mapped_column(JSON)
 
 
 class ModelFileRow(PlatformBase):
@@ -129,6 +131,15 @@ class JobRow(PlatformBase):
     resume_from: Mapped[int | None] = mapped_column(Integer)
 
 
+class JobShareRow(PlatformBase):
+    """A job its owner shares read-only with another user (migration 0003)."""
+
+    __tablename__ = "job_shares"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+
 class JobEventRow(PlatformBase):
     """Every state transition, with its time and reason."""
 
@@ -152,6 +163,8 @@ class JobStageRow(PlatformBase):
     site: Mapped[str] = mapped_column(String(128), primary_key=True)
     phases: Mapped[list] = mapped_column(JSON)
     num_samples: Mapped[int | None] = mapped_column(Integer)
+    # added in migration 0003: {kind: {reason: count}} of the metrics the site kept back
+    dropped_metrics: Mapped[dict | None] = mapped_column(JSON)
 
 
 class JobRoundRow(PlatformBase):

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from nvflare_fdd.errors import BundleError, FddError
+from nvflare_fdd.metric_names import check_declared
 from nvflare_fdd.platform.config import PlatformConfig, load_config
 from nvflare_fdd.platform.records import Job, JobState, MetricValue, Model, SiteGroup, User
 from nvflare_fdd.platform.runners import Runner, RunStatus
@@ -99,11 +100,21 @@ class Platform:
 
     # -- models ---------------------------------------------------------------------------------
 
-    def register_model(self, user: User, bundle: str | Path, class_name: str, version: str, description: str = "") -> Model:
-        """Validate ``bundle`` (folder or zip) and register it as ``class_name`` ``version``."""
+    def register_model(self, user: User, bundle: str | Path, class_name: str, version: str, description: str = "",
+                       metric_names: Iterable[str] = ()) -> Model:  # fmt: skip
+        """Validate ``bundle`` (folder or zip) and register it as ``class_name`` ``version``.
+
+        Args:
+            metric_names: names ``evaluate()`` returns that are neither in the common vocabulary nor literal
+                keys of its dict (DESIGN §8: only names known before a run leave a site).
+        """
         _check_version(version)
+        try:
+            declared = check_declared(metric_names)
+        except ValueError as exc:
+            raise FddError(str(exc)) from exc
         with self._validated_files(bundle, class_name) as files:
-            return self.storage.add_model(user.name, class_name, version, description, files)
+            return self.storage.add_model(user.name, class_name, version, description, files, declared)
 
     def replace_model_files(self, user: User, class_name: str, version: str, bundle: str | Path) -> Model:
         self._owned(user, self.storage.get_model(class_name, version).owner, f"model {class_name}:{version}")
@@ -119,8 +130,58 @@ class Platform:
         self._owned(user, self.storage.get_model(class_name, version).owner, f"model {class_name}:{version}")
         self.storage.delete_model(class_name, version)
 
-    def models(self) -> list[Model]:
-        return self.storage.list_models()
+    # -- reads: a user sees their own models and jobs, and jobs shared with them; an admin sees all --
+
+    def models(self, user: User) -> list[Model]:
+        """The models ``user`` may see: their own (an admin: all)."""
+        return self.storage.list_models(owner=None if user.is_admin else user.name)
+
+    def model(self, user: User, class_name: str, version: str) -> Model:
+        """One of ``user``'s models (an admin: anyone's); another user's is not found."""
+        model = self.storage.get_model(class_name, version)
+        if model.owner != user.name and not user.is_admin:
+            raise NotFound(f"no model {class_name} version {version}; see `fdd models list`")
+        return model
+
+    def export_model(self, user: User, class_name: str, version: str, folder: Path) -> Path:
+        """Write one of ``user``'s models' files into ``folder``."""
+        self.model(user, class_name, version)
+        return self.storage.export_model_files(class_name, version, folder)
+
+    def job(self, user: User, name: str) -> Job:
+        """A job ``user`` may read: their own, one shared with them, or any for an admin."""
+        job = self.storage.get_job(name)
+        if not (user.is_admin or job.owner == user.name or user.name in job.shared_with):
+            raise NotFound(f"no job named {name!r}; see `fdd jobs list`")
+        return job
+
+    def jobs(self, user: User, states: Iterable[JobState] | None = None, mine: bool = False) -> list[Job]:
+        """The jobs ``user`` may read (``mine``: only their own)."""
+        if mine:
+            return self.storage.list_jobs(owner=user.name, states=states)
+        return self.storage.list_jobs(states=states, visible_to=None if user.is_admin else user.name)
+
+    def progress(self, user: User, name: str):
+        self.job(user, name)
+        return self.storage.progress(name)
+
+    def metrics(self, user: User, name: str) -> list[MetricValue]:
+        self.job(user, name)
+        return self.storage.metrics(name)
+
+    def share_job(self, user: User, name: str, readers: Iterable[str]) -> Job:
+        """Let ``readers`` read the owner's job ``name`` (its progress, metrics, failure and models), not change it."""
+        job = self.storage.get_job(name)
+        self._owned(user, job.owner, f"job {name}")
+        readers = sorted(set(readers) - {job.owner})
+        for reader in readers:
+            self.storage.get_user(reader)  # an unknown user is an error, not a silent no-op
+        return self.storage.share_job(name, readers)
+
+    def unshare_job(self, user: User, name: str, reader: str) -> Job:
+        job = self.storage.get_job(name)
+        self._owned(user, job.owner, f"job {name}")
+        return self.storage.unshare_job(name, reader)
 
     def _validated_files(self, bundle: str | Path, class_name: str):
         from contextlib import contextmanager
@@ -248,29 +309,18 @@ class Platform:
                 log.error("job %s: abort on the runner failed: %s", name, exc)
         return stopped
 
-    def job(self, name: str) -> Job:
-        return self.storage.get_job(name)
-
-    def jobs(self, owner: str | None = None, states: Iterable[JobState] | None = None) -> list[Job]:
-        return self.storage.list_jobs(owner=owner, states=states)
-
-    def progress(self, name: str):
-        return self.storage.progress(name)
-
-    def metrics(self, name: str) -> list[MetricValue]:
-        return self.storage.metrics(name)
-
-    def write_metrics_csv(self, name: str, path: Path) -> Path:
+    def write_metrics_csv(self, user: User, name: str, path: Path) -> Path:
         """All metrics of a job as CSV: ``round, site, kind, metric, value``."""
-        rows = self.storage.metrics(name)
+        rows = self.metrics(user, name)
         with open(path, "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["round", "site", "kind", "metric", "value"])
             writer.writerows((m.round, m.site, m.kind, m.metric, repr(m.value)) for m in rows)
         return path
 
-    def write_model(self, name: str, path: Path, best: bool = False) -> Path:
+    def write_model(self, user: User, name: str, path: Path, best: bool = False) -> Path:
         """The job's global model (``.pt`` or ``.safetensors``, by ``path``'s suffix)."""
+        self.job(user, name)
         suffix = Path(path).suffix
         if suffix not in (".pt", ".safetensors"):
             raise FddError(f"{path}: the model file must end in .pt or .safetensors")
@@ -299,12 +349,13 @@ class Platform:
         try:
             class_name, version = _split_model(job.model or "")
             bundle = self.storage.export_model_files(class_name, version, work / "bundle")
+            metric_names = self.storage.get_model(class_name, version).metric_names
             server_vars = {"min_sites": job.min_sites}
             if job.resume_from:
                 self.storage.write_artefact(job.name, CHECKPOINT, bundle / RESUME_WEIGHTS)
                 server_vars.update(start_round=job.resume_from, initial_weights=RESUME_WEIGHTS)
             job_dir = create_job(work / "job", bundle, class_name, job.rounds, sites=list(job.sites), name=job.name,
-                                 server_vars=server_vars, min_clients=job.min_sites)  # fmt: skip
+                                 server_vars=server_vars, min_clients=job.min_sites, metric_names=metric_names)  # fmt: skip
             handle = self.runner.submit(job, job_dir, work)
         except Exception as exc:
             reason = f"could not start: {exc}"
@@ -411,7 +462,8 @@ def import_results(storage, name: str, folder: Path) -> None:
             if record.get("finished"):
                 finished.append(int(round_key))
             for site, site_record in record.get("sites", {}).items():
-                storage.record_stage(name, int(round_key), site, site_record.get("phases", []), site_record.get("num_samples"))
+                storage.record_stage(name, int(round_key), site, site_record.get("phases", []), site_record.get("num_samples"),
+                                     site_record.get("dropped_metrics"))  # fmt: skip
         checkpoint = folder / "global_model.safetensors"
         if finished and checkpoint.is_file():  # the global model after the last finished round
             storage.record_round(name, max(finished), checkpoint=checkpoint)

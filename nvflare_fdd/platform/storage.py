@@ -39,6 +39,7 @@ from nvflare_fdd.platform.schema import (
     JobEventRow,
     JobRoundRow,
     JobRow,
+    JobShareRow,
     JobStageRow,
     MetricRow,
     ModelFileRow,
@@ -128,15 +129,16 @@ class SqlStorage:
     # -- models ---------------------------------------------------------------------------------
 
     def add_model(
-        self, owner: str, class_name: str, version: str, description: str, files: Mapping[str, Path]
-    ) -> Model:
+        self, owner: str, class_name: str, version: str, description: str, files: Mapping[str, Path],
+        metric_names: Iterable[str] = (),
+    ) -> Model:  # fmt: skip
         """Register a model; ``class_name`` + ``version`` must be new across all users."""
         with self._session() as session:
             owner_row = _user_row(session, owner)
             stamp = now()
             row = ModelRow(
                 class_name=class_name, version=version, description=description,
-                owner_id=owner_row.id, created_at=stamp, updated_at=stamp,
+                owner_id=owner_row.id, created_at=stamp, updated_at=stamp, metric_names=list(metric_names),
             )  # fmt: skip
             session.add(row)
             try:
@@ -185,10 +187,13 @@ class SqlStorage:
         with self._session() as session:
             return _model(session, _model_row(session, class_name, version))
 
-    def list_models(self) -> list[Model]:
+    def list_models(self, owner: str | None = None) -> list[Model]:
+        """Every model, or ``owner``'s."""
         with self._session() as session:
-            rows = session.scalars(select(ModelRow).order_by(ModelRow.class_name, ModelRow.version))
-            return [_model(session, row) for row in rows]
+            query = select(ModelRow).order_by(ModelRow.class_name, ModelRow.version)
+            if owner is not None:
+                query = query.where(ModelRow.owner_id == _user_row(session, owner).id)
+            return [_model(session, row) for row in session.scalars(query)]
 
     def export_model_files(self, class_name: str, version: str, folder: Path) -> Path:
         """Write a model's files into ``folder`` (created) and return it."""
@@ -282,11 +287,17 @@ class SqlStorage:
         with self._session() as session:
             return _job(session, _job_row(session, name))
 
-    def list_jobs(self, owner: str | None = None, states: Iterable[JobState] | None = None) -> list[Job]:
+    def list_jobs(self, owner: str | None = None, states: Iterable[JobState] | None = None,
+                  visible_to: str | None = None) -> list[Job]:  # fmt: skip
+        """Jobs, oldest first: all, ``owner``'s, or those ``visible_to`` a user (own or shared with them)."""
         with self._session() as session:
             query = select(JobRow).order_by(JobRow.created_at, JobRow.id)
             if owner is not None:
                 query = query.where(JobRow.owner_id == _user_row(session, owner).id)
+            if visible_to is not None:
+                reader = _user_row(session, visible_to).id
+                shared = select(JobShareRow.job_id).where(JobShareRow.user_id == reader)
+                query = query.where((JobRow.owner_id == reader) | JobRow.id.in_(shared))
             if states is not None:
                 query = query.where(JobRow.state.in_([JobState(s).value for s in states]))
             return [_job(session, row) for row in session.scalars(query)]
@@ -359,6 +370,24 @@ class SqlStorage:
                 row.finished_at = now()
             return _job(session, row)
 
+    def share_job(self, name: str, readers: Iterable[str]) -> Job:
+        """Let ``readers`` (existing users) read job ``name``."""
+        with self._session() as session:
+            job = _job_row(session, name)
+            for reader in readers:
+                user_id = _user_row(session, reader).id
+                if session.get(JobShareRow, (job.id, user_id)) is None:
+                    session.add(JobShareRow(job_id=job.id, user_id=user_id))
+            session.flush()
+            return _job(session, job)
+
+    def unshare_job(self, name: str, reader: str) -> Job:
+        with self._session() as session:
+            job = _job_row(session, name)
+            session.execute(delete(JobShareRow).where(JobShareRow.job_id == job.id,
+                                                      JobShareRow.user_id == _user_row(session, reader).id))  # fmt: skip
+            return _job(session, job)
+
     def set_run_handle(self, name: str, handle: str) -> None:
         with self._session() as session:
             _job_row(session, name).run_handle = handle
@@ -405,11 +434,13 @@ class SqlStorage:
                 select(func.max(JobRoundRow.round)).where(JobRoundRow.job_id == job.id, JobRoundRow.finished_at.is_not(None))
             )
 
-    def record_stage(self, name: str, round_num: int, site: str, phases: list[dict], num_samples: int | None) -> None:
-        """A site's phases of a round (round 0: environment and setup)."""
+    def record_stage(self, name: str, round_num: int, site: str, phases: list[dict], num_samples: int | None,
+                     dropped_metrics: dict | None = None) -> None:  # fmt: skip
+        """A site's phases of a round (round 0: environment and setup), and the count of metrics it kept back."""
         with self._session() as session:
             job = _job_row(session, name)
-            session.merge(JobStageRow(job_id=job.id, round=round_num, site=site, phases=phases, num_samples=num_samples))
+            session.merge(JobStageRow(job_id=job.id, round=round_num, site=site, phases=phases, num_samples=num_samples,
+                                      dropped_metrics=dropped_metrics or None))  # fmt: skip
 
     def record_metrics(self, name: str, round_num: int, site: str, kind: str, values: Mapping[str, float]) -> None:
         with self._session() as session:
@@ -436,6 +467,8 @@ class SqlStorage:
                 else:
                     record = progress.rounds.setdefault(stage.round, {"started": None, "finished": None, "sites": {}})
                     record["sites"][stage.site] = {"phases": stage.phases, "num_samples": stage.num_samples}
+                    if stage.dropped_metrics:
+                        record["sites"][stage.site]["dropped_metrics"] = stage.dropped_metrics
             for round_row in session.scalars(select(JobRoundRow).where(JobRoundRow.job_id == job.id)):
                 record = progress.rounds.setdefault(round_row.round, {"started": None, "finished": None, "sites": {}})
                 record.update(started=round_row.started_at, finished=round_row.finished_at)
@@ -507,7 +540,7 @@ def _model(session: Session, row: ModelRow) -> Model:
     return Model(
         id=row.id, class_name=row.class_name, version=row.version, description=row.description,
         owner=session.get(UserRow, row.owner_id).name, files=tuple(ModelFile(f.name, f.size) for f in files),
-        created_at=row.created_at, updated_at=row.updated_at,
+        created_at=row.created_at, updated_at=row.updated_at, metric_names=tuple(row.metric_names or ()),
     )  # fmt: skip
 
 
@@ -527,7 +560,9 @@ def _job(session: Session, row: JobRow) -> Job:
         rounds=row.rounds, sites=tuple(row.sites), state=JobState(row.state), created_at=row.created_at,
         queued_at=row.queued_at, started_at=row.started_at, finished_at=row.finished_at, runner=row.runner,
         run_handle=row.run_handle, failure=row.failure, external=row.external, min_sites=row.min_sites,
-        resume_from=row.resume_from,
+        resume_from=row.resume_from, shared_with=tuple(sorted(session.scalars(
+            select(UserRow.name).join(JobShareRow, JobShareRow.user_id == UserRow.id).where(JobShareRow.job_id == row.id)
+        ))),
     )  # fmt: skip
 
 

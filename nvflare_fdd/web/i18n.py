@@ -105,6 +105,20 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
     "models.edit_files": ("새 파일을 올리면 모든 파일이 교체됩니다 (선택)", "Uploading files replaces all of them (optional)"),
     "models.register": ("모델 등록", "Register model"),
+    "job.shared_with": ("공유 대상", "Shared with"),
+    "job.share_with": ("읽기 전용으로 공유할 사용자", "Share read-only with"),
+    "job.share": ("공유", "Share"),
+    "job.unsandboxed": (
+        "샌드박스 없이 사용자 코드를 실행한 기관 (기관이 샌드박스를 껐습니다)",
+        "Sites that ran the user code without the sandbox (the site turned it off)",
+    ),
+    "models.metric_names": ("추가 metric 이름 (선택)", "Extra metric names (optional)"),
+    "models.metric_names_help": (
+        "evaluate()가 반환하는 이름 중 일반 이름(rmse, r2, accuracy, eval_loss …)도, evaluate()의 dict에 그대로 쓴 키도 아닌 것. "
+        "실행 전에 알려진 이름만 기관 밖으로 나갑니다.",
+        "Names evaluate() returns that are neither common ones (rmse, r2, accuracy, eval_loss …) nor literal keys of its "
+        "dict. Only names known before a run leave a site.",
+    ),
     "models.edit_title": ("모델 수정", "Edit model"),
     "models.new_title": ("신규 모델 등록", "Register a model"),
     "models.delete_confirm": (

@@ -53,7 +53,7 @@ def prepare(platform: Platform) -> None:
     threads at once, and bring the records in line with the runner, as ``fdd server run`` does."""
     platform.sites()
     for name in platform.reconcile():
-        log.warning("job %s was reconciled with the runner: now %s", name, platform.job(name).state.value)
+        log.warning("job %s was reconciled with the runner: now %s", name, platform.storage.get_job(name).state.value)
 
 
 class RunningServer:

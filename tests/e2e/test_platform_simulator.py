@@ -31,11 +31,11 @@ def run_until(platform: Platform, name: str, condition, timeout: float = 240):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         platform.tick()
-        job = platform.job(name)
+        job = platform.storage.get_job(name)
         if condition(job):
             return job
         time.sleep(0.5)
-    raise AssertionError(f"{name} did not get there in {timeout} s: {platform.job(name)}")
+    raise AssertionError(f"{name} did not get there in {timeout} s: {platform.storage.get_job(name)}")
 
 
 def test_a_job_runs_and_its_results_arrive_in_storage(platform, zero_init_bundle, tmp_path):
@@ -46,16 +46,16 @@ def test_a_job_runs_and_its_results_arrive_in_storage(platform, zero_init_bundle
     job = run_until(platform, "sim_job", lambda j: j.state.is_final)
 
     assert job.state == JobState.COMPLETED, job.failure
-    metrics = platform.metrics("sim_job")
+    metrics = platform.storage.metrics("sim_job")
     assert {(m.round, m.site, m.kind) for m in metrics} == {
         (r, s, k) for r in (1, 2) for s in ("site_a", "site_b") for k in ("global", "local")
     }
-    progress = platform.progress("sim_job")
+    progress = platform.storage.progress("sim_job")
     assert sorted(progress.setup) == ["site_a", "site_b"]
     assert [p["code"] for p in progress.setup["site_a"]][0] == 900
     assert all(r["started"] and r["finished"] for r in progress.rounds.values())
     assert set(platform.storage.artefacts("sim_job")) >= {"global_model.pt", "global_model.safetensors"}
-    assert platform.write_metrics_csv("sim_job", tmp_path / "m.csv").read_text().count("\n") == 1 + len(metrics)
+    assert platform.write_metrics_csv(alice, "sim_job", tmp_path / "m.csv").read_text().count("\n") == 1 + len(metrics)
 
 
 SLOW_TRAIN = '''
@@ -76,15 +76,15 @@ def test_stop_cancels_a_running_job_and_ends_its_processes(platform, make_bundle
     platform.register_model(alice, make_bundle({"train_eval.py": SLOW_TRAIN}, name="slow"), "TinyRegressor", "1.0")
     platform.create_job(alice, "slow_job", "TinyRegressor:1.0", 30, ["site_a", "site_b"])
     platform.start_job(alice, "slow_job")
-    run_until(platform, "slow_job", lambda j: 1 in platform.progress("slow_job").rounds and j.state == JobState.RUNNING)
-    handle = json.loads(platform.job("slow_job").run_handle)
+    run_until(platform, "slow_job", lambda j: 1 in platform.storage.progress("slow_job").rounds and j.state == JobState.RUNNING)
+    handle = json.loads(platform.storage.get_job("slow_job").run_handle)
 
     started = time.monotonic()
     assert platform.stop_job(alice, "slow_job").state == JobState.CANCELLED
     assert not _alive(handle["pid"])
     assert time.monotonic() - started < 15
     platform.tick()
-    assert platform.job("slow_job").state == JobState.CANCELLED
+    assert platform.storage.get_job("slow_job").state == JobState.CANCELLED
     reasons = [e.reason for e in platform.storage.job_events("slow_job")]
     assert reasons[-1] == "stopped by alice"
     time.sleep(1)
@@ -132,17 +132,17 @@ def test_a_killed_run_is_marked_failed_and_resumes_from_its_last_round(platform,
     platform.create_job(alice, "killed", "TinyRegressor:1.0", 4, ["site_a", "site_b"])
     platform.start_job(alice, "killed")
     run_until(platform, "killed", lambda j: platform.storage.last_checkpoint("killed") == 2)
-    os.killpg(json.loads(platform.job("killed").run_handle)["pid"], signal.SIGKILL)
+    os.killpg(json.loads(platform.storage.get_job("killed").run_handle)["pid"], signal.SIGKILL)
 
     job = run_until(platform, "killed", lambda j: j.state.is_final, timeout=30)
     assert job.state == JobState.FAILED
-    before = {(m.round, m.site, m.kind, m.metric): m.value for m in platform.metrics("killed") if m.round <= 2}
+    before = {(m.round, m.site, m.kind, m.metric): m.value for m in platform.storage.metrics("killed") if m.round <= 2}
     assert {key[0] for key in before} == {1, 2}
 
     platform.resume_job(alice, "killed")
     job = run_until(platform, "killed", lambda j: j.state.is_final)
     assert job.state == JobState.COMPLETED, job.failure
-    after = {(m.round, m.site, m.kind, m.metric): m.value for m in platform.metrics("killed")}
+    after = {(m.round, m.site, m.kind, m.metric): m.value for m in platform.storage.metrics("killed")}
     assert {key[0] for key in after} == {1, 2, 3, 4}
     assert {key: after[key] for key in before} == before  # completed rounds' metrics intact
     # round 3 started from round 2's model: its Global eval equals round 2's global model quality, not a fresh start
@@ -191,7 +191,7 @@ def test_a_storage_outage_during_a_run_loses_nothing(postgres_url, two_sites, ma
     platform.register_model(alice, bundle, "TinyRegressor", "1.0")
     platform.create_job(alice, "outage", "TinyRegressor:1.0", 5, ["site_a", "site_b"])
     platform.start_job(alice, "outage")
-    run_until(platform, "outage", lambda j: 1 in {m.round for m in platform.metrics("outage")})
+    run_until(platform, "outage", lambda j: 1 in {m.round for m in platform.storage.metrics("outage")})
 
     storage.engine.dispose()
     with admin.connect() as connection:  # the database goes away: no new connections, current ones cut
@@ -205,7 +205,7 @@ def test_a_storage_outage_during_a_run_loses_nothing(postgres_url, two_sites, ma
     assert job.state == JobState.COMPLETED, job.failure
     log = (platform.config.jobs_dir / "outage" / "simulator.log").read_text()
     assert "platform storage: could not" in log  # the server noticed, retried and said so
-    keys = {(m.round, m.site, m.kind) for m in platform.metrics("outage")}
+    keys = {(m.round, m.site, m.kind) for m in platform.storage.metrics("outage")}
     assert keys == {(r, s, k) for r in range(1, 6) for s in ("site_a", "site_b") for k in ("global", "local")}
-    assert all(record["finished"] for record in platform.progress("outage").rounds.values())
+    assert all(record["finished"] for record in platform.storage.progress("outage").rounds.values())
     storage.close()

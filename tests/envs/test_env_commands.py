@@ -1,5 +1,6 @@
-"""Choosing and keeping job environments: ``--env-backend``/``--env-option``, ``$FDD_ENV_OPTIONS``,
-``simulator.environment`` in ``platform.yaml``, and ``fdd env list``/``prune`` over the local cache."""
+"""Choosing and keeping job environments: ``--env-backend``/``--env-option``, ``simulator.environment``
+in ``platform.yaml`` (both written to the simulated participants' ``fdd_site.json``), and ``fdd env
+list``/``prune`` over the local cache."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from nvflare_fdd.cli.env import parse_duration
 from nvflare_fdd.cli.main import main
 from nvflare_fdd.envs import CachedEnvironment, JobEnvironmentError, make_backend
 from nvflare_fdd.envs.local import MARKER, LocalBackend
-from nvflare_fdd.executors.site_config import ENV_BACKEND_ENV, ENV_OPTIONS_ENV, environment_settings
-from nvflare_fdd.simulate import simulator_env
+from nvflare_fdd.executors.site_config import ENV_BACKEND_ENV, environment_settings
+from nvflare_fdd.simulate import environment_section, write_site_settings
 
 
 @pytest.mark.parametrize(
@@ -53,22 +54,11 @@ def test_make_backend_names_the_source_of_bad_options():
         make_backend("local", {"no_such_option": 1}, "platform.yaml")
 
 
-def test_simulated_sites_get_the_backend_and_its_options_through_their_environment(tmp_path, monkeypatch):
-    monkeypatch.delenv(ENV_BACKEND_ENV, raising=False)
-    env = simulator_env({"a": "sqlite:///a.db"}, ("docker", {"base_image": "site/fdd:1", "gpus": ""}))
-    assert env[ENV_BACKEND_ENV] == "docker" and json.loads(env[ENV_OPTIONS_ENV]) == {"base_image": "site/fdd:1", "gpus": ""}
+def test_simulated_sites_read_the_backend_and_its_options_from_the_workspace_site_file(tmp_path):
+    local = tmp_path / "workspace" / "local"
+    write_site_settings(local, {"environment": environment_section("docker", {"base_image": "site/fdd:1", "gpus": ""})})
 
-    for name in (ENV_BACKEND_ENV, ENV_OPTIONS_ENV):
-        monkeypatch.setenv(name, env[name])
-    assert environment_settings(tmp_path) == ("docker", {"base_image": "site/fdd:1", "gpus": ""})
-    (tmp_path / "fdd_site.json").write_text(json.dumps({"environment": {"backend": "local", "timeout": 5}}))
-    assert environment_settings(tmp_path) == ("local", {"timeout": 5})  # a site's own file wins
-
-
-def test_malformed_env_options_in_the_environment_are_reported(monkeypatch, tmp_path):
-    monkeypatch.setenv(ENV_OPTIONS_ENV, "[1, 2]")
-    with pytest.raises(Exception, match="FDD_ENV_OPTIONS must be a JSON object"):
-        environment_settings(tmp_path)
+    assert environment_settings(local) == ("docker", {"base_image": "site/fdd:1", "gpus": ""})
 
 
 def test_platform_yaml_sets_the_simulator_sites_environment(tmp_path, monkeypatch):
@@ -82,6 +72,10 @@ def test_platform_yaml_sets_the_simulator_sites_environment(tmp_path, monkeypatc
     assert config.simulator_environment == {"backend": "local", "timeout": 60}
     runner = SimulatorRunner(config.simulator_sites, "sqlite://", config.simulator_environment)
     assert runner.environment == ("local", {"timeout": 60})
+    monkeypatch.setattr("subprocess.Popen", lambda *args, **kwargs: type("P", (), {"pid": 1})())
+    job = type("Job", (), {"sites": ["a"]})()
+    runner.submit(job, tmp_path / "job", tmp_path / "work")
+    assert environment_settings(tmp_path / "work" / "workspace" / "local") == ("local", {"timeout": 60})
     with pytest.raises(FddError, match="simulator.environment in platform.yaml: bad options"):
         SimulatorRunner(config.simulator_sites, "sqlite://", {"backend": "local", "gpus": ""})
 

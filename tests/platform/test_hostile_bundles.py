@@ -50,7 +50,7 @@ def test_hostile_archives_are_refused_and_nothing_is_stored(platform, alice, tin
     with pytest.raises(BundleRejected) as caught:
         platform.register_model(alice, archive, "TinyRegressor", "1.0")
     assert expected in str(caught.value).lower()
-    assert platform.models() == []
+    assert platform.storage.list_models() == []
     assert not Path("/etc/cron.d/evil").exists()
 
 

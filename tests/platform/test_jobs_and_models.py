@@ -50,7 +50,7 @@ def test_an_invalid_bundle_is_refused_with_every_problem(platform, alice, make_b
         platform.register_model(alice, bundle, "TinyRegressor", "1.0")
     text = str(caught.value)
     assert "data.py" in text and "train" in text
-    assert platform.models() == []
+    assert platform.storage.list_models() == []
 
 
 def test_the_registered_class_must_exist(platform, alice, tiny_bundle):
@@ -86,7 +86,7 @@ def test_a_model_in_use_cannot_be_deleted(platform, alice, registered, runner):
     platform.delete_model(alice, "TinyRegressor", "1.0")  # now allowed, and irreversible
     with pytest.raises(NotFound):
         platform.storage.get_model("TinyRegressor", "1.0")
-    assert platform.job("uses_it").model is None  # the finished job stays, without its model
+    assert platform.storage.get_job("uses_it").model is None  # the finished job stays, without its model
 
 
 # -- jobs: creation ----------------------------------------------------------------------------------
@@ -132,11 +132,11 @@ def test_ready_queued_running_completed_with_every_step_recorded(platform, alice
     assert new_job(platform, alice, "happy").state == JobState.READY
     assert platform.start_job(alice, "happy").state == JobState.QUEUED
     platform.tick()
-    assert platform.job("happy").state == JobState.RUNNING
+    assert platform.storage.get_job("happy").state == JobState.RUNNING
     assert runner.submitted == ["happy"]
     runner.outcomes["happy"] = RunStatus("completed", "all rounds finished")
     platform.tick()
-    job = platform.job("happy")
+    job = platform.storage.get_job("happy")
     assert job.state == JobState.COMPLETED and job.finished_at is not None
     events = platform.storage.job_events("happy")
     assert [(e.from_state, e.to_state) for e in events] == [
@@ -152,7 +152,7 @@ def test_a_failed_job_keeps_its_phase_code_site_and_trace(platform, alice, regis
     failure = {"code": 6000, "phase": "train", "site": "site_b", "round": 1, "message": "boom", "trace": "Traceback..."}
     runner.outcomes["breaks"] = RunStatus("failed", "boom", failure)
     platform.tick()
-    job = platform.job("breaks")
+    job = platform.storage.get_job("breaks")
     assert job.state == JobState.FAILED
     assert job.failure == failure
 
@@ -162,7 +162,7 @@ def test_a_job_that_cannot_be_submitted_fails(platform, alice, registered, runne
     new_job(platform, alice, "refused")
     platform.start_job(alice, "refused")
     platform.tick()
-    job = platform.job("refused")
+    job = platform.storage.get_job("refused")
     assert job.state == JobState.FAILED
     assert "the deployment refused the job" in job.failure["message"]
 
@@ -183,7 +183,7 @@ def test_stopping_a_running_job_aborts_it_on_the_runner(platform, alice, registe
     assert runner.aborted == ["long"]
     runner.outcomes["long"] = RunStatus("failed", "aborted")  # what the runner says afterwards changes nothing
     platform.tick()
-    assert platform.job("long").state == JobState.CANCELLED
+    assert platform.storage.get_job("long").state == JobState.CANCELLED
 
 
 @pytest.mark.parametrize(
@@ -228,7 +228,7 @@ def test_at_most_two_queued_jobs_per_user(platform_factory, tiny_bundle):
     platform.start_job(alice, "q2")
     with pytest.raises(StorageConflict, match="already have 2 jobs waiting in the queue"):
         platform.start_job(alice, "q3")
-    assert platform.job("q3").state == JobState.READY
+    assert platform.storage.get_job("q3").state == JobState.READY
     bob = platform.user("bob")  # the limit is per user
     new_job(platform, bob, "b1")
     assert platform.start_job(bob, "b1").state == JobState.QUEUED
@@ -242,12 +242,12 @@ def test_queued_jobs_start_in_order_as_capacity_frees(platform_factory, tiny_bun
         new_job(platform, user, name)
         platform.start_job(user, name)
     platform.tick()
-    assert [j.name for j in platform.jobs(states=[JobState.RUNNING])] == ["first"]
-    assert platform.job("second").state == JobState.QUEUED
+    assert [j.name for j in platform.storage.list_jobs(states=[JobState.RUNNING])] == ["first"]
+    assert platform.storage.get_job("second").state == JobState.QUEUED
     runner.outcomes["first"] = RunStatus("completed")
     platform.tick()
-    assert platform.job("first").state == JobState.COMPLETED
-    assert platform.job("second").state == JobState.RUNNING
+    assert platform.storage.get_job("first").state == JobState.COMPLETED
+    assert platform.storage.get_job("second").state == JobState.RUNNING
     assert runner.submitted == ["first", "second"]
 
 

@@ -160,7 +160,7 @@ def test_fifty_jobs_from_twenty_five_users_at_once(storage_url, tmp_path, tiny_b
 def _max_queued_per_user(platform: Platform) -> int:
     """Replay every user's state history: the most jobs they ever had queued at the same time."""
     changes: dict[str, list[tuple]] = {}
-    for job in platform.jobs():
+    for job in platform.storage.list_jobs():
         for event in platform.storage.job_events(job.name):
             if "queued" in (event.from_state, event.to_state):
                 changes.setdefault(job.owner, []).append((event.at, 1 if event.to_state == "queued" else -1))

@@ -38,7 +38,7 @@ def test_a_failed_job_resumes_after_its_last_saved_round(platform, running, runn
     checkpoint_after(platform, 2, tmp_path)
     runner.outcomes["resumable"] = RunStatus("failed", "the NVFlare server went away")
     platform.tick()
-    assert platform.job("resumable").state == JobState.FAILED
+    assert platform.storage.get_job("resumable").state == JobState.FAILED
     runner.outcomes.clear()
 
     job = platform.resume_job(running, "resumable")
@@ -52,7 +52,7 @@ def test_a_failed_job_resumes_after_its_last_saved_round(platform, running, runn
     from safetensors.torch import load_file
 
     assert torch.equal(load_file(resumed)["linear.weight"], torch.full((1, 3), 2.0))  # round 2's model
-    assert [m.round for m in platform.metrics("resumable")] == [1, 2]  # finished rounds' metrics kept
+    assert [m.round for m in platform.storage.metrics("resumable")] == [1, 2]  # finished rounds' metrics kept
     assert platform.storage.job_events("resumable")[-2].reason == "resumed by alice after round 2"
 
 
@@ -88,14 +88,14 @@ def test_reconcile_fails_a_job_claimed_but_never_submitted(platform, tiny_bundle
     platform.start_job(alice, "orphan")
     platform.storage.claim_next_queued(capacity=1, runner="simulator")  # the platform died right after this
     assert platform.reconcile() == ["orphan"]
-    job = platform.job("orphan")
+    job = platform.storage.get_job("orphan")
     assert job.state == JobState.FAILED and job.failure["phase"] == "interrupted"
 
 
 def test_reconcile_settles_runs_that_ended_while_the_platform_was_down(platform, running, runner):
     runner.outcomes["resumable"] = RunStatus("completed", "all rounds finished")
     assert platform.reconcile() == ["resumable"]
-    assert platform.job("resumable").state == JobState.COMPLETED
+    assert platform.storage.get_job("resumable").state == JobState.COMPLETED
     assert platform.reconcile() == []
 
 
@@ -107,7 +107,7 @@ def test_an_unreachable_runner_marks_the_job_interrupted(platform, running, runn
 
     monkeypatch.setattr(runner, "poll", unreachable)
     platform.tick()
-    job = platform.job("resumable")
+    job = platform.storage.get_job("resumable")
     assert job.state == JobState.FAILED
     assert "interrupted" in job.failure["message"] and "cannot reach" in job.failure["message"]
 
@@ -125,10 +125,10 @@ def test_backfill_from_a_runs_files_is_complete_and_idempotent(platform, running
 
     for _ in range(2):  # twice: nothing is doubled
         import_results(platform.storage, "resumable", folder)
-    assert [(m.kind, m.metric, m.value) for m in platform.metrics("resumable")] == [
+    assert [(m.kind, m.metric, m.value) for m in platform.storage.metrics("resumable")] == [
         ("global", "count", 30.0), ("global", "mse", 0.5), ("local", "mse", 0.25)
     ]
-    progress = platform.progress("resumable")
+    progress = platform.storage.progress("resumable")
     assert progress.setup["site_a"][0]["code"] == 900
     assert progress.rounds[1]["finished"] == 12.0
     assert platform.storage.last_checkpoint("resumable") == 1
@@ -143,6 +143,6 @@ def test_a_run_nvflare_ended_on_its_own_names_the_round_and_the_silent_sites(pla
     storage.record_stage("resumable", 2, "site_a", [{"code": 8000, "name": "send", "start": 3.0, "end": 4.0}], 30)
     runner.outcomes["resumable"] = RunStatus("failed", "NVFlare reports an execution exception")
     platform.tick()
-    failure = platform.job("resumable").failure
+    failure = platform.storage.get_job("resumable").failure
     assert (failure["phase"], failure["site"], failure["round"]) == ("site lost", "site_b", 2)
     assert "no round 2 result came from site_b" in failure["message"]

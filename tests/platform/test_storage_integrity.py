@@ -67,7 +67,7 @@ def test_the_queue_limit_holds_under_concurrent_starts(platform, tiny_bundle):
     results, errors = race(lambda i: platform.start_job(alice, f"j{i}"))
     assert len(results) == 2
     assert all(isinstance(e, StorageConflict) for e in errors)
-    assert len(platform.jobs(states=[JobState.QUEUED])) == 2
+    assert len(platform.storage.list_jobs(states=[JobState.QUEUED])) == 2
 
 
 def test_a_queued_job_is_claimed_by_one_scheduler_only(platform, tiny_bundle):
@@ -103,15 +103,15 @@ def test_results_export_metrics_csv_and_models(platform, tiny_bundle, tmp_path):
     storage.put_artefact("done", "global_model.safetensors", tmp_path / "global_model.safetensors")
     storage.put_artefact("done", "global_model.pt", tmp_path / "global_model.pt")
 
-    with open(platform.write_metrics_csv("done", tmp_path / "m.csv"), newline="") as handle:
+    with open(platform.write_metrics_csv(alice, "done", tmp_path / "m.csv"), newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["metric"], float(r["value"])) for r in rows] == [("r2", 0.25), ("rmse", 1.25)]
-    assert torch.equal(load_file(platform.write_model("done", tmp_path / "x.safetensors"))["w"], model["w"])
-    assert torch.equal(torch.load(platform.write_model("done", tmp_path / "x.pt"), weights_only=True)["w"], model["w"])
+    assert torch.equal(load_file(platform.write_model(alice, "done", tmp_path / "x.safetensors"))["w"], model["w"])
+    assert torch.equal(torch.load(platform.write_model(alice, "done", tmp_path / "x.pt"), weights_only=True)["w"], model["w"])
     with pytest.raises(Exception, match="must end in .pt or .safetensors"):
-        platform.write_model("done", tmp_path / "x.bin")
+        platform.write_model(alice, "done", tmp_path / "x.bin")
     with pytest.raises(Exception, match="has no best_global_model.pt"):
-        platform.write_model("done", tmp_path / "best.pt", best=True)
+        platform.write_model(alice, "done", tmp_path / "best.pt", best=True)
 
 
 def test_the_server_sink_attaches_to_a_running_platform_job(platform, runner, tiny_bundle, tmp_path):
@@ -132,12 +132,12 @@ def test_the_server_sink_attaches_to_a_running_platform_job(platform, runner, ti
     sink.finished("completed", 4.0)
 
     # the platform settles its own job when its runner says the run is over (after backfilling its files)
-    assert platform.job("mine").state == JobState.RUNNING
+    assert platform.storage.get_job("mine").state == JobState.RUNNING
     runner.outcomes["mine"] = RunStatus("completed", "all rounds finished")
     platform.tick()
-    job = platform.job("mine")
+    job = platform.storage.get_job("mine")
     assert job.state == JobState.COMPLETED and not job.external
-    progress = platform.progress("mine")
+    progress = platform.progress(alice, "mine")
     assert progress.setup["site_a"][0]["code"] == 900
     assert progress.rounds[1]["started"] == 1.0 and progress.rounds[1]["finished"] == 3.0
     assert progress.rounds[1]["sites"]["site_a"]["num_samples"] == 30
@@ -148,15 +148,15 @@ def test_the_server_sink_attaches_to_a_running_platform_job(platform, runner, ti
 def test_a_job_submitted_outside_the_platform_gets_its_own_record(platform):
     sink = StorageSink(platform.storage, "console_job", submitter="admin@nvidia.com", nvflare_job_id="abc123")
     sink.job_started(1.0, ["site_a", "site_b"], 3)
-    job = platform.job("console_job")
+    job = platform.storage.get_job("console_job")
     assert (job.external, job.owner, job.state, job.rounds) == (True, "nvflare:admin@nvidia.com", JobState.RUNNING, 3)
     sink.finished("failed", 2.0, failure={"code": 6000, "phase": "train", "site": "site_a", "round": 1, "message": "x", "trace": ""})
-    assert platform.job("console_job").state == JobState.FAILED
+    assert platform.storage.get_job("console_job").state == JobState.FAILED
     # the same folder submitted again: a second record, not an overwrite of the first
     again = StorageSink(platform.storage, "console_job", submitter="admin@nvidia.com", nvflare_job_id="def456")
     again.job_started(5.0, ["site_a"], 1)
-    assert platform.job("console_job_def456").state == JobState.RUNNING
-    assert platform.job("console_job").state == JobState.FAILED
+    assert platform.storage.get_job("console_job_def456").state == JobState.RUNNING
+    assert platform.storage.get_job("console_job").state == JobState.FAILED
 
 
 def test_a_storage_outage_does_not_break_the_run(platform, caplog):

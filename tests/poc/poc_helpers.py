@@ -22,7 +22,7 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.5, on_tim
 
 def flare_job_id(platform, name: str) -> str:
     """The NVFlare job id the platform submitted job ``name`` as."""
-    return json.loads(platform.job(name).run_handle)["job_id"]
+    return json.loads(platform.storage.get_job(name).run_handle)["job_id"]
 
 
 def tick_until(platform, name: str, condition, timeout: float, what: str, poc, interval: float = 0.5):
@@ -30,11 +30,11 @@ def tick_until(platform, name: str, condition, timeout: float, what: str, poc, i
 
     def reached():
         platform.tick()
-        job = platform.job(name)
+        job = platform.storage.get_job(name)
         return job if condition(job) else None
 
     def logs():
-        job = platform.job(name)
+        job = platform.storage.get_job(name)
         return f"job {name}: {job.state.value} {job.failure}\n" + poc.log_tails(
             flare_job_id(platform, name) if job.run_handle else None
         )

@@ -66,12 +66,12 @@ def tick_until_final(platform, name: str, poc: PocDeployment, timeout: float = J
 
 def assert_recorded(platform, name: str, sites: dict[str, int], rounds: int, metrics: set[str]) -> None:
     """Metrics for every round, site and kind; each round's phases and samples per site; each site's setup."""
-    rows = platform.metrics(name)
+    rows = platform.storage.metrics(name)
     assert {(m.round, m.site, m.kind, m.metric) for m in rows} == {
         (r, site, kind, metric)
         for r in range(1, rounds + 1) for site in sites for kind in ("global", "local") for metric in metrics
     }  # fmt: skip
-    progress = platform.progress(name)
+    progress = platform.storage.progress(name)
     assert sorted(progress.rounds) == list(range(1, rounds + 1))
     for round_num, record in progress.rounds.items():
         assert record["started"] is not None and record["finished"] is not None, round_num
@@ -101,11 +101,11 @@ def test_a_platform_job_runs_on_the_poc_deployment(flare_platform, flare_session
     for site in poc.sites:  # it ran on the sites of the deployment
         assert (poc.site_dir(site) / job_id).is_dir(), site
     assert_recorded(platform, "poc_fedavg", site_sizes, rounds=2, metrics={"mse", "count"})
-    counts = {m.site: m.value for m in platform.metrics("poc_fedavg") if m.metric == "count"}
+    counts = {m.site: m.value for m in platform.storage.metrics("poc_fedavg") if m.metric == "count"}
     assert counts == {site: float(size) for site, size in site_sizes.items()}
 
     assert {"global_model.pt", "global_model.safetensors"} <= set(platform.storage.artefacts("poc_fedavg"))
-    saved = torch.load(platform.write_model("poc_fedavg", tmp_path / "global.pt"), weights_only=True)
+    saved = torch.load(platform.write_model(alice, "poc_fedavg", tmp_path / "global.pt"), weights_only=True)
     assert set(saved) == {"linear.weight", "linear.bias"}
     assert [e.to_state for e in platform.storage.job_events("poc_fedavg")] == ["ready", "queued", "running", "completed"]
 
@@ -122,8 +122,8 @@ def test_stop_aborts_a_running_job_on_the_deployment(flare_platform, flare_sessi
 
     def training_on_both_sites():
         platform.tick()
-        assert platform.job("poc_slow").state == JobState.RUNNING, platform.job("poc_slow").failure
-        rounds = platform.progress("poc_slow").rounds
+        assert platform.storage.get_job("poc_slow").state == JobState.RUNNING, platform.storage.get_job("poc_slow").failure
+        rounds = platform.storage.progress("poc_slow").rounds
         workers = poc.processes(USER_CODE)
         return 1 in rounds and len(workers) >= len(poc.sites) and flare_session.get_job_meta(job_id)["status"] == "RUNNING"
 
@@ -137,9 +137,9 @@ def test_stop_aborts_a_running_job_on_the_deployment(flare_platform, flare_sessi
     wait_for(lambda: not poc.processes(USER_CODE), 30, "the sites' user-code processes to exit", interval=1.0,
              on_timeout=lambda: str(poc.processes(USER_CODE)))  # fmt: skip
     platform.tick()
-    job = platform.job("poc_slow")
+    job = platform.storage.get_job("poc_slow")
     assert job.state == JobState.CANCELLED  # neither the runner nor the server's recorder overrides the stop
-    assert len(platform.progress("poc_slow").rounds) < 20
+    assert len(platform.storage.progress("poc_slow").rounds) < 20
 
 
 def test_a_job_submitted_from_the_console_is_recorded_as_external(poc, site_sizes, make_bundle, flare_session, flare_platform,
@@ -170,11 +170,11 @@ def test_a_job_submitted_from_the_console_is_recorded_as_external(poc, site_size
     assert status == "FINISHED:COMPLETED", poc.log_tails(job_id)
 
     platform = flare_platform
-    [job] = platform.jobs(owner=f"nvflare:{poc.username}")
+    [job] = platform.storage.list_jobs(owner=f"nvflare:{poc.username}")
     assert job.external and job.model is None
     assert job.state == JobState.COMPLETED
     assert job.sites == tuple(sorted(poc.sites))
     assert_recorded(platform, job.name, site_sizes, rounds=2, metrics={"mse", "count"})
     assert "global_model.pt" in platform.storage.artefacts(job.name)
     platform.tick()  # the platform leaves external jobs to their recorder
-    assert platform.job(job.name).state == JobState.COMPLETED
+    assert platform.storage.get_job(job.name).state == JobState.COMPLETED

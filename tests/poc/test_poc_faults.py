@@ -64,12 +64,12 @@ NVFLARE_FAILS_FAST = pytest.mark.xfail(
 
 
 def finished_rounds(platform: Platform, name: str) -> list[int]:
-    return sorted(r for r, record in platform.progress(name).rounds.items() if record["finished"] is not None)
+    return sorted(r for r, record in platform.storage.progress(name).rounds.items() if record["finished"] is not None)
 
 
 def metric_values(platform: Platform, name: str, last_round: int | None = None) -> dict[tuple, float]:
     """(round, site, kind, metric) → value, for the rounds up to ``last_round``."""
-    return {(m.round, m.site, m.kind, m.metric): m.value for m in platform.metrics(name)
+    return {(m.round, m.site, m.kind, m.metric): m.value for m in platform.storage.metrics(name)
             if last_round is None or m.round <= last_round}  # fmt: skip
 
 
@@ -128,7 +128,7 @@ def stopped_on_failure(platform: Platform, user, *names: str):
     except BaseException:
         for name in names:
             try:
-                if platform.job(name).state in (JobState.QUEUED, JobState.RUNNING):
+                if platform.storage.get_job(name).state in (JobState.QUEUED, JobState.RUNNING):
                     platform.stop_job(user, name)
             except Exception as exc:  # the deployment may be what broke
                 print(f"could not stop {name}: {exc}")
@@ -182,10 +182,10 @@ def site_2_killed(poc, fault_platform, slow_model) -> dict[str, dict]:
         def all_ended():
             platform.tick()
             for name, run in runs.items():
-                job = platform.job(name)
+                job = platform.storage.get_job(name)
                 if "killed_at" not in run:
                     assert not job.state.is_final, f"{name} ended before site-2 was killed: {job.state.value} {job.failure}"
-                    rounds = platform.progress(name).rounds
+                    rounds = platform.storage.progress(name).rounds
                     if not (1 in finished_rounds(platform, name) and 2 in rounds and rounds[2]["finished"] is None):
                         continue
                     job_id = flare_job_id(platform, name)
@@ -229,7 +229,7 @@ def test_a_site_job_process_killed_mid_round_fails_the_job_in_bounded_time(site_
 
     assert run["ended_after"] < LOSS_TIMEOUT
     fault_platform.tick()
-    job = fault_platform.job("fault_site_all")
+    job = fault_platform.storage.get_job("fault_site_all")
     assert job.state == JobState.FAILED
     assert run["nvflare_status"] == "FINISHED:EXECUTION_EXCEPTION"  # NVFlare failed it on the parent's report
     # what finished before the kill is kept: round 1 from both sites; round 2 never finished
@@ -257,10 +257,10 @@ def test_with_min_sites_1_the_job_goes_on_without_the_lost_site(site_2_killed, f
     run = site_2_killed["fault_site_min1"]
 
     assert run["job"].state == JobState.COMPLETED, f"{run['job'].state.value}: {run['job'].failure}"
-    rows = fault_platform.metrics("fault_site_min1")
+    rows = fault_platform.storage.metrics("fault_site_min1")
     assert {m.site for m in rows if m.round >= 2} == {"site-1"}
     assert sorted({m.round for m in rows}) == list(range(1, SLOW_ROUNDS + 1))
-    progress = fault_platform.progress("fault_site_min1")
+    progress = fault_platform.storage.progress("fault_site_min1")
     for round_num in range(2, SLOW_ROUNDS + 1):
         assert progress.rounds[round_num]["finished"] is not None
         assert set(progress.rounds[round_num]["sites"]) <= {"site-1"}, round_num
@@ -278,10 +278,10 @@ def test_the_server_killed_mid_job_interrupts_it_and_resume_goes_on_after_the_la
     with stopped_on_failure(platform, carol, name):
         tick_until(platform, name, lambda job: len(finished_rounds(platform, name)) >= 2 or job.state.is_final,
                    JOB_TIMEOUT, "two rounds to finish", poc)  # fmt: skip
-        assert platform.job(name).state == JobState.RUNNING, platform.job(name).failure
+        assert platform.storage.get_job(name).state == JobState.RUNNING, platform.storage.get_job(name).failure
         saved = platform.storage.last_checkpoint(name)
         before = metric_values(platform, name, last_round=saved)
-        old_handle = platform.job(name).run_handle
+        old_handle = platform.storage.get_job(name).run_handle
         old_job_id = flare_job_id(platform, name)
 
         killed = kill_server(poc)

@@ -86,7 +86,7 @@ def served(tmp_path_factory, make_plugins):
         server = start_server(platform, settings=WebSettings(secret_key="browser-test"), stats=stats)
         yield server.url, platform, root
         server.close()
-        for job in platform.jobs(states=[JobState.RUNNING]):
+        for job in platform.storage.list_jobs(states=[JobState.RUNNING]):
             platform.stop_job(platform.user("alice"), job.name)
         storage.close()
 
@@ -169,7 +169,7 @@ def drop_files(driver, files: dict[str, str]) -> None:
 
 
 def job_state(platform, name: str) -> JobState:
-    return platform.job(name).state
+    return platform.storage.get_job(name).state
 
 
 def visible_series(driver) -> set[tuple[str, str, str]]:
@@ -260,7 +260,7 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots):
     assert "ok" in css(driver, "#name-rule").get_attribute("class")
     css(driver, "#job-submit").click()
     wait(driver, lambda d: all_css(d, 'tr[data-job="demo_job"][data-state="ready"]'), message="the job is not listed")
-    assert platform.job("demo_job").sites == ("pharma_a", "pharma_b")
+    assert platform.storage.get_job("demo_job").sites == ("pharma_a", "pharma_b")
     driver.save_screenshot(str(shots / "06-jobs.png"))
 
     # start with the confirmation dialog
@@ -317,7 +317,7 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots):
     wait(driver, lambda d: d.find_element("css selector", "body").get_attribute("data-job-final") == "true",
          timeout=JOB_TIMEOUT, message="the job did not end")  # fmt: skip
     assert driver.execute_script("return window.loadedOnce === true;"), "the page was reloaded"
-    assert job_state(platform, "demo_job") == JobState.COMPLETED, platform.job("demo_job").failure
+    assert job_state(platform, "demo_job") == JobState.COMPLETED, platform.storage.get_job("demo_job").failure
     assert css(driver, '[data-step="results"]').get_attribute("class").endswith("done")
     assert len(all_css(driver, "tr[data-round]")) == 2 and not all_css(driver, "#stop-job")
     driver.save_screenshot(str(shots / "10-job-progress-completed.png"))
@@ -327,7 +327,7 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots):
     wait(driver, lambda d: all_css(d, "figure.chart"), message="no charts")
     drawn = visible_series(driver)
     metrics = {metric for metric, _, _ in drawn}
-    assert metrics == {m.metric for m in platform.metrics("demo_job")}
+    assert metrics == {m.metric for m in platform.storage.metrics("demo_job")}
     assert drawn == {(m, s, k) for m in metrics for s in ("pharma_a", "pharma_b") for k in ("global", "local")}
     driver.save_screenshot(str(shots / "11-results.png"))
     css(driver, '#site-filter [data-site="pharma_b"] input').click()
@@ -344,7 +344,7 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots):
     table = wait_for_download(driver.downloads, "_metrics.csv")
     with open(table, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == len(platform.metrics("demo_job")) and {r["kind"] for r in rows} == {"global", "local"}
+    assert len(rows) == len(platform.storage.metrics("demo_job")) and {r["kind"] for r in rows} == {"global", "local"}
     css(driver, "#download-pt").click()
     assert wait_for_download(driver.downloads, "_global_model.pt").stat().st_size > 0
 
@@ -361,5 +361,5 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots):
     css(driver, 'tr[data-model="SolubilityMLP:1.0"] .delete-model').click()
     confirm(driver)
     wait(driver, lambda d: all_css(d, "#models-empty"), message="the model was not deleted")
-    assert platform.models() == []
+    assert platform.storage.list_models() == []
     (shots / "index.json").write_text(json.dumps(sorted(p.name for p in shots.glob("*.png")), indent=1))

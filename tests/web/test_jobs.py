@@ -24,7 +24,7 @@ def job(platform, model):
 def running(platform, name: str) -> None:
     platform.start_job(platform.user("alice"), name)
     platform.tick()
-    assert platform.job(name).state == JobState.RUNNING
+    assert platform.storage.get_job(name).state == JobState.RUNNING
 
 
 def test_create_a_job(client_for, post, platform, model):
@@ -33,7 +33,7 @@ def test_create_a_job(client_for, post, platform, model):
     response = post(client_for("alice"), "/api/jobs", data)
 
     assert response.status_code == 201, response.json
-    job = platform.job("my_job")
+    job = platform.storage.get_job("my_job")
     assert (job.owner, job.rounds, job.sites, job.state) == ("alice", 3, ("site_a",), JobState.READY)
 
 
@@ -61,12 +61,19 @@ def test_job_names_are_global(client_for, post, job, model):
     assert response.status_code == 409
 
 
-def test_the_jobs_page_shows_every_job_with_its_state_and_start_only_to_its_owner(client_for, job):
+def test_the_jobs_page_shows_a_job_to_its_owner_an_admin_and_who_it_is_shared_with(client_for, platform, job):
     mine = client_for("alice").get("/jobs").text
-    theirs = client_for("bob").get("/jobs").text
+    before_sharing = client_for("bob").get("/jobs").text
+    page_before_sharing = client_for("bob").get(f"/jobs/{job.name}")
+    admin = client_for("root").get("/jobs").text
+    platform.share_job(platform.user("alice"), job.name, ["bob"])
+    shared = client_for("bob").get("/jobs").text
 
     assert 'data-job="alice_job" data-state="ready"' in mine and "start-job" in mine
-    assert 'data-job="alice_job" data-state="ready"' in theirs and "start-job" not in theirs
+    assert "alice_job" not in before_sharing
+    assert page_before_sharing.status_code == 404 and b"TinyRegressor" not in page_before_sharing.data
+    assert 'data-job="alice_job" data-state="ready"' in admin
+    assert 'data-job="alice_job" data-state="ready"' in shared and "start-job" not in shared
 
 
 def test_start_queues_the_job(client_for, platform, job):
@@ -75,11 +82,12 @@ def test_start_queues_the_job(client_for, platform, job):
     response = alice.post(f"/jobs/{job.name}/start", data={"csrf_token": _token(alice)})
 
     assert response.status_code == 302
-    assert platform.job(job.name).state == JobState.QUEUED
+    assert platform.storage.get_job(job.name).state == JobState.QUEUED
 
 
 def test_someone_else_cannot_start_or_stop_a_job(client_for, post, platform, job):
     bob = client_for("bob")
+    platform.share_job(platform.user("alice"), job.name, ["bob"])  # bob may read it, not change it
 
     assert post(bob, f"/jobs/{job.name}/start").status_code == 403
     running(platform, job.name)
@@ -88,7 +96,7 @@ def test_someone_else_cannot_start_or_stop_a_job(client_for, post, platform, job
 
     assert 'id="stop-job"' not in page
     assert forged.status_code == 403
-    assert platform.job(job.name).state == JobState.RUNNING
+    assert platform.storage.get_job(job.name).state == JobState.RUNNING
 
 
 def test_the_owner_and_an_admin_can_stop_a_running_job(client_for, platform, job, model):
@@ -99,7 +107,7 @@ def test_the_owner_and_an_admin_can_stop_a_running_job(client_for, platform, job
     response = alice.post(f"/jobs/{job.name}/stop", data={"csrf_token": _token(alice)})
 
     assert response.status_code == 302
-    assert platform.job(job.name).state == JobState.CANCELLED
+    assert platform.storage.get_job(job.name).state == JobState.CANCELLED
     platform.create_job(platform.user("alice"), "second", model.label, 1, ["site_a"])
     running(platform, "second")
     root = client_for("root")
@@ -109,6 +117,7 @@ def test_the_owner_and_an_admin_can_stop_a_running_job(client_for, platform, job
 def test_the_owner_resumes_a_stopped_job_and_no_one_else_can(client_for, platform, job):
     running(platform, job.name)
     platform.stop_job(platform.user("alice"), job.name)
+    platform.share_job(platform.user("alice"), job.name, ["bob"])
     bob, alice = client_for("bob"), client_for("alice")
 
     assert 'id="resume-job"' not in bob.get(f"/jobs/{job.name}").text
@@ -117,7 +126,7 @@ def test_the_owner_resumes_a_stopped_job_and_no_one_else_can(client_for, platfor
     response = alice.post(f"/jobs/{job.name}/resume", data={"csrf_token": _token(alice)})
 
     assert response.status_code == 302
-    assert platform.job(job.name).state == JobState.QUEUED
+    assert platform.storage.get_job(job.name).state == JobState.QUEUED
 
 
 def test_site_groups_are_saved_and_deleted(client_for, post, platform):
@@ -134,6 +143,7 @@ def test_site_groups_are_saved_and_deleted(client_for, post, platform):
 
 def test_progress_and_metrics_follow_the_run(client_for, platform, job):
     running(platform, job.name)
+    platform.share_job(platform.user("alice"), job.name, ["bob"])
     storage, now = platform.storage, time.time()
     storage.record_round(job.name, 1, started=now - 5)
     setup = [
@@ -165,6 +175,8 @@ def test_results_download_as_csv_and_global_model(client_for, platform, job, tmp
     storage = platform.storage
     storage.record_metrics(job.name, 1, "site_a", "global", {"mse": 2.5, "mae": 1.5})
     client = client_for("bob")
+    unshared = [client.get(f"/jobs/{job.name}/metrics.csv"), client.get(f"/jobs/{job.name}/global_model.pt")]
+    platform.share_job(platform.user("alice"), job.name, ["bob"])
 
     table = client.get(f"/jobs/{job.name}/metrics.csv")
     missing = client.get(f"/jobs/{job.name}/global_model.pt")
@@ -179,6 +191,8 @@ def test_results_download_as_csv_and_global_model(client_for, platform, job, tmp
     assert missing.status_code == 404
     assert model_file.status_code == 200 and model_file.data == b"weights"
     assert client.get(f"/jobs/{job.name}/global_model.exe").status_code == 404
+    assert [response.status_code for response in unshared] == [404, 404]
+    assert all(b"mse" not in response.data for response in unshared)
 
 
 def test_an_unknown_job_is_404(client_for):
@@ -192,3 +206,18 @@ def test_an_unknown_job_is_404(client_for):
 def _token(client) -> str:
     with client.session_transaction() as session:
         return session["csrf_token"]
+
+
+def test_the_owner_shares_a_job_read_only_from_its_page(client_for, platform, job):
+    alice, bob = client_for("alice"), client_for("bob")
+    page = alice.get(f"/jobs/{job.name}").text
+
+    response = alice.post(f"/jobs/{job.name}/share", data={"csrf_token": _token(alice), "readers": "bob, root"})
+    unknown = alice.post(f"/jobs/{job.name}/share", data={"csrf_token": _token(alice), "readers": "nobody_here"})
+
+    assert 'id="share-form"' in page
+    assert response.status_code == 302
+    assert platform.storage.get_job(job.name).shared_with == ("bob", "root")
+    assert unknown.status_code == 404 and platform.storage.get_job(job.name).shared_with == ("bob", "root")
+    shared = bob.get(f"/jobs/{job.name}").text
+    assert 'id="share-form"' not in shared and "start-job" not in shared

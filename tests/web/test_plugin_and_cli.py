@@ -47,9 +47,9 @@ def test_the_server_runs_the_queue_while_it_serves(platform, stats_store, tiny_b
         with urllib.request.urlopen(f"{server.url}/signin") as response:
             assert response.status == 200
         deadline = time.monotonic() + 10
-        while platform.job("queued").state.value != "running" and time.monotonic() < deadline:
+        while platform.storage.get_job("queued").state.value != "running" and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         server.close()
 
-    assert platform.job("queued").state.value == "running"
+    assert platform.storage.get_job("queued").state.value == "running"

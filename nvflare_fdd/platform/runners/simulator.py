@@ -18,7 +18,7 @@ from nvflare_fdd.platform.config import STORAGE_URL_ENV
 from nvflare_fdd.platform.records import Job
 from nvflare_fdd.platform.runners import RunStatus
 from nvflare_fdd.results import read_failure, read_progress
-from nvflare_fdd.simulate import find_results, simulator_command, simulator_env
+from nvflare_fdd.simulate import environment_section, find_results, simulator_command, simulator_env, write_site_settings
 
 
 class SimulatorRunner:
@@ -61,8 +61,9 @@ class SimulatorRunner:
         workspace = work_dir / "workspace"
         log_path = work_dir / "simulator.log"
         command = simulator_command(job_dir, workspace, job.sites)
-        env = simulator_env({site: self._sites[site] for site in job.sites}, self.environment,
-                            **{STORAGE_URL_ENV: self.storage_url})  # fmt: skip
+        env = simulator_env({site: self._sites[site] for site in job.sites}, **{STORAGE_URL_ENV: self.storage_url})
+        if self.environment is not None:  # every simulated participant reads the workspace's local/fdd_site.json
+            write_site_settings(workspace / "local", {"environment": environment_section(*self.environment)})
         with open(log_path, "ab") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         return json.dumps({"pid": process.pid, "workspace": str(workspace), "log": str(log_path)})
@@ -78,10 +79,11 @@ class SimulatorRunner:
             return RunStatus("completed", "all rounds finished")
         if failure:
             return RunStatus("failed", failure.get("message", "a site failed"), failure)
-        tail = log_tail(Path(info["log"]))
+        # The simulator's log holds every simulated site's log too: it stays on this machine, named, not copied.
         return RunStatus("failed", "the simulator ended before the job finished", {
             "code": None, "phase": "runner", "site": "server", "round": None,
-            "message": "the NVFlare simulator ended before the job finished", "trace": tail,
+            "message": "the NVFlare simulator ended before the job finished",
+            "trace": f"see the simulator's log on the platform's machine: {info['log']}",
         })  # fmt: skip
 
     def results_dir(self, handle: str, work_dir: Path) -> Path | None:
@@ -120,9 +122,3 @@ def _alive(pid: int) -> bool:
         return False
     return True
 
-
-def log_tail(path: Path, chars: int = 4000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return ""

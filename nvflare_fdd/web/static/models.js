@@ -126,6 +126,8 @@ document.addEventListener("DOMContentLoaded", () => {
     data.append("class_name", className.value.trim());
     data.append("version", version.value.trim());
     data.append("description", description.value);
+    const metricNames = document.getElementById("metric-names");
+    if (metricNames) data.append("metric_names", metricNames.value);
     for (const file of selected.values()) data.append("files", file, file.name);
     submit.disabled = true;
     const label = submit.textContent;

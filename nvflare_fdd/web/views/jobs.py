@@ -15,7 +15,7 @@ blueprint = Blueprint("jobs", __name__)
 @blueprint.get("/jobs")
 def index():
     service = platform()
-    jobs = service.jobs()
+    jobs = service.jobs(user())
     page = {
         "job_names": [job.name for job in jobs],
         "name_pattern": JOB_NAME.pattern,
@@ -24,7 +24,7 @@ def index():
     }
     return render_template(
         "jobs.html", jobs=[job_summary(j) | {"created": j.created_at} for j in reversed(jobs)],
-        models=service.models(), page=page,
+        models=service.models(user()), page=page,
     )  # fmt: skip
 
 
@@ -64,6 +64,15 @@ def resume(name: str):
 def stop(name: str):
     platform().stop_job(user(), name)
     flash(f"{name}: {t('state.cancelled')}")
+    return redirect(safe_next(request.form.get("next"), url_for("job.show", name=name)))
+
+
+@blueprint.post("/jobs/<name>/share")
+def share(name: str):
+    """Share the owner's job read-only with the users named in ``readers`` (comma or space separated)."""
+    readers = [reader for reader in request.form.get("readers", "").replace(",", " ").split() if reader]
+    job = platform().share_job(user(), name, readers)
+    flash(f"{name}: {t('job.shared_with')} {', '.join(job.shared_with) or '—'}")
     return redirect(safe_next(request.form.get("next"), url_for("job.show", name=name)))
 
 

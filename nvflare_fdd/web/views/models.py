@@ -19,7 +19,7 @@ blueprint = Blueprint("models", __name__)
 
 @blueprint.get("/models")
 def index():
-    found = [model_summary(m) | {"created_at": m.created_at, "updated_at": m.updated_at} for m in platform().models()]
+    found = [model_summary(m) | {"created_at": m.created_at, "updated_at": m.updated_at} for m in platform().models(user())]
     return render_template("models.html", models=found)
 
 
@@ -30,7 +30,8 @@ def register():
     try:
         with uploaded_bundle(required=True) as bundle:
             model = platform().register_model(
-                user(), bundle, form.get("class_name", "").strip(), form.get("version", "").strip(), form.get("description", "")
+                user(), bundle, form.get("class_name", "").strip(), form.get("version", "").strip(), form.get("description", ""),
+                metric_names=[name for name in form.get("metric_names", "").replace(",", " ").split() if name],
             )
     except BundleError as error:
         return _rejected(error)
