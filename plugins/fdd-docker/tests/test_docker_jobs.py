@@ -103,6 +103,7 @@ def test_fdd_check_env_runs_the_bundle_in_its_container_and_reports_a_bad_requir
     from nvflare_fdd.cli.main import main
 
     monkeypatch.delenv(DISABLE_AUTOLOAD_ENV, raising=False)
+    monkeypatch.setattr("nvflare_fdd.plugin.manager._manager", None)  # one that finds the plugin by its entry point
     bundle = write_bundle(tmp_path / "bundle", "tabulate==0.9.0\n")
     options = ["--env-backend", "docker", "--env-option", f"base_image={base_image.tag}", "--env-option", "gpus="]
 
