@@ -10,6 +10,14 @@ TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 # Requirements pinned before the project is installed (e.g. "nvflare==2.7.2"), so pip keeps them.
 PINS=${PINS:-}
 
+# User code runs sandboxed with bubblewrap (DESIGN §8): install Debian's package when it is missing and we can.
+if ! command -v bwrap >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >&2
+    else
+        echo "setup.sh: bubblewrap (bwrap) is missing; install it (e.g. sudo apt-get install bubblewrap): user code runs in it" >&2
+    fi
+fi
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi

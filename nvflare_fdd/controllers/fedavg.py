@@ -160,7 +160,11 @@ class FddFedAvg(FddController):
                 self._site_lost(site, "sent no result within the round (train_timeout)", fl_ctx)
             if self._failure is not None:
                 return
-            self._keep_if_best(params, round_num, fl_ctx)
+            try:
+                self._keep_if_best(params, round_num, fl_ctx)
+            except OSError as exc:
+                self._fail_to_save(exc, round_num, fl_ctx)
+                return
             try:
                 params = self._accumulator.result(previous=params)
             except AggregationError as exc:
@@ -168,7 +172,11 @@ class FddFedAvg(FddController):
                             "message": str(exc), "trace": ""}, fl_ctx)
                 return
             self._accumulator = None
-            self._persistor.save_weights(params, fl_ctx, LAST)
+            try:
+                self._persistor.save_weights(params, fl_ctx, LAST)
+            except OSError as exc:  # a full disk, a lost mount: the last saved round stays the last complete one
+                self._fail_to_save(exc, round_num, fl_ctx)
+                return
             self._record("round_finished", round_num, time.time())
         self._record("finished", "completed", time.time())
 
@@ -264,6 +272,13 @@ class FddFedAvg(FddController):
             if first_round_of_run or not self._persistor.keep_last_as_best(fl_ctx):
                 self._persistor.save_weights(params, fl_ctx, BEST)
             self.log_info(fl_ctx, f"round {round_num}: best global model so far ({self.best_metric}={score:.4g})")
+
+    def _fail_to_save(self, exc: OSError, round_num: int, fl_ctx: FLContext) -> None:
+        where = f" ({exc.filename})" if exc.filename else ""
+        self._fail({"code": None, "phase": "saving results", "site": "server", "round": round_num,
+                    "message": f"the server could not save the global model of round {round_num}: "
+                               f"{exc.strerror or exc}{where}; rounds before it are saved and recorded", "trace": ""},
+                   fl_ctx)  # fmt: skip
 
     def _fail(self, failure: dict[str, Any], fl_ctx: FLContext) -> None:
         if self._failure is not None:

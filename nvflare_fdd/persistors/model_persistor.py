@@ -17,6 +17,7 @@ Every round's global model is saved atomically as ``global_model.pt`` and
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +48,40 @@ BEST = "best_global_model"
 
 
 def save_state_dict(params: dict[str, Any], folder: Path, stem: str) -> None:
-    """Save ``params`` as ``stem.pt`` and ``stem.safetensors`` in ``folder``, each atomically."""
+    """Save ``params`` as ``stem.pt`` and ``stem.safetensors`` in ``folder``, each atomically.
+
+    Raises:
+        OSError: the file system refused (a full disk is ``ENOSPC``); no partial file is left.
+    """
+    tensors = {key: value.detach().cpu().contiguous() for key, value in to_tensors(params).items()}
+    atomic_save(folder / f"{stem}.pt", lambda path: _torch_save(tensors, path))
+    atomic_save(folder / f"{stem}.safetensors", lambda path: _safetensors_save(tensors, path))
+
+
+def _torch_save(tensors: dict, path: str) -> None:
     import torch
+
+    try:
+        with open(path, "wb") as handle:  # through a Python file, a write error is an OSError...
+            torch.save(tensors, handle)
+    except RuntimeError as exc:  # ... which torch's zip writer may raise again as a RuntimeError
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, OSError):
+            raise cause from exc
+        raise
+
+
+def _safetensors_save(tensors: dict, path: str) -> None:
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
-    tensors = {key: value.detach().cpu().contiguous() for key, value in to_tensors(params).items()}
-    atomic_save(folder / f"{stem}.pt", lambda path: torch.save(tensors, path))
-    atomic_save(folder / f"{stem}.safetensors", lambda path: save_file(tensors, path))
+    try:
+        save_file(tensors, path)
+    except SafetensorError as exc:  # "... I/O error: No space left on device (os error 28)"
+        code = re.search(r"os error (\d+)", str(exc))
+        if code is None:
+            raise
+        raise OSError(int(code[1]), os.strerror(int(code[1])), str(path)) from exc
 
 
 def _only_model_class(bundle_dir: Path) -> str:
@@ -89,7 +117,8 @@ class FddModelPersistor(ModelPersistor):
     Args:
         model_class: name of the ``torch.nn.Module`` class in the bundle's ``model.py``; empty means
             the only such class there (an error if there are several).
-        results_dir: where models are saved; default the run's results folder (``<run dir>/fdd``).
+        results_dir: where models are saved; default the run's results folder (``<run dir>/fdd``); a relative
+            folder is taken from the run dir.
         seed: seeds torch before the class is built, so a job's initial global model (and so the
             whole run, for a deterministic bundle) is reproducible.
         initial_weights: a ``.safetensors`` file in the job's ``custom/`` folder whose weights replace the
@@ -135,7 +164,7 @@ class FddModelPersistor(ModelPersistor):
 
     def save_weights(self, params: dict[str, Any], fl_ctx: FLContext, stem: str = LAST) -> Path:
         """Save ``params`` under ``stem`` (``global_model`` or ``best_global_model``); returns the folder."""
-        folder = Path(self.results_dir) if self.results_dir else results_dir(fl_ctx)
+        folder = results_dir(fl_ctx, self.results_dir)
         save_state_dict(params, folder, stem)
         return folder
 
@@ -144,7 +173,7 @@ class FddModelPersistor(ModelPersistor):
 
         Returns False when there is no saved last model (the caller saves the weights itself).
         """
-        folder = Path(self.results_dir) if self.results_dir else results_dir(fl_ctx)
+        folder = results_dir(fl_ctx, self.results_dir)
         for suffix in (".pt", ".safetensors"):
             if not (folder / f"{LAST}{suffix}").is_file():
                 return False

@@ -27,10 +27,14 @@ PLATFORM_URL_ENV = "FDD_PLATFORM_URL"
 log = logging.getLogger(__name__)
 
 
-def results_dir(fl_ctx: FLContext) -> Path:
-    """Where a run's results live on the server: ``<run dir>/fdd``, downloaded with the job's result."""
+def results_dir(fl_ctx: FLContext, configured: str = "") -> Path:
+    """Where a run's results live on the server: ``<run dir>/fdd`` (downloaded with the job's result), or the
+    ``configured`` folder (a relative one is taken from the run dir)."""
     workspace = fl_ctx.get_engine().get_workspace()
-    return Path(workspace.get_run_dir(fl_ctx.get_job_id())) / RESULTS_FOLDER
+    run_dir = Path(workspace.get_run_dir(fl_ctx.get_job_id()))
+    if configured:
+        return Path(configured) if os.path.isabs(configured) else run_dir / configured
+    return run_dir / RESULTS_FOLDER
 
 
 class FanOut:
@@ -64,9 +68,7 @@ class FddRecorder(FLComponent):
 
     def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
         if event_type == EventType.START_RUN:
-            folder = results_dir(fl_ctx)
-            if self.results_dir:
-                folder = Path(self.results_dir) if os.path.isabs(self.results_dir) else folder.parent / self.results_dir
+            folder = results_dir(fl_ctx, self.results_dir)
             sinks: list[Any] = [RunRecorder(folder, job=fl_ctx.get_job_id())]
             storage_sink = self._storage_sink(fl_ctx, folder)
             if storage_sink is not None:

@@ -12,17 +12,31 @@ from nvflare.apis.fl_context import FLContext
 
 from nvflare_fdd.filters.metric_stream import MetricStreamFilter
 from nvflare_fdd.results import RunRecorder
-from nvflare_fdd.transport import META_GLOBAL_METRICS, META_LOCAL_METRICS, META_NUM_SAMPLES, META_PHASES, META_ROUND
+from nvflare_fdd.transport import (
+    META_DROPPED_METRICS,
+    META_GLOBAL_METRICS,
+    META_LOCAL_METRICS,
+    META_NUM_SAMPLES,
+    META_PHASES,
+    META_ROUND,
+)
 
 
-def fake_context(site: str, recorder: RunRecorder) -> FLContext:
-    """A real FLContext with what the filter asks of NVFlare: the sending site and the recorder component."""
+def fake_context(site: str, recorder: RunRecorder, train_eval: str = "") -> FLContext:
+    """A real FLContext with what the filter asks of NVFlare: the sending site, the recorder component and the
+    server's copy of the bundle (its ``train_eval.py`` gives the job's metric names)."""
+    custom = recorder.folder / "custom"
+    custom.mkdir(exist_ok=True)
+    (custom / "train_eval.py").write_text(train_eval)
     peer = FLContext()
     peer.set_prop(ReservedKey.IDENTITY_NAME, site)
     context = FLContext()
     context.set_prop(ReservedKey.IDENTITY_NAME, "server")
     context.set_prop(ReservedKey.PEER_CTX, peer)
-    engine = SimpleNamespace(get_component=lambda _id: SimpleNamespace(recorder=recorder), fire_event=lambda *args: None)
+    context.set_prop(ReservedKey.RUN_NUM, "job-1")
+    workspace = SimpleNamespace(get_app_custom_dir=lambda job_id: str(custom))
+    engine = SimpleNamespace(get_component=lambda _id: SimpleNamespace(recorder=recorder), fire_event=lambda *args: None,
+                             get_workspace=lambda: workspace)  # fmt: skip
     context.set_prop(ReservedKey.ENGINE, engine)
     return context
 
@@ -45,7 +59,8 @@ def test_hostile_metrics_are_dropped_before_storage_and_the_controller(tmp_path)
     }
     shareable = DXO(DataKind.WEIGHTS, data={"w": [0.0]}, meta=meta).to_shareable()
 
-    filtered = MetricStreamFilter(max_metrics=8).process(shareable, fake_context("site_a", recorder))
+    train_eval = "def evaluate(m, d, c):\n    return {" + ", ".join(f"'k{i}': {i}" for i in range(100)) + "}\n"
+    filtered = MetricStreamFilter(max_metrics=8).process(shareable, fake_context("site_a", recorder, train_eval))
 
     dxo = from_shareable(filtered)
     assert list(dxo.meta[META_GLOBAL_METRICS]) == ["rmse", "k0", "k1", "k2", "k3", "k4", "k5", "k6"]
@@ -67,3 +82,21 @@ def test_a_result_without_a_round_stores_nothing(tmp_path):
     shareable = DXO(DataKind.WEIGHTS, data={"w": [0.0]}, meta={META_GLOBAL_METRICS: {"rmse": 1.0}}).to_shareable()
     MetricStreamFilter().process(shareable, fake_context("site_a", recorder))
     assert (tmp_path / "metrics.csv").read_text().strip() == "round,site,kind,metric,value"
+
+
+def test_only_the_jobs_metric_names_pass_even_from_a_modified_site(tmp_path):
+    recorder = RunRecorder(tmp_path)
+    meta = {META_ROUND: 1, META_NUM_SAMPLES: 5,
+            META_GLOBAL_METRICS: {"rmse": 0.7, "auprc_macro": 0.5, "ef1": 0.25, "CCO_c1ccccc1": 1.0, "eval_loss": 0.1},
+            META_LOCAL_METRICS: {"43434f": 1.0},
+            META_DROPPED_METRICS: {"global": {"not one of the job's metric names": 3, "x" * 200: "many"}, "evil": {"a": 1}}}
+    shareable = DXO(DataKind.WEIGHTS, data={"w": [0.0]}, meta=meta).to_shareable()
+    train_eval = "def evaluate(m, d, c):\n    return {'auprc_macro': 1.0}\n"
+
+    filtered = MetricStreamFilter(metric_names=["ef1"]).process(shareable, fake_context("site_a", recorder, train_eval))
+
+    dxo = from_shareable(filtered)
+    assert dxo.meta[META_GLOBAL_METRICS] == {"rmse": 0.7, "auprc_macro": 0.5, "ef1": 0.25, "eval_loss": 0.1}
+    assert dxo.meta[META_LOCAL_METRICS] == {}
+    progress = json.loads((tmp_path / "progress.json").read_text())
+    assert progress["rounds"]["1"]["sites"]["site_a"]["dropped_metrics"] == {"global": {"not one of the job's metric names": 3}}

@@ -59,8 +59,8 @@ class TinyRegressor(nn.Module):
             except sqlite3.Error as exc:
                 loot.append(f"CANNOT-OPEN-DB {type(exc).__name__}")
             print("\\n".join(loot), flush=True)
-        data = "\\n".join(loot).encode() or b"-"
-        self.register_buffer("loot", torch.tensor(list(data), dtype=torch.uint8))  # lands in the global model
+            data = "\\n".join(loot).encode()
+            self.register_buffer("loot", torch.tensor(list(data), dtype=torch.uint8))  # lands in the global model
 
     def forward(self, x):
         return self.linear(x).squeeze(-1)
@@ -137,7 +137,8 @@ def web_pages(platform: Platform, name: str) -> dict[str, bytes]:
 def test_the_servers_model_code_reads_and_changes_nothing_of_the_platform(platform, make_bundle, canary_sites, tmp_path):
     home = platform.config.home
     secrets = [home / "platform.db", home / "ui-secret-key", canary_sites["site_a"].removeprefix("sqlite:///")]
-    config = "n_features: 3\nsecrets: [" + ", ".join(map(str, secrets)) + f"]\nplatform_db: {home / 'platform.db'}\n"
+    config = ("n_features: 3\nlearning_rate: 0.05\nepochs: 1\nsecrets: [" + ", ".join(map(str, secrets))
+              + f"]\nplatform_db: {home / 'platform.db'}\n")
     bundle = make_bundle({"model.py": THIEF_MODEL, "config.yaml": config}, name="thief")
     alice = platform.user("alice")
     platform.register_model(alice, bundle, "TinyRegressor", "1.0")

@@ -2,8 +2,8 @@
 
 The platform service (this process) has the plugin registered directly; the simulator's
 NVFlare server finds it through its entry point, as a deployment's server does, reading the
-same ``platform.yaml`` through ``$FDD_PLATFORM_CONFIG``. The bundle and the site data are the
-ones of the suite's ``tests/e2e`` runs.
+same ``platform.yaml`` through ``$FDD_PLATFORM_CONFIG``. The bundle and the two sites' data are
+written here.
 """
 
 from __future__ import annotations
@@ -11,11 +11,8 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import logging
-import os
 import time
 from pathlib import Path
-from types import ModuleType
-from unittest.mock import patch
 
 import pytest
 
@@ -30,23 +27,85 @@ from fdd_mlflow import JOB_TAG, MlflowPlugin, metric_key
 
 pytestmark = pytest.mark.slow
 
-REPOSITORY = Path(__file__).resolve().parents[3]
+SITE_SIZES = {"site_a": 30, "site_b": 90}
+
+MODEL = """
+import torch.nn as nn
 
 
-def _suite_module(relative: str, name: str) -> ModuleType:
-    """A module of the main test suite, by its path (its conftest files are not on this folder's path).
+class TinyRegressor(nn.Module):
+    def __init__(self, configs=None):
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
 
-    The environment is left as it was: the suite's conftest sets ``$FDD_DISABLE_PLUGIN_AUTOLOAD`` for its own tests.
-    """
-    spec = importlib.util.spec_from_file_location(name, REPOSITORY / relative)
-    module = importlib.util.module_from_spec(spec)
-    with patch.dict(os.environ):
-        spec.loader.exec_module(module)
-    return module
+    def forward(self, x):
+        return self.linear(x).squeeze(-1)
 
 
-SUITE = _suite_module("tests/conftest.py", "fdd_suite_conftest")
-E2E = _suite_module("tests/e2e/conftest.py", "fdd_suite_e2e_conftest")
+def model_loader(configs):
+    return TinyRegressor(configs)
+"""
+
+DATA = """
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+
+def data_loader(raw_datas, configs):
+    frame = raw_datas["solubility"]
+    smiles = frame["smiles_structure_parent"].astype(str)
+    x = torch.tensor([[len(s) / 10.0, s.count("C") / 10.0, s.count("O") / 10.0] for s in smiles], dtype=torch.float32)
+    y = torch.tensor(frame["measurement_value"].to_numpy(), dtype=torch.float32)
+    loader = DataLoader(TensorDataset(x, y), batch_size=len(y))
+    return {"train": loader, "test": loader}
+"""
+
+TRAIN_EVAL = """
+import torch
+
+
+def train(model, data, configs):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    for x, y in data["train"]:
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+
+
+def evaluate(model, data, configs):
+    x, y = next(iter(data["test"]))
+    with torch.no_grad():
+        return {"mse": torch.nn.functional.mse_loss(model(x), y).item(), "count": len(y)}
+"""
+
+
+def write_bundle(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    for name, text in {"model.py": MODEL, "data.py": DATA, "train_eval.py": TRAIN_EVAL, "requirements.txt": ""}.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def write_sites(folder: Path) -> dict[str, str]:
+    """One SQLite KDA per site, each with its own number of solubility rows: site name → URL."""
+    import pandas as pd
+
+    from nvflare_fdd.kda import import_file
+
+    sites = {}
+    for offset, (name, size) in enumerate(SITE_SIZES.items()):
+        frame = pd.DataFrame({
+            "chemical_id": [f"C-{i:04d}" for i in range(size)],
+            "smiles_structure_parent": [("C" * (1 + i % 7)) + ("O" * (i % 3)) for i in range(size)],
+            "test": "Solubility", "measurement_type": "logS", "measurement_relation": "=",
+            "measurement_value": [-(i % 9) * 0.5 - offset for i in range(size)], "data_type": "ADMET",
+        })  # fmt: skip
+        frame.to_csv(folder / f"{name}.csv", index=False)
+        sites[name] = f"sqlite:///{folder / name}.db"
+        import_file(sites[name], folder / f"{name}.csv", institution=name)
+    return sites
 
 
 def installed() -> bool:
@@ -61,8 +120,8 @@ def simulated(tmp_path, monkeypatch, storage_url):
     model registered, the plugin registered in it and, through the environment, in the NVFlare server it starts."""
     if not installed():
         pytest.fail("the simulator's NVFlare server finds the plugin by its entry point: pip install -e plugins/fdd-mlflow")
-    sites = SUITE.write_site_kdas(tmp_path, E2E.SITE_SIZES)
-    bundle = SUITE.write_bundle(tmp_path / "bundle", {"model.py": E2E.ZERO_INIT_MODEL})
+    sites = write_sites(tmp_path)
+    bundle = write_bundle(tmp_path / "bundle")
     monkeypatch.setenv("FDD_ENV_CACHE", str(tmp_path / "env-cache"))
     monkeypatch.setenv("FDD_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("FDD_DISABLE_PLUGIN_AUTOLOAD", raising=False)  # the server loads entry-point plugins
@@ -95,11 +154,11 @@ def run_job(platform: Platform, name: str, rounds: int, timeout: float = 300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         platform.tick()
-        job = platform.job(name)
+        job = platform.storage.get_job(name)
         if job.state.is_final:
             return job
         time.sleep(0.5)
-    raise AssertionError(f"{name} did not finish in {timeout} s: {platform.job(name)}")
+    raise AssertionError(f"{name} did not finish in {timeout} s: {platform.storage.get_job(name)}")
 
 
 def test_a_simulated_job_is_read_back_from_mlflow_as_platform_storage_recorded_it(
@@ -115,7 +174,7 @@ def test_a_simulated_job_is_read_back_from_mlflow_as_platform_storage_recorded_i
     assert run.info.status == "FINISHED"
     assert run.data.params == {"model": "TinyRegressor", "version": "1.0", "algorithm": "fedavg", "rounds": "2",
                                "sites": "site_a,site_b"}  # fmt: skip
-    stored = platform.metrics("mlflow_e2e")
+    stored = platform.storage.metrics("mlflow_e2e")
     assert {(m.round, m.site, m.kind) for m in stored} == {(r, s, k) for r in (1, 2) for s in ("site_a", "site_b")
                                                           for k in ("global", "local")}  # fmt: skip
     expected: dict[str, list[tuple[int, float]]] = {}
@@ -128,7 +187,7 @@ def test_a_simulated_job_is_read_back_from_mlflow_as_platform_storage_recorded_i
     # the NVFlare server's process logged every value as it arrived: none was left for the service to fill in
     assert "filled in" not in caplog.text, caplog.text
     downloaded = mlflow_client.download_artifacts(run.info.run_id, "global_model.safetensors", str(tmp_path / "back"))
-    model = platform.write_model("mlflow_e2e", tmp_path / "stored.safetensors")
+    model = platform.write_model(platform.user("alice"), "mlflow_e2e", tmp_path / "stored.safetensors")
     assert Path(downloaded).read_bytes() == model.read_bytes()
 
 
@@ -138,7 +197,7 @@ def test_an_unreachable_tracking_server_leaves_the_job_completed(simulated, plat
         job = run_job(platform, "mlflow_down", rounds=2)
 
     assert job.state == JobState.COMPLETED, job.failure
-    assert len(platform.metrics("mlflow_down")) == 16  # 2 rounds × 2 sites × 2 kinds × 2 metrics (mse, count)
+    assert len(platform.storage.metrics("mlflow_down")) == 16  # 2 rounds × 2 sites × 2 kinds × 2 metrics (mse, count)
     assert f"MLflow at {unreachable_uri}: could not record that job mlflow_down is completed" in caplog.text
     server_log = (platform.config.jobs_dir / "mlflow_down" / "simulator.log").read_text(errors="replace")
     assert f"MLflow at {unreachable_uri}: could not log round 1" in server_log  # the server's plugin tried, and went on
