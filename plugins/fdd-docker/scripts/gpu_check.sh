@@ -3,7 +3,8 @@
 # container, under the full sandbox (no network, read-only, no capabilities, not root), see and
 # use the GPU through `--gpus`?
 #
-# Usage (from the repository root, as root, with the project installed: scripts/setup.sh):
+# Usage (from the repository root, as root; the project's .venv is used when there is one, else this
+# checkout's packages on python3 with its torch):
 #   plugins/fdd-docker/scripts/gpu_check.sh [IMAGE]
 # IMAGE: an image with a CUDA build of torch (e.g. `fdd env build-base --cuda --tag nvflare-fdd:cuda`).
 # Without one, an image is made from this machine's own Python with torch (FDD_GPU_PYTHON, default
@@ -14,7 +15,12 @@ cd "$(dirname "$0")/../../.."
 LOG=${OUT:-/tmp}/gpu_check.log
 IMAGE=${1:-}
 PY=${FDD_GPU_PYTHON:-python3}
-[ -x .venv/bin/python ] && SITE_PY=.venv/bin/python || SITE_PY=$PY
+if [ -x .venv/bin/python ]; then
+    SITE_PY=.venv/bin/python
+else  # no project environment (a bare GPU machine): the packages from this checkout, on that Python
+    SITE_PY=$PY
+    export PYTHONPATH="$PWD:$PWD/plugins/fdd-docker${PYTHONPATH:+:$PYTHONPATH}"
+fi
 exec > >(tee "$LOG") 2>&1
 failed=0
 step() { echo "== $*"; }
