@@ -75,6 +75,7 @@ def run_simulation(
     server_vars: Mapping[str, object] | None = None,
     site_settings: Mapping[str, object] | None = None,
     metric_names: Sequence[str] = (),
+    environment: tuple[str, Mapping[str, object]] | None = None,
 ) -> RunOutcome:
     """Train ``bundle_dir`` with FedAvg across ``sites`` in the NVFlare simulator.
 
@@ -91,6 +92,8 @@ def run_simulation(
         site_settings: ``fdd_site.json`` settings of every simulated participant (the simulator gives them all
             its workspace's ``local/`` folder), e.g. ``{"environment": {"backend": "docker"}}``.
         metric_names: metric names declared with the model (see ``nvflare_fdd.metric_names``).
+        environment: ``(backend, options)`` every participant runs user code with (``fdd run --env-backend``),
+            written into ``site_settings``' ``environment``; default: their own settings (``local``).
 
     Returns:
         The outcome, once the run completed.
@@ -112,6 +115,8 @@ def run_simulation(
     )
     workspace, log_path = work / "workspace", work / LOG_FILE
     started = time.monotonic()
+    if environment is not None:
+        site_settings = {**(site_settings or {}), "environment": environment_section(*environment)}
     before_start = (lambda ws: write_site_settings(ws / "local", site_settings)) if site_settings else None
     return_code, fatal = simulate(job_dir, sites, workspace, log_path, on_progress=on_progress, timeout=timeout,
                                   progressed=_any_round_done, before_start=before_start)  # fmt: skip
@@ -135,6 +140,11 @@ def run_simulation(
             log_path,
         )
     return RunOutcome(out_dir=out_dir, progress=progress, seconds=time.monotonic() - started)
+
+
+def environment_section(backend: str, options: Mapping[str, object]) -> dict[str, object]:
+    """``fdd_site.json``'s ``environment`` for a backend and its options."""
+    return {"backend": backend, **dict(options)}
 
 
 def write_site_settings(local_dir: Path, settings: Mapping[str, object]) -> Path:

@@ -206,8 +206,10 @@ class WorkerProcess:
         expected_diff = expected.with_name(f"control-diff-{round_num}.safetensors")
         for stale in (expected, expected_diff):
             stale.unlink(missing_ok=True)
+        readable_to_worker(Path(params_path))
         command = {"cmd": "round", "round": round_num, "params": str(params_path), **job}
         if controls_path is not None:
+            readable_to_worker(Path(controls_path))
             command["controls"] = str(controls_path)
         message = self._call(command, round_num, ROUND_PHASES)
         if message.get("params") != str(expected) or not expected.is_file():
@@ -326,6 +328,7 @@ class WorkerProcess:
                              detail=str(exc)) from exc  # fmt: skip
         self.served_rows = write_raw_datas(frames, folder)
         del frames
+        readable_to_worker(folder)
         self._connection.send_bytes(json.dumps({"kind": "raw_datas", "dir": str(folder)}).encode())
 
     def _answer(self, message: dict) -> None:
@@ -387,3 +390,17 @@ class WorkerProcess:
         except OSError:
             return ""
         return text[-LOG_TAIL_CHARS:]
+
+
+def readable_to_worker(path: Path) -> None:
+    """Let the worker read what the executor hands it, even as another uid (a container's user-code uid).
+
+    Only the exchange folder's owner can enter it, so this opens nothing to anyone else; some
+    writers (safetensors) create files readable by their owner alone.
+    """
+    paths = [path, *path.rglob("*")] if path.is_dir() else [path]
+    for item in paths:
+        mode = item.stat().st_mode
+        wanted = mode | (0o055 if item.is_dir() else 0o044)
+        if wanted != mode:
+            item.chmod(wanted & 0o7777)

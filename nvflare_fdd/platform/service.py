@@ -86,7 +86,7 @@ class Platform:
             from nvflare_fdd.demo import prepare_demo
 
             sites = {site.name: site.url for site in prepare_demo(self.config.home / "demo")}
-        return SimulatorRunner(sites, self.config.storage_url)
+        return SimulatorRunner(sites, self.config.storage_url, self.config.simulator_environment)
 
     def sites(self) -> list[str]:
         """The sites jobs can use (from the runner: the simulator's sites or the deployment's clients)."""

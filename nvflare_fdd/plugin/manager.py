@@ -55,6 +55,10 @@ class FddPluginManager:
         """Backend name → factory, from every plugin's ``fdd_environment_backends``."""
         return self._collect(self.pm.hook.fdd_environment_backends, "environment backend")
 
+    def env_commands(self) -> dict[str, Any]:
+        """Name → ``click.Command`` of ``fdd env``, from every plugin's ``fdd_env_commands``."""
+        return self._collect(self.pm.hook.fdd_env_commands, "fdd env command")
+
     def storage_backends(self) -> dict[str, Callable[..., Any]]:
         """Backend name → ``factory(url)``, from every plugin's ``fdd_storage_backends``."""
         return self._collect(self.pm.hook.fdd_storage_backends, "storage backend")

@@ -18,7 +18,7 @@ from nvflare_fdd.platform.config import STORAGE_URL_ENV
 from nvflare_fdd.platform.records import Job
 from nvflare_fdd.platform.runners import RunStatus
 from nvflare_fdd.results import read_failure, read_progress
-from nvflare_fdd.simulate import find_results, simulator_command, simulator_env
+from nvflare_fdd.simulate import environment_section, find_results, simulator_command, simulator_env, write_site_settings
 
 
 class SimulatorRunner:
@@ -27,15 +27,29 @@ class SimulatorRunner:
     Args:
         sites: site name → KDA URL.
         storage_url: the platform database, where the job's server writes progress and metrics.
+        environment: how the sites run user code: ``simulator.environment`` of ``platform.yaml``
+            (``{"backend": "docker", "base_image": ...}``, the keys of ``fdd_site.json``'s ``environment``).
+
+    Raises:
+        FddError: no sites, or the environment backend refuses its options.
     """
 
     name = "simulator"
 
-    def __init__(self, sites: dict[str, str], storage_url: str):
+    def __init__(self, sites: dict[str, str], storage_url: str, environment: dict | None = None):
         if not sites:
             raise FddError("the simulator runner needs at least one site (simulator.sites in platform.yaml)")
         self._sites = dict(sites)
         self.storage_url = storage_url
+        self.environment: tuple[str, dict] | None = None
+        if environment:
+            from nvflare_fdd.envs import make_backend
+            from nvflare_fdd.executors.site_config import DEFAULT_BACKEND
+
+            options = dict(environment)
+            backend = str(options.pop("backend", None) or DEFAULT_BACKEND)
+            make_backend(backend, options, "simulator.environment in platform.yaml")
+            self.environment = (backend, options)
 
     def sites(self) -> list[str]:
         return sorted(self._sites)
@@ -48,6 +62,8 @@ class SimulatorRunner:
         log_path = work_dir / "simulator.log"
         command = simulator_command(job_dir, workspace, job.sites)
         env = simulator_env({site: self._sites[site] for site in job.sites}, **{STORAGE_URL_ENV: self.storage_url})
+        if self.environment is not None:  # every simulated participant reads the workspace's local/fdd_site.json
+            write_site_settings(workspace / "local", {"environment": environment_section(*self.environment)})
         with open(log_path, "ab") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         return json.dumps({"pid": process.pid, "workspace": str(workspace), "log": str(log_path)})
