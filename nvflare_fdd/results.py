@@ -13,6 +13,7 @@ Layout of a results folder::
     global_model.pt            last global state dict (torch.save of tensors)
     global_model.safetensors   the same, as safetensors
     best_global_model.pt / .safetensors   the global model with the best Global eval score
+    scaffold_controls.safetensors         SCAFFOLD's global controls after the last saved round (algorithm scaffold)
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.executors.site_config import KDA_URLS_ENV, SITE_CONFIG_FILE
 from nvflare_fdd.jobs import JOB_NAME, create_job
@@ -33,6 +34,7 @@ RESULT_FILES = (
     "global_model.safetensors",
     "best_global_model.pt",
     "best_global_model.safetensors",
+    "scaffold_controls.safetensors",
 )
 NVFLARE_FOLDER = "nvflare"
 START_ATTEMPTS = 2
@@ -76,8 +78,10 @@ def run_simulation(
     site_settings: Mapping[str, object] | None = None,
     metric_names: Sequence[str] = (),
     environment: tuple[str, Mapping[str, object]] | None = None,
+    algorithm: str = "fedavg",
+    fedprox_mu: float = DEFAULT_FEDPROX_MU,
 ) -> RunOutcome:
-    """Train ``bundle_dir`` with FedAvg across ``sites`` in the NVFlare simulator.
+    """Train ``bundle_dir`` with FedAvg (or FedProx, or SCAFFOLD) across ``sites`` in the NVFlare simulator.
 
     Args:
         bundle_dir: a flat, valid user bundle.
@@ -94,6 +98,7 @@ def run_simulation(
         metric_names: metric names declared with the model (see ``nvflare_fdd.metric_names``).
         environment: ``(backend, options)`` every participant runs user code with (``fdd run --env-backend``),
             written into ``site_settings``' ``environment``; default: their own settings (``local``).
+        algorithm: ``fedavg``, ``fedprox`` or ``scaffold``; ``fedprox_mu``: FedProx's coefficient.
 
     Returns:
         The outcome, once the run completed.
@@ -111,7 +116,7 @@ def run_simulation(
     work.mkdir(parents=True)
     job_dir = create_job(
         work / job_name, bundle_dir, model_class, rounds, sites=list(sites), name=job_name, server_vars=server_vars,
-        metric_names=metric_names,
+        metric_names=metric_names, algorithm=algorithm, fedprox_mu=fedprox_mu,
     )
     workspace, log_path = work / "workspace", work / LOG_FILE
     started = time.monotonic()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from nvflare_fdd.cli.common import checked_bundle, checked_environment, env_backend_options, kda_option
+from nvflare_fdd.cli.common import algorithm_options, checked_bundle, checked_environment, env_backend_options, kda_option
 
 
 @click.command()
@@ -22,9 +22,10 @@ from nvflare_fdd.cli.common import checked_bundle, checked_environment, env_back
               help="Run in the job's real environment, as a site does: requirements.txt installed (phase 900), "
                    "user code in its own sandboxed process (--env-backend local or docker).")
 @env_backend_options
+@algorithm_options
 def check(
     bundle: Path, kda: str, rounds: int, model_class: str | None, device: str | None, site: str, in_env: bool,
-    env_backend: str | None, env_options: dict[str, object],
+    env_backend: str | None, env_options: dict[str, object], algorithm: str, fedprox_mu: float,
 ) -> None:  # fmt: skip
     """Run BUNDLE's client round on one site's data, without NVFlare.
 
@@ -51,7 +52,7 @@ def check(
         from nvflare_fdd.executors.site_config import DEFAULT_BACKEND
 
         backend, options = environment or (os.environ.get("FDD_ENV_BACKEND") or DEFAULT_BACKEND, {})
-        _check_in_environment(bundle, kda, rounds, model_class, device or "", site, backend, options)
+        _check_in_environment(bundle, kda, rounds, model_class, device or "", site, backend, options, algorithm, fedprox_mu)
         return
 
     def fetch():
@@ -63,12 +64,13 @@ def check(
     from nvflare_fdd.client.round import default_device
 
     device = device or default_device()
-    click.echo(f"Checking {bundle} on {kda} (device {device})")
+    click.echo(f"Checking {bundle} on {kda} (device {device}, {algorithm})")
     try:
         with open_bundle(bundle) as bundle_dir:
             report = check_bundle(
-                bundle_dir, fetch, rounds=rounds, model_class=model_class, site=site, device=device, on_phase=_PhasePrinter()
-            )
+                bundle_dir, fetch, rounds=rounds, model_class=model_class, site=site, device=device, on_phase=_PhasePrinter(),
+                algorithm=algorithm, fedprox_mu=fedprox_mu,
+            )  # fmt: skip
     except RoundError as exc:
         click.echo(exc.trace, err=True)
         raise click.ClickException(f"phase {exc.code} ({exc.phase.label}) failed: {exc.message}") from None
@@ -98,8 +100,9 @@ def check(
 
 
 def _check_in_environment(
-    bundle: Path, kda: str, rounds: int, model_class: str | None, device: str, site: str, backend: str, options: dict
-) -> None:
+    bundle: Path, kda: str, rounds: int, model_class: str | None, device: str, site: str, backend: str, options: dict,
+    algorithm: str = "fedavg", fedprox_mu: float = 0.01,
+) -> None:  # fmt: skip
     """``fdd check --env``: the same report, from a user-code process in the job's environment."""
     from nvflare_fdd.bundle import open_bundle
     from nvflare_fdd.cli.common import resolve_model_class
@@ -121,7 +124,8 @@ def _check_in_environment(
             model_class = resolve_model_class(bundle_dir, model_class)
             report, description = check_in_environment(
                 bundle_dir, fetch, backend, options, model_class, rounds=rounds, site=site, device=device,
-                on_phase=_PhasePrinter(), log=lambda line: click.echo(f"       {line}"),
+                on_phase=_PhasePrinter(), log=lambda line: click.echo(f"       {line}"), algorithm=algorithm,
+                fedprox_mu=fedprox_mu,
             )  # fmt: skip
     except RoundError as exc:
         if exc.trace:

@@ -98,3 +98,18 @@ def checked_environment(backend: str | None, options: dict[str, object]) -> tupl
     except JobEnvironmentError as exc:
         raise click.ClickException(str(exc)) from None
     return backend, options
+
+
+def algorithm_options(command):
+    """``--algorithm fedavg|fedprox|scaffold`` and ``--fedprox-mu MU`` (DESIGN §9)."""
+    from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
+
+    command = click.option(
+        "--fedprox-mu", type=click.FloatRange(min=0), default=DEFAULT_FEDPROX_MU, show_default=True,
+        help="FedProx's coefficient, sent to the sites with each task (controller_manager.FLFedProx() uses it).",
+    )(command)  # fmt: skip
+    return click.option(
+        "--algorithm", type=click.Choice(ALGORITHMS), default="fedavg", show_default=True,
+        help="fedavg, fedprox (FedAvg plus the bundle's FLFedProx term) or scaffold (SCAFFOLD's control variates "
+             "for the bundle's FLScaffold).",
+    )(command)  # fmt: skip

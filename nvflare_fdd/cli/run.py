@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from nvflare_fdd.cli.common import checked_bundle, checked_environment, env_backend_options, resolve_model_class
+from nvflare_fdd.cli.common import (
+    algorithm_options,
+    checked_bundle,
+    checked_environment,
+    env_backend_options,
+    resolve_model_class,
+)
 
 
 def parse_site(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
@@ -37,11 +43,13 @@ def parse_site(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
               help="A metric name evaluate() returns that is neither a common name nor a literal key of its dict "
                    "(only names known before the run leave a site); repeat for each.")
 @env_backend_options
+@algorithm_options
 def run(
     bundle: Path, sites: dict[str, str], rounds: int, out_dir: Path, model_class: str | None, timeout: float | None,
-    metric_names: tuple[str, ...], env_backend: str | None, env_options: dict[str, object],
+    metric_names: tuple[str, ...], env_backend: str | None, env_options: dict[str, object], algorithm: str,
+    fedprox_mu: float,
 ) -> None:  # fmt: skip
-    """Train BUNDLE with sample-weighted FedAvg across sites, in the NVFlare simulator.
+    """Train BUNDLE with sample-weighted FedAvg (or FedProx, or SCAFFOLD) across sites, in the NVFlare simulator.
 
     Writes OUT/metrics.csv (round, site, kind, metric, value), OUT/progress.json,
     OUT/global_model.pt and OUT/global_model.safetensors (and the best model as
@@ -52,13 +60,15 @@ def run(
     `--env-backend docker --env-option base_image=nvflare-fdd:latest --env-option gpus=`.
     """
     environment = checked_environment(env_backend, env_options)
-    run_bundle(bundle, sites, rounds, out_dir, model_class, timeout, metric_names, environment)
+    run_bundle(bundle, sites, rounds, out_dir, model_class, timeout, metric_names, environment, algorithm, fedprox_mu)
 
 
 def run_bundle(
     bundle: Path, sites: dict[str, str], rounds: int, out_dir: Path, model_class: str | None, timeout: float | None,
     metric_names: tuple[str, ...] = (),
     environment: tuple[str, dict[str, object]] | None = None,
+    algorithm: str = "fedavg",
+    fedprox_mu: float = 0.01,
 ) -> None:  # fmt: skip
     """Validate, run and report; shared by ``fdd run`` and ``fdd demo``."""
     from nvflare_fdd.bundle import open_bundle
@@ -67,13 +77,15 @@ def run_bundle(
 
     checked_bundle(bundle, model_class)
     where = f" with the {environment[0]} environment backend" if environment else ""
-    click.echo(f"Running {bundle} on {len(sites)} site(s) ({', '.join(sites)}) for {rounds} round(s){where}")
+    how = f" with {algorithm}" + (f" (mu {fedprox_mu:g})" if algorithm == "fedprox" else "") if algorithm != "fedavg" else ""
+    click.echo(f"Running {bundle} on {len(sites)} site(s) ({', '.join(sites)}) for {rounds} round(s){how}{where}")
     printer = _ProgressPrinter()
     try:
         with open_bundle(bundle) as bundle_dir:
             model_class = resolve_model_class(bundle_dir, model_class)
             outcome = run_simulation(bundle_dir, sites, rounds, out_dir, model_class, on_progress=printer, timeout=timeout,
-                                     metric_names=metric_names, environment=environment)  # fmt: skip
+                                     metric_names=metric_names, environment=environment, algorithm=algorithm,
+                                     fedprox_mu=fedprox_mu)  # fmt: skip
     except RunFailed as exc:
         if exc.failure and exc.failure.get("trace"):
             click.echo(exc.failure["trace"], err=True)

@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from nvflare_fdd.client.check import CheckReport, _build_server_model, _check_update_fits
+from nvflare_fdd.client.handover import load_arrays, save_arrays
 from nvflare_fdd.client.phases import Phase, RoundError
 from nvflare_fdd.client.process import WorkerProcess
 from nvflare_fdd.client.round import PhaseListener, RoundResult
+from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
+from nvflare_fdd.controllers.scaffold import ScaffoldControls
 from nvflare_fdd.envs import JobEnvironmentError, Logger, make_backend
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.usercode import user_modules
@@ -36,6 +39,8 @@ def check_in_environment(
     device: str = "",
     on_phase: PhaseListener | None = None,
     log: Logger = lambda line: None,
+    algorithm: str = "fedavg",
+    fedprox_mu: float = DEFAULT_FEDPROX_MU,
 ) -> tuple[CheckReport, str]:
     """Run ``rounds`` client rounds of ``bundle_dir`` in the environment ``backend`` builds for it.
 
@@ -50,6 +55,7 @@ def check_in_environment(
         device: ``cpu`` / ``cuda:N``; empty for the worker's default.
         on_phase: receives the worker's phase events.
         log: receives the environment backend's progress (phase 900).
+        algorithm: ``fedavg``, ``fedprox`` or ``scaffold``; ``fedprox_mu``: what the server would send.
 
     Returns:
         The report, and the environment's description.
@@ -81,20 +87,30 @@ def check_in_environment(
             raise
         except FddError as exc:  # the backend could not form the command (no sandbox, a bad mount)
             raise RoundError(Phase.ENVIRONMENT, site, None, str(exc)) from exc
-        worker.setup()
+        job = {"algorithm": algorithm, "fedprox_mu": fedprox_mu}
+        worker.setup(**job)
         started = time.perf_counter()
         with user_modules(bundle_dir):  # the server's side, in this process
             server_model = _build_server_model(bundle_dir, model_class)
         report = CheckReport(model_class, sum(p.numel() for p in server_model.parameters()), time.perf_counter() - started)
         global_params = {key: value.detach().cpu().contiguous() for key, value in server_model.state_dict().items()}
+        controls = ScaffoldControls(global_params) if algorithm == "scaffold" else None
         for round_num in range(1, rounds + 1):
             params_path = worker.exchange / f"global-{round_num}.safetensors"
             save_file(global_params, str(params_path))
-            reply = worker.run_round(round_num, params_path)
+            controls_path = None
+            if controls is not None:
+                controls.begin_round()
+                controls_path = worker.exchange / f"controls-{round_num}.safetensors"
+                save_arrays(controls.controls, str(controls_path))
+            reply = worker.run_round(round_num, params_path, controls_path, **job)
             update = load_file(str(reply.params))
             result = RoundResult(round_num, update, reply.num_samples, dict(reply.global_metrics or {}),
                                  dict(reply.local_metrics or {}), reply.phases)  # fmt: skip
             _check_update_fits(server_model, result, site)
+            if controls is not None:
+                controls.add(load_arrays(reply.control_diff), result.num_samples, site)
+                controls.end_round()
             report.rounds.append(result)
             global_params = {key: torch.as_tensor(value) for key, value in update.items()}
     finally:

@@ -28,6 +28,7 @@ from nvflare_fdd.client import runtime
 from nvflare_fdd.client.phases import Frame, Phase, PhaseTiming, RoundError, now
 from nvflare_fdd.errors import ContractError
 from nvflare_fdd.filters.screening import screen_metrics
+from nvflare_fdd.transport import META_SCAFFOLD_CTRL_DIFF, META_SCAFFOLD_CTRL_GLOBAL
 from nvflare_fdd.usercode import import_user_module, load_configs, user_function, user_modules
 
 log = logging.getLogger(__name__)
@@ -125,12 +126,14 @@ class ClientRound:
         return timings
 
     def run(self, round_num: int, global_params: Mapping[str, Any] | None,
-            global_controls: Mapping[str, Any] | None = None) -> RoundResult:  # fmt: skip
+            global_controls: Mapping[str, Any] | None = None,
+            send: Callable[[RoundResult], None] | None = None) -> RoundResult:  # fmt: skip
         """One round: load the global weights, global eval, train, local eval, package the update.
 
         With the job's algorithm ``scaffold`` (``nvflare_fdd.client.runtime``), the server's
         ``global_controls`` are loaded into ``FLScaffold`` before ``train()`` and its control
-        differences are part of the result, as K-MELLODDY's client does.
+        differences are part of the result, as K-MELLODDY's client does. ``send`` (a transport's
+        part of phase 8000, such as writing the update's file) runs inside the send phase.
         """
         if self.model is None:
             raise RuntimeError("ClientRound.setup() must run before ClientRound.run()")
@@ -156,18 +159,21 @@ class ClientRound:
             num_samples = count_training_samples(train_return, self.data)
             params = {key: value.detach().cpu() for key, value in self.model.state_dict().items()}
             control_diff = self._control_diff() if scaffold else None
-        return RoundResult(
-            round=round_num,
-            params=params,
-            num_samples=num_samples,
-            global_metrics=global_metrics.accepted,
-            local_metrics=local_metrics.accepted,
-            dropped_metrics={"global": global_metrics.rejected, "local": local_metrics.rejected},
-            phases=timings,
-            missing_keys=missing,
-            unexpected_keys=unexpected,
-            control_diff=control_diff,
-        )
+            result = RoundResult(
+                round=round_num,
+                params=params,
+                num_samples=num_samples,
+                global_metrics=global_metrics.accepted,
+                local_metrics=local_metrics.accepted,
+                dropped_metrics={"global": global_metrics.rejected, "local": local_metrics.rejected},
+                phases=timings,
+                missing_keys=missing,
+                unexpected_keys=unexpected,
+                control_diff=control_diff,
+            )
+            if send is not None:
+                send(result)
+        return result
 
     # -- helpers and phases -----------------------------------------------------------------------------
 
@@ -183,7 +189,7 @@ class ClientRound:
         from nvflare.app_common.abstract.fl_model import FLModel
 
         controller_manager = importlib.import_module("controller_manager")
-        input_model = FLModel(params=dict(global_params or {}), meta={controller_manager.SCAFFOLD_CTRL_GLOBAL: dict(controls)})
+        input_model = FLModel(params=dict(global_params or {}), meta={META_SCAFFOLD_CTRL_GLOBAL: dict(controls)})
         controller_manager.FLScaffold(self.model).get_global_controls(input_model)
 
     def _control_diff(self) -> dict[str, Any]:
@@ -198,7 +204,7 @@ class ClientRound:
                 "get_controls() at its start, scaffold_apply(model, optimizer) after each backward() and "
                 f"scaffold_update(model, steps) at its end ({exc})",
             ) from exc
-        return dict(meta[controller_manager.SCAFFOLD_CTRL_DIFF])
+        return dict(meta[META_SCAFFOLD_CTRL_DIFF])
 
     def _load_global(self, global_params: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         import torch

@@ -137,18 +137,20 @@ def _round(client: ClientRound, command: dict) -> dict:
     with client.phase(Phase.RECEIVE, round_num, []):
         params = load_file(command["params"]) if command.get("params") else None
         controls = load_file(command["controls"]) if command.get("controls") else None
-    result = client.run(round_num, params, controls)
     out = Path(command["params"]).with_name(f"update-{round_num}.safetensors")
-    reply = {"ok": True, "params": str(out), "num_samples": result.num_samples,
-             "global_metrics": result.global_metrics, "local_metrics": result.local_metrics}  # fmt: skip
-    with client.phase(Phase.SEND, round_num, []):  # the executor joins it to run()'s send phase
+    files: dict[str, str] = {}
+
+    def send(result) -> None:  # inside the round's send phase
         save_file(savable_tensors(result.params), str(out))
         if result.control_diff is not None:
             diff_path = out.with_name(f"control-diff-{round_num}.safetensors")
             save_file(savable_tensors({key: torch.as_tensor(value) for key, value in result.control_diff.items()}),
                       str(diff_path))  # fmt: skip
-            reply["control_diff"] = str(diff_path)
-    return reply
+            files["control_diff"] = str(diff_path)
+
+    result = client.run(round_num, params, controls, send=send)
+    return {"ok": True, "params": str(out), "num_samples": result.num_samples, "global_metrics": result.global_metrics,
+            "local_metrics": result.local_metrics, **files}  # fmt: skip
 
 
 def savable_tensors(params: dict) -> dict:

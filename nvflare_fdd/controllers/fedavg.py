@@ -1,10 +1,16 @@
-"""``FddFedAvg``: sample-weighted FedAvg over the chosen sites, streaming, failing fast.
+"""``FddFedAvg``: sample-weighted FedAvg (or FedProx, or SCAFFOLD) over the chosen sites, streaming, failing fast.
 
 Each round sends the global model to every site, folds each result into one
 ``WeightedAccumulator`` as it arrives (so server memory does not grow with the
 number of sites), and saves the new global model. A site's failure (its phase
 code, round and trace) is recorded and ends the job at once instead of leaving
 it waiting for the other sites.
+
+The job's ``algorithm`` (DESIGN §9) goes to the sites with each task: ``fedprox`` adds
+FedProx's ``mu`` (the proximal term is the bundle's, through ``controller_manager.FLFedProx``;
+the aggregation is FedAvg's), ``scaffold`` adds the global control variates, whose sites'
+changes are folded in like the updates (``nvflare_fdd.controllers.scaffold``) and saved with
+the global model each round.
 
 A site that goes away (its NVFlare client dies: NVFlare reports it disconnected
 after ``dead_client_grace_period``; or it misses ``train_timeout``) ends the job
@@ -37,7 +43,21 @@ from nvflare_fdd.envs import JobEnvironmentError
 from nvflare_fdd.errors import ServerModelError
 from nvflare_fdd.persistors.builder import check_against_spec
 from nvflare_fdd.persistors.model_persistor import BEST, LAST
-from nvflare_fdd.transport import HEADER_ERROR, META_GLOBAL_METRICS, META_NUM_SAMPLES, TRAIN_TASK, to_tensors, weights_shareable
+from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
+from nvflare_fdd.controllers.scaffold import ScaffoldControls
+from nvflare_fdd.errors import FddError
+from nvflare_fdd.transport import (
+    HEADER_ERROR,
+    META_ALGORITHM,
+    META_FEDPROX_MU,
+    META_GLOBAL_METRICS,
+    META_NUM_SAMPLES,
+    META_SCAFFOLD_CTRL_DIFF,
+    META_SCAFFOLD_CTRL_GLOBAL,
+    TRAIN_TASK,
+    to_tensors,
+    weights_shareable,
+)
 from nvflare_fdd.widgets.recorder import RECORDER_ID
 
 _HIGHER_IS_BETTER = ("r2", "acc", "auc", "precision", "recall", "f1", "pearson", "spearman", "score")
@@ -57,6 +77,8 @@ class FddFedAvg(FddController):
         task_check_period: seconds between checks for results; small values shorten each round.
         min_sites: sites a round needs; 0 means all of them (a lost site fails the job).
         start_round: rounds already done (a resumed job); the run continues with the next one.
+        algorithm: ``fedavg``, ``fedprox`` or ``scaffold``.
+        fedprox_mu: FedProx's coefficient, sent to the sites with each task (``fedprox``).
     """
 
     def __init__(
@@ -71,8 +93,17 @@ class FddFedAvg(FddController):
         task_check_period: float = 0.05,
         min_sites: int = 0,
         start_round: int = 0,
+        algorithm: str = "fedavg",
+        fedprox_mu: float = DEFAULT_FEDPROX_MU,
     ):
         super().__init__(task_check_period=task_check_period)
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
+        if isinstance(fedprox_mu, bool) or not isinstance(fedprox_mu, (int, float)) or not fedprox_mu >= 0:
+            raise ValueError(f"fedprox_mu must be a number ≥ 0, got {fedprox_mu!r}")
+        self.algorithm = algorithm
+        self.fedprox_mu = float(fedprox_mu)
+        self._controls: ScaffoldControls | None = None
         if not isinstance(num_rounds, int) or num_rounds < 1:
             raise ValueError(f"num_rounds must be a whole number ≥ 1, got {num_rounds!r}")
         if best_mode not in ("min", "max", "auto"):
@@ -136,17 +167,26 @@ class FddFedAvg(FddController):
             self._fail({"code": None, "phase": "server model", "site": "server", "round": None,
                         "message": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}, fl_ctx)
             return
+        if self.algorithm == "scaffold":
+            try:
+                self._controls = ScaffoldControls(params, self._persistor.load_controls(fl_ctx))
+            except (ValueError, FddError) as exc:
+                self._fail({"code": None, "phase": "server model", "site": "server", "round": None,
+                            "message": str(exc), "trace": ""}, fl_ctx)  # fmt: skip
+                return
         for round_index in range(self.start_round, self.num_rounds):
             round_num = self._round = round_index + 1
             self._record("round_started", round_num, time.time())
             self._accumulator = WeightedAccumulator()
             self._global_scores = []
+            if self._controls is not None:
+                self._controls.begin_round()
             with self._lock:
                 targets = sorted(self._live)
                 self._round_targets = set(targets)
             self._task = Task(
                 name=self.train_task_name,
-                data=weights_shareable(params, round_index, self.num_rounds),
+                data=weights_shareable(params, round_index, self.num_rounds, self._task_meta()),
                 timeout=self.train_timeout,
                 result_received_cb=self._accept_result,
             )
@@ -173,6 +213,9 @@ class FddFedAvg(FddController):
                 return
             self._accumulator = None
             try:
+                if self._controls is not None:  # the controls first: a round is saved once its model is
+                    self._controls.end_round()
+                    self._persistor.save_controls(self._controls.controls, fl_ctx)
                 self._persistor.save_weights(params, fl_ctx, LAST)
             except OSError as exc:  # a full disk, a lost mount: the last saved round stays the last complete one
                 self._fail_to_save(exc, round_num, fl_ctx)
@@ -241,6 +284,8 @@ class FddFedAvg(FddController):
         try:
             with self._lock:
                 self._accumulator.add(dxo.data, dxo.meta.get(META_NUM_SAMPLES), source=site)
+                if self._controls is not None:
+                    self._controls.add(dxo.meta.get(META_SCAFFOLD_CTRL_DIFF), dxo.meta.get(META_NUM_SAMPLES), site)
         except (AggregationError, ValueError, TypeError) as exc:
             self._fail({"code": None, "phase": "aggregation", "site": site, "round": round_num,
                         "message": str(exc), "trace": ""}, fl_ctx)
@@ -248,6 +293,13 @@ class FddFedAvg(FddController):
         self._note_global_score(dxo.meta.get(META_GLOBAL_METRICS) or {}, dxo.meta.get(META_NUM_SAMPLES))
         if self._live != self._round_targets:  # a site was lost this round: nobody may be left to wait for
             self._end_round_if_complete(fl_ctx)
+
+    def _task_meta(self) -> dict[str, Any]:
+        """What the sites need of the algorithm with each task."""
+        meta: dict[str, Any] = {META_ALGORITHM: self.algorithm, META_FEDPROX_MU: self.fedprox_mu}
+        if self._controls is not None:
+            meta[META_SCAFFOLD_CTRL_GLOBAL] = self._controls.task_meta()
+        return meta
 
     def _note_global_score(self, metrics: Any, num_samples: int) -> None:
         metrics = screen_metrics(metrics).accepted  # already screened by the filter, if configured

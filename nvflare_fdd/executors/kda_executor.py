@@ -31,6 +31,7 @@ from nvflare.apis.signal import Signal
 from nvflare.app_common.app_constant import AppConstants
 
 from nvflare_fdd.client.boundary import check_num_samples, check_update, screen_site_metrics
+from nvflare_fdd.client.handover import load_arrays, save_arrays
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
 from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 from nvflare_fdd.client.process import WorkerProcess
@@ -116,15 +117,15 @@ class KdaExecutor(Executor):
             global_params = task.data
             controls = task.meta.get(META_SCAFFOLD_CTRL_GLOBAL) if job["algorithm"] == "scaffold" else None
             try:
-                _save_numpy(global_params, str(params_path))
+                save_arrays(global_params, str(params_path))
                 if controls is not None:
                     controls_path = worker.exchange / f"controls-{round_num}.safetensors"
-                    _save_numpy(controls, str(controls_path))
+                    save_arrays(controls, str(controls_path))
             except Exception as exc:
                 raise RoundError(Phase.RECEIVE, site, round_num, f"cannot read the global model: {exc}") from exc
             reply = worker.run_round(round_num, params_path, controls_path, **job)
             try:
-                update = _load_numpy(str(reply.params))
+                update = load_arrays(str(reply.params))
             except Exception as exc:
                 raise RoundError(Phase.SEND, site, round_num, "the update is not a readable safetensors file",
                                  detail=str(exc)) from exc  # fmt: skip
@@ -133,7 +134,7 @@ class KdaExecutor(Executor):
             check_update(update, global_params, site, round_num)
             control_diff = None
             if controls is not None:
-                control_diff = _load_numpy(str(reply.control_diff))
+                control_diff = load_arrays(str(reply.control_diff))
                 check_update(control_diff, controls, site, round_num, what="SCAFFOLD control differences")
             num_samples = check_num_samples(reply.num_samples, worker.served_rows, site, round_num)
             metrics, dropped = {}, {}
@@ -253,16 +254,3 @@ def _job_settings(meta: dict) -> dict:
     if isinstance(mu, bool) or not isinstance(mu, (int, float)) or not mu >= 0:
         raise FddError(f"the server sent an invalid fedprox_mu {mu!r}")
     return {"algorithm": algorithm, "fedprox_mu": float(mu)}
-
-
-def _save_numpy(params: dict, path: str) -> None:
-    import numpy as np
-    from safetensors.numpy import save_file
-
-    save_file({key: np.ascontiguousarray(value) for key, value in params.items()}, path)
-
-
-def _load_numpy(path: str) -> dict:
-    from safetensors.numpy import load_file
-
-    return load_file(path)

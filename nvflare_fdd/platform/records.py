@@ -98,6 +98,9 @@ class Job:
     resume_from: int | None = None
     shared_with: tuple[str, ...] = ()
     """Users the owner shared the job with, read-only."""
+    algorithm: str = "fedavg"
+    """``fedavg``, ``fedprox`` or ``scaffold`` (DESIGN §9)."""
+    fedprox_mu: float = 0.01
 
 
 @dataclass(frozen=True)

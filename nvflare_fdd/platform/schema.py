@@ -129,6 +129,9 @@ class JobRow(PlatformBase):
     # added in migration 0002
     min_sites: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     resume_from: Mapped[int | None] = mapped_column(Integer)
+    # added in migration 0004
+    algorithm: Mapped[str] = mapped_column(String(16), default="fedavg", server_default="fedavg")
+    fedprox_mu: Mapped[float] = mapped_column(Float, default=0.01, server_default="0.01")
 
 
 class JobShareRow(PlatformBase):

@@ -17,17 +17,20 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from nvflare_fdd.errors import BundleError, FddError
+from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
+from nvflare_fdd.jobs import check_algorithm
 from nvflare_fdd.metric_names import check_declared
 from nvflare_fdd.platform.config import PlatformConfig, load_config
 from nvflare_fdd.platform.records import Job, JobState, MetricValue, Model, SiteGroup, User
 from nvflare_fdd.platform.runners import Runner, RunStatus
-from nvflare_fdd.platform.storage import CHECKPOINT, NotFound, StorageConflict
+from nvflare_fdd.platform.storage import CHECKPOINT, CONTROLS_CHECKPOINT, NotFound, StorageConflict
 from nvflare_fdd.plugin.manager import FddPluginManager, plugin_manager
 
 log = logging.getLogger(__name__)
 
 JOB_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 RESUME_WEIGHTS = "fdd_resume.safetensors"
+RESUME_CONTROLS = "fdd_resume_controls.safetensors"
 VERSION = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
@@ -214,14 +217,17 @@ class Platform:
     # -- jobs -----------------------------------------------------------------------------------
 
     def create_job(self, user: User, name: str, model: str, rounds: int, sites: Iterable[str] = (),
-                   group: str | None = None, description: str = "", min_sites: int = 0) -> Job:  # fmt: skip
+                   group: str | None = None, description: str = "", min_sites: int = 0, algorithm: str = "fedavg",
+                   fedprox_mu: float = DEFAULT_FEDPROX_MU) -> Job:  # fmt: skip
         """A new job in state ``ready``: it waits for its owner to start it.
 
         Args:
             model: ``Class:version``.
             sites: the sites to train on; or ``group`` names a saved site group.
             min_sites: sites a round needs; 0 (the default) means all: a site that goes away fails the job.
+            algorithm: ``fedavg``, ``fedprox`` or ``scaffold`` (DESIGN §9); ``fedprox_mu``: FedProx's coefficient.
         """
+        check_algorithm(algorithm, fedprox_mu)
         if not JOB_NAME.match(name or ""):
             raise FddError(f"job name {name!r} may use only English letters, digits and _ (no spaces, Korean or symbols)")
         if not isinstance(rounds, int) or rounds < 1:
@@ -240,7 +246,8 @@ class Platform:
         self._check_sites(sites)
         if not isinstance(min_sites, int) or not 0 <= min_sites <= len(sites):
             raise FddError(f"min_sites must be between 0 (all sites) and the number of sites ({len(sites)}), got {min_sites!r}")
-        job = self.storage.create_job(user.name, name, (class_name, version), description, rounds, sites, min_sites=min_sites)
+        job = self.storage.create_job(user.name, name, (class_name, version), description, rounds, sites, min_sites=min_sites,
+                                      algorithm=algorithm, fedprox_mu=float(fedprox_mu))  # fmt: skip
         self._event(job.name, None, JobState.READY.value, "created")
         return job
 
@@ -354,8 +361,12 @@ class Platform:
             if job.resume_from:
                 self.storage.write_artefact(job.name, CHECKPOINT, bundle / RESUME_WEIGHTS)
                 server_vars.update(start_round=job.resume_from, initial_weights=RESUME_WEIGHTS)
+                if job.algorithm == "scaffold" and CONTROLS_CHECKPOINT in self.storage.artefacts(job.name):
+                    self.storage.write_artefact(job.name, CONTROLS_CHECKPOINT, bundle / RESUME_CONTROLS)
+                    server_vars.update(initial_controls=RESUME_CONTROLS)
             job_dir = create_job(work / "job", bundle, class_name, job.rounds, sites=list(job.sites), name=job.name,
-                                 server_vars=server_vars, min_clients=job.min_sites, metric_names=metric_names)  # fmt: skip
+                                 server_vars=server_vars, min_clients=job.min_sites, metric_names=metric_names,
+                                 algorithm=job.algorithm, fedprox_mu=job.fedprox_mu)  # fmt: skip
             handle = self.runner.submit(job, job_dir, work)
         except Exception as exc:
             reason = f"could not start: {exc}"
@@ -441,7 +452,7 @@ def import_results(storage, name: str, folder: Path) -> None:
     from collections import defaultdict
 
     from nvflare_fdd.results import METRICS_CSV, PROGRESS_JSON
-    from nvflare_fdd.platform.sink import ARTEFACTS
+    from nvflare_fdd.platform.sink import ARTEFACTS, saved_state
 
     metrics_path = folder / METRICS_CSV
     if metrics_path.is_file():
@@ -464,9 +475,9 @@ def import_results(storage, name: str, folder: Path) -> None:
             for site, site_record in record.get("sites", {}).items():
                 storage.record_stage(name, int(round_key), site, site_record.get("phases", []), site_record.get("num_samples"),
                                      site_record.get("dropped_metrics"))  # fmt: skip
-        checkpoint = folder / "global_model.safetensors"
-        if finished and checkpoint.is_file():  # the global model after the last finished round
-            storage.record_round(name, max(finished), checkpoint=checkpoint)
+        checkpoint, controls = saved_state(folder)
+        if finished and checkpoint is not None:  # the global model (and SCAFFOLD's controls) after the last finished round
+            storage.record_round(name, max(finished), checkpoint=checkpoint, controls=controls)
     for artefact in ARTEFACTS:
         if (folder / artefact).is_file():
             storage.put_artefact(name, artefact, folder / artefact)

@@ -50,6 +50,7 @@ from nvflare_fdd.platform.schema import (
 
 CHUNK_BYTES = 8 << 20
 CHECKPOINT = "checkpoint.safetensors"  # the global model after the last finished round
+CONTROLS_CHECKPOINT = "checkpoint_controls.safetensors"  # SCAFFOLD's global controls after that round
 ACTIVE_STATES = (JobState.QUEUED.value, JobState.RUNNING.value)
 
 
@@ -264,6 +265,7 @@ class SqlStorage:
     def create_job(
         self, owner: str, name: str, model: tuple[str, str] | None, description: str, rounds: int, sites: Iterable[str],
         external: bool = False, state: JobState = JobState.READY, reason: str = "created", min_sites: int = 0,
+        algorithm: str = "fedavg", fedprox_mu: float = 0.01,
     ) -> Job:  # fmt: skip
         """A new job (``ready``); the name must be new across all users."""
         with self._session() as session:
@@ -273,7 +275,7 @@ class SqlStorage:
             row = JobRow(
                 name=name, owner_id=owner_row.id, model_id=model_id, description=description, rounds=rounds,
                 sites=list(sites), state=state.value, created_at=stamp, external=external, min_sites=min_sites,
-                started_at=stamp if state == JobState.RUNNING else None,
+                started_at=stamp if state == JobState.RUNNING else None, algorithm=algorithm, fedprox_mu=fedprox_mu,
             )  # fmt: skip
             session.add(row)
             try:
@@ -409,10 +411,11 @@ class SqlStorage:
 
     def record_round(
         self, name: str, round_num: int, started: float | None = None, finished: float | None = None,
-        checkpoint: Path | None = None,
+        checkpoint: Path | None = None, controls: Path | None = None,
     ) -> None:  # fmt: skip
-        """A round's start or end; with ``checkpoint`` (the round's global model, safetensors), stored in the
-        same transaction, so the last finished round and the saved model always agree (``fdd jobs resume``)."""
+        """A round's start or end; with ``checkpoint`` (the round's global model, safetensors) and SCAFFOLD's
+        ``controls``, stored in the same transaction, so the last finished round and the saved state always agree
+        (``fdd jobs resume``)."""
         with self._session() as session:
             job = _job_row(session, name)
             row = session.get(JobRoundRow, (job.id, round_num)) or JobRoundRow(job_id=job.id, round=round_num)
@@ -423,6 +426,8 @@ class SqlStorage:
             session.merge(row)
             if checkpoint is not None:
                 self._replace_artefact(session, job, CHECKPOINT, Path(checkpoint))
+            if controls is not None:
+                self._replace_artefact(session, job, CONTROLS_CHECKPOINT, Path(controls))
 
     def last_checkpoint(self, name: str) -> int | None:
         """The last round whose global model is stored, or ``None``."""
@@ -560,7 +565,8 @@ def _job(session: Session, row: JobRow) -> Job:
         rounds=row.rounds, sites=tuple(row.sites), state=JobState(row.state), created_at=row.created_at,
         queued_at=row.queued_at, started_at=row.started_at, finished_at=row.finished_at, runner=row.runner,
         run_handle=row.run_handle, failure=row.failure, external=row.external, min_sites=row.min_sites,
-        resume_from=row.resume_from, shared_with=tuple(sorted(session.scalars(
+        resume_from=row.resume_from, algorithm=row.algorithm, fedprox_mu=row.fedprox_mu,
+        shared_with=tuple(sorted(session.scalars(
             select(UserRow.name).join(JobShareRow, JobShareRow.user_id == UserRow.id).where(JobShareRow.job_id == row.id)
         ))),
     )  # fmt: skip
