@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,3 +112,90 @@ def test_a_scaffold_bundle_that_never_updates_its_controls_is_told_how(make_bund
                        algorithm="scaffold")  # fmt: skip
     failure = caught.value.failure
     assert failure["code"] == 8000 and "scaffold_update(model, steps)" in failure["message"]
+
+
+# Reports the global controls the site trained with; the data of the first run lacks a marker test, so its
+# second round stops there (as if the job were stopped); the test adds the marker before resuming.
+REPORTS_CONTROLS = '''
+_evaluate = evaluate
+_train = train
+CALLS = [0]
+
+
+def train(model, data, configs):
+	CALLS[0] += 1
+	if CALLS[0] == 2 and not data["resumed"]:
+		raise RuntimeError("interrupted")
+	return _train(model, data, configs)
+
+
+def evaluate(model, data, configs):
+	metrics = _evaluate(model, data, configs)
+	scaffold = FLScaffold._instance
+	if scaffold is not None:
+		controls = scaffold.scaffold_helper.c_global.state_dict().values()
+		metrics["c_global_norm"] = float(sum(value.abs().sum() for value in controls))
+	return metrics
+'''
+
+MARKED_DATA = FULL_BATCH_DATA.replace('''	return {"train": loader, "test": loader}''', '''	return {"train": loader, "test": loader, "resumed": "resume_marker" in raw_datas}''')
+
+
+def test_a_resumed_scaffold_job_continues_with_its_controls(kmelloddy_bundle, two_sites, tmp_path, kda_frame_factory):
+    from nvflare_fdd.kda import import_file
+    from nvflare_fdd.platform.config import PlatformConfig
+    from nvflare_fdd.platform.runners.simulator import SimulatorRunner
+    from nvflare_fdd.platform.service import Platform
+    from nvflare_fdd.platform.storage import CONTROLS_CHECKPOINT, SqlStorage
+    from nvflare_fdd.plugin.manager import FddPluginManager
+
+    bundle = kmelloddy_bundle("mlp_scaffold", {"data.py": MARKED_DATA})
+    (bundle / "train_eval.py").write_text((bundle / "train_eval.py").read_text() + REPORTS_CONTROLS)
+    reference_sites = {}
+    for name, url in two_sites.items():  # the same data with the marker: no interruption
+        reference_sites[name] = f"sqlite:///{tmp_path / name}_reference.db"
+        (tmp_path / f"{name}_reference.db").write_bytes(Path(url.removeprefix("sqlite:///")).read_bytes())
+    marker = kda_frame_factory([0.0])
+    marker["test"] = "Resume marker"
+    marker.to_csv(tmp_path / "marker.csv", index=False)
+    for url in reference_sites.values():
+        import_file(url, tmp_path / "marker.csv")
+    reference = run_simulation(bundle, reference_sites, 2, tmp_path / "reference", "SolubilityMLP", timeout=300,
+                               algorithm="scaffold")  # fmt: skip
+    expected = {row["site"]: float(row["value"]) for row in metrics_rows(reference.out_dir)
+                if row["round"] == "2" and row["kind"] == "local" and row["metric"] == "c_global_norm"}  # fmt: skip
+    assert len(expected) == 2 and all(value > 0 for value in expected.values())
+
+    url = f"sqlite:///{tmp_path / 'platform.db'}"
+    storage = SqlStorage(url)
+    platform = Platform(PlatformConfig(home=tmp_path / "home", storage_url=url), storage=storage,
+                        runner=SimulatorRunner(two_sites, url), plugins=FddPluginManager(autoload=False))  # fmt: skip
+    alice = platform.user("alice")
+    platform.register_model(alice, bundle, "SolubilityMLP", "1.0")
+    platform.create_job(alice, "scaffold_job", "SolubilityMLP:1.0", 2, list(two_sites), algorithm="scaffold")
+    platform.start_job(alice, "scaffold_job")
+    failed = run_until_final(platform, "scaffold_job")
+    assert failed.state.value == "failed" and failed.failure["round"] == 2, failed.failure
+    assert CONTROLS_CHECKPOINT in storage.artefacts("scaffold_job")  # saved with round 1's model
+
+    for url in two_sites.values():
+        import_file(url, tmp_path / "marker.csv")
+    platform.resume_job(alice, "scaffold_job")
+    resumed = run_until_final(platform, "scaffold_job")
+    assert resumed.state.value == "completed", resumed.failure
+    got = {m.site: m.value for m in storage.metrics("scaffold_job") if (m.round, m.kind, m.metric) == (2, "local", "c_global_norm")}
+    assert got == pytest.approx(expected, rel=1e-5)  # round 2 ran with the controls round 1 left, not with zeros
+    storage.close()
+
+
+def run_until_final(platform, name: str, timeout: float = 300):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        platform.tick()
+        job = platform.storage.get_job(name)
+        if job.state.is_final:
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"{name} did not end in {timeout} s")
