@@ -10,6 +10,8 @@
 - ``get_lr_values(optimizer)``: the learning rate of each of the optimizer's parameter groups.
 - ``compute_model_diff(model, global_model)``: ``(diff, norm)``, each tensor's change from the global
   model and the norm of all changes together.
+- ``job_algorithm()`` (nvflare-fdd's addition): the job's algorithm as the server sent it (``fedavg``,
+  ``fedprox`` or ``scaffold``), for a bundle that supports several (``examples/solubility_mlp``).
 
 The platform puts this module on the path of the code it runs; a bundle need not (and should not)
 ship a copy.
@@ -21,7 +23,7 @@ import torch
 
 from nvflare_fdd.client import runtime
 
-__all__ = ["DEVICE", "compute_model_diff", "download_model", "get_lr_values"]
+__all__ = ["DEVICE", "compute_model_diff", "download_model", "get_lr_values", "job_algorithm"]
 
 DEVICE = torch.device(runtime.current().device)
 
@@ -33,6 +35,11 @@ def download_model(name: str) -> str:
         FddError: the platform's store has no model of that name (the job fails, naming it).
     """
     return runtime.current().request("pretrained", name=str(name))["path"]
+
+
+def job_algorithm() -> str:
+    """The job's algorithm: ``fedavg``, ``fedprox`` or ``scaffold`` (it can change between tasks only by a resume)."""
+    return runtime.current().algorithm
 
 
 def get_lr_values(optimizer: torch.optim.Optimizer) -> list[float]:
