@@ -80,6 +80,7 @@ def run_simulation(
     environment: tuple[str, Mapping[str, object]] | None = None,
     algorithm: str = "fedavg",
     fedprox_mu: float = DEFAULT_FEDPROX_MU,
+    local_baseline: bool = False,
 ) -> RunOutcome:
     """Train ``bundle_dir`` with FedAvg (or FedProx, or SCAFFOLD) across ``sites`` in the NVFlare simulator.
 
@@ -99,6 +100,7 @@ def run_simulation(
         environment: ``(backend, options)`` every participant runs user code with (``fdd run --env-backend``),
             written into ``site_settings``' ``environment``; default: their own settings (``local``).
         algorithm: ``fedavg``, ``fedprox`` or ``scaffold``; ``fedprox_mu``: FedProx's coefficient.
+        local_baseline: each site also trains a local-only baseline (``metrics.csv`` kind ``baseline``).
 
     Returns:
         The outcome, once the run completed.
@@ -116,7 +118,7 @@ def run_simulation(
     work.mkdir(parents=True)
     job_dir = create_job(
         work / job_name, bundle_dir, model_class, rounds, sites=list(sites), name=job_name, server_vars=server_vars,
-        metric_names=metric_names, algorithm=algorithm, fedprox_mu=fedprox_mu,
+        metric_names=metric_names, algorithm=algorithm, fedprox_mu=fedprox_mu, local_baseline=local_baseline,
     )
     workspace, log_path = work / "workspace", work / LOG_FILE
     started = time.monotonic()

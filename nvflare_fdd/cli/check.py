@@ -25,7 +25,7 @@ from nvflare_fdd.cli.common import algorithm_options, checked_bundle, checked_en
 @algorithm_options
 def check(
     bundle: Path, kda: str, rounds: int, model_class: str | None, device: str | None, site: str, in_env: bool,
-    env_backend: str | None, env_options: dict[str, object], algorithm: str, fedprox_mu: float,
+    env_backend: str | None, env_options: dict[str, object], algorithm: str, fedprox_mu: float, local_baseline: bool,
 ) -> None:  # fmt: skip
     """Run BUNDLE's client round on one site's data, without NVFlare.
 
@@ -52,7 +52,8 @@ def check(
         from nvflare_fdd.executors.site_config import DEFAULT_BACKEND
 
         backend, options = environment or (os.environ.get("FDD_ENV_BACKEND") or DEFAULT_BACKEND, {})
-        _check_in_environment(bundle, kda, rounds, model_class, device or "", site, backend, options, algorithm, fedprox_mu)
+        _check_in_environment(bundle, kda, rounds, model_class, device or "", site, backend, options, algorithm, fedprox_mu,
+                              local_baseline)  # fmt: skip
         return
 
     def fetch():
@@ -69,7 +70,7 @@ def check(
         with open_bundle(bundle) as bundle_dir:
             report = check_bundle(
                 bundle_dir, fetch, rounds=rounds, model_class=model_class, site=site, device=device, on_phase=_PhasePrinter(),
-                algorithm=algorithm, fedprox_mu=fedprox_mu,
+                algorithm=algorithm, fedprox_mu=fedprox_mu, local_baseline=local_baseline,
             )  # fmt: skip
     except RoundError as exc:
         click.echo(exc.trace, err=True)
@@ -86,6 +87,8 @@ def check(
         click.echo(f"Round {result.round}: {result.num_samples} training samples")
         click.echo(f"  global eval  {_format_metrics(result.global_metrics)}")
         click.echo(f"  local eval   {_format_metrics(result.local_metrics)}")
+        if result.baseline_metrics is not None:
+            click.echo(f"  baseline     {_format_metrics(result.baseline_metrics)}  (this site's data alone)")
         for kind, dropped in result.dropped_metrics.items():
             for name, reason in dropped.items():
                 click.echo(f"  kept at site  {kind} metric {name!r}: {reason}")
@@ -101,7 +104,7 @@ def check(
 
 def _check_in_environment(
     bundle: Path, kda: str, rounds: int, model_class: str | None, device: str, site: str, backend: str, options: dict,
-    algorithm: str = "fedavg", fedprox_mu: float = 0.01,
+    algorithm: str = "fedavg", fedprox_mu: float = 0.01, local_baseline: bool = False,
 ) -> None:  # fmt: skip
     """``fdd check --env``: the same report, from a user-code process in the job's environment."""
     from nvflare_fdd.bundle import open_bundle
@@ -125,7 +128,7 @@ def _check_in_environment(
             report, description = check_in_environment(
                 bundle_dir, fetch, backend, options, model_class, rounds=rounds, site=site, device=device,
                 on_phase=_PhasePrinter(), log=lambda line: click.echo(f"       {line}"), algorithm=algorithm,
-                fedprox_mu=fedprox_mu,
+                fedprox_mu=fedprox_mu, local_baseline=local_baseline,
             )  # fmt: skip
     except RoundError as exc:
         if exc.trace:
@@ -142,6 +145,8 @@ def _check_in_environment(
         click.echo(f"Round {result.round}: {result.num_samples} training samples")
         click.echo(f"  global eval  {_format_metrics(result.global_metrics)}")
         click.echo(f"  local eval   {_format_metrics(result.local_metrics)}")
+        if result.baseline_metrics is not None:
+            click.echo(f"  baseline     {_format_metrics(result.baseline_metrics)}  (this site's data alone)")
         values = sum(tensor.numel() for tensor in result.params.values())
         click.echo(f"  update       {len(result.params)} tensors, {values:,} values; loads into {report.model_class}")
     click.echo(f"OK: {bundle} ran {len(report.rounds)} round(s) on {kda} in {description}")

@@ -48,7 +48,8 @@ CONNECT_TIMEOUT = 300.0
 MAX_MESSAGE_BYTES = 1 << 20
 MAX_ARGUMENT_CHARS = 256
 SETUP_PHASES = (Phase.CONFIG, Phase.DATA_DOWNLOAD, Phase.DATA_LOADER, Phase.MODEL)
-ROUND_PHASES = (Phase.RECEIVE, Phase.LOAD_WEIGHTS, Phase.GLOBAL_EVAL, Phase.TRAIN, Phase.LOCAL_EVAL, Phase.SEND)
+ROUND_PHASES = (Phase.RECEIVE, Phase.LOAD_WEIGHTS, Phase.GLOBAL_EVAL, Phase.TRAIN, Phase.LOCAL_EVAL, Phase.BASELINE,
+                Phase.SEND)  # fmt: skip
 _DEVICE = re.compile(r"^(cpu|mps|cuda(:\d{1,3})?|xpu(:\d{1,3})?)$")
 
 RawDatas = Callable[[], Mapping[str, Any]]
@@ -62,7 +63,7 @@ class WorkerReply:
         phases: the command's phases, timed here as their events arrived.
         device: where the model is (setup).
         params: the update's file, always ``<exchange>/update-<round>.safetensors`` (round).
-        num_samples, global_metrics, local_metrics: as the worker sent them (round).
+        num_samples, global_metrics, local_metrics, baseline_metrics: as the worker sent them (round).
     """
 
     phases: list[PhaseTiming] = field(default_factory=list)
@@ -73,6 +74,7 @@ class WorkerReply:
     num_samples: Any = None
     global_metrics: Any = None
     local_metrics: Any = None
+    baseline_metrics: Any = None
 
 
 class WorkerProcess:
@@ -223,7 +225,7 @@ class WorkerProcess:
         return WorkerReply(
             phases=self._phase_list(), params=expected, num_samples=message.get("num_samples"),
             global_metrics=message.get("global_metrics"), local_metrics=message.get("local_metrics"),
-            control_diff=expected_diff if controls_path is not None else None,
+            baseline_metrics=message.get("baseline_metrics"), control_diff=expected_diff if controls_path is not None else None,
         )  # fmt: skip
 
     def stop(self, grace: float = 5.0) -> None:

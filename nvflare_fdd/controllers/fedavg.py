@@ -51,6 +51,7 @@ from nvflare_fdd.transport import (
     META_ALGORITHM,
     META_FEDPROX_MU,
     META_GLOBAL_METRICS,
+    META_LOCAL_BASELINE,
     META_NUM_SAMPLES,
     META_SCAFFOLD_CTRL_DIFF,
     META_SCAFFOLD_CTRL_GLOBAL,
@@ -79,6 +80,8 @@ class FddFedAvg(FddController):
         start_round: rounds already done (a resumed job); the run continues with the next one.
         algorithm: ``fedavg``, ``fedprox`` or ``scaffold``.
         fedprox_mu: FedProx's coefficient, sent to the sites with each task (``fedprox``).
+        local_baseline: each site also trains a local-only copy of the initial model, with the same budget a round,
+            and reports its metrics (kind ``baseline``): what the site would reach alone.
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class FddFedAvg(FddController):
         start_round: int = 0,
         algorithm: str = "fedavg",
         fedprox_mu: float = DEFAULT_FEDPROX_MU,
+        local_baseline: bool = False,
     ):
         super().__init__(task_check_period=task_check_period)
         if algorithm not in ALGORITHMS:
@@ -103,6 +107,9 @@ class FddFedAvg(FddController):
             raise ValueError(f"fedprox_mu must be a number ≥ 0, got {fedprox_mu!r}")
         self.algorithm = algorithm
         self.fedprox_mu = float(fedprox_mu)
+        if not isinstance(local_baseline, bool):
+            raise ValueError(f"local_baseline must be true or false, got {local_baseline!r}")
+        self.local_baseline = local_baseline
         self._controls: ScaffoldControls | None = None
         if not isinstance(num_rounds, int) or num_rounds < 1:
             raise ValueError(f"num_rounds must be a whole number ≥ 1, got {num_rounds!r}")
@@ -296,7 +303,8 @@ class FddFedAvg(FddController):
 
     def _task_meta(self) -> dict[str, Any]:
         """What the sites need of the algorithm with each task."""
-        meta: dict[str, Any] = {META_ALGORITHM: self.algorithm, META_FEDPROX_MU: self.fedprox_mu}
+        meta: dict[str, Any] = {META_ALGORITHM: self.algorithm, META_FEDPROX_MU: self.fedprox_mu,
+                                META_LOCAL_BASELINE: self.local_baseline}  # fmt: skip
         if self._controls is not None:
             meta[META_SCAFFOLD_CTRL_GLOBAL] = self._controls.task_meta()
         return meta

@@ -22,10 +22,12 @@ from nvflare_fdd.client.phases import Phase
 from nvflare_fdd.filters.screening import MAX_METRICS, MAX_NAME_LENGTH, screen_metrics
 from nvflare_fdd.metric_names import allowed_metric_names
 from nvflare_fdd.transport import (
+    META_BASELINE_METRICS,
     META_DROPPED_METRICS,
     META_GLOBAL_METRICS,
     META_LOCAL_METRICS,
     META_NUM_SAMPLES,
+    META_PERSONALIZED,
     META_PHASES,
     META_ROUND,
     META_SETUP_PHASES,
@@ -70,7 +72,9 @@ class MetricStreamFilter(DXOFilter):
             round_num = None
         recorder = self._recorder(fl_ctx)
         allowed = self.allowed(fl_ctx)
-        for key, kind in ((META_GLOBAL_METRICS, "global"), (META_LOCAL_METRICS, "local")):
+        for key, kind in ((META_GLOBAL_METRICS, "global"), (META_LOCAL_METRICS, "local"), (META_BASELINE_METRICS, "baseline")):
+            if key not in dxo.meta:
+                continue
             metrics = dxo.meta.get(key, {})
             if isinstance(metrics, dict):
                 unknown = [name for name in metrics if name not in allowed]
@@ -87,11 +91,13 @@ class MetricStreamFilter(DXOFilter):
         phases = _clean_phases(dxo.meta.get(META_PHASES))
         setup = _clean_phases(dxo.meta.get(META_SETUP_PHASES))
         dropped = _clean_dropped(dxo.meta.get(META_DROPPED_METRICS))
+        personalized = dxo.meta.get(META_PERSONALIZED) is True
         dxo.meta[META_PHASES] = phases
         dxo.meta[META_SETUP_PHASES] = setup
         dxo.meta[META_DROPPED_METRICS] = dropped
         if recorder is not None and round_num is not None:
-            recorder.site_round(round_num, site, phases, _count(dxo.meta.get(META_NUM_SAMPLES)), setup, dropped or None)
+            recorder.site_round(round_num, site, phases, _count(dxo.meta.get(META_NUM_SAMPLES)), setup, dropped or None,
+                                personalized)  # fmt: skip
         return dxo
 
     def _recorder(self, fl_ctx: FLContext):
@@ -123,7 +129,7 @@ def _clean_dropped(dropped: Any) -> dict[str, dict[str, int]]:
     if not isinstance(dropped, dict):
         return {}
     clean: dict[str, dict[str, int]] = {}
-    for kind in ("global", "local"):
+    for kind in ("global", "local", "baseline"):
         reasons = dropped.get(kind)
         if isinstance(reasons, dict):
             kept = {str(reason)[:64]: count for reason, count in list(reasons.items())[:8]

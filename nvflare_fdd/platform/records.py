@@ -101,6 +101,8 @@ class Job:
     algorithm: str = "fedavg"
     """``fedavg``, ``fedprox`` or ``scaffold`` (DESIGN §9)."""
     fedprox_mu: float = 0.01
+    local_baseline: bool = False
+    """Each site also trains a local-only baseline (metrics of kind ``baseline``)."""
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,7 @@ class JobRow(PlatformBase):
     # added in migration 0004
     algorithm: Mapped[str] = mapped_column(String(16), default="fedavg", server_default="fedavg")
     fedprox_mu: Mapped[float] = mapped_column(Float, default=0.01, server_default="0.01")
+    local_baseline: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class JobShareRow(PlatformBase):
@@ -168,6 +169,8 @@ class JobStageRow(PlatformBase):
     num_samples: Mapped[int | None] = mapped_column(Integer)
     # added in migration 0003: {kind: {reason: count}} of the metrics the site kept back
     dropped_metrics: Mapped[dict | None] = mapped_column(JSON)
+    # added in migration 0003: the site kept its personalized model (its last round's local model)
+    personalized: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class JobRoundRow(PlatformBase):

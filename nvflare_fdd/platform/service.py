@@ -218,7 +218,7 @@ class Platform:
 
     def create_job(self, user: User, name: str, model: str, rounds: int, sites: Iterable[str] = (),
                    group: str | None = None, description: str = "", min_sites: int = 0, algorithm: str = "fedavg",
-                   fedprox_mu: float = DEFAULT_FEDPROX_MU) -> Job:  # fmt: skip
+                   fedprox_mu: float = DEFAULT_FEDPROX_MU, local_baseline: bool = False) -> Job:  # fmt: skip
         """A new job in state ``ready``: it waits for its owner to start it.
 
         Args:
@@ -226,6 +226,7 @@ class Platform:
             sites: the sites to train on; or ``group`` names a saved site group.
             min_sites: sites a round needs; 0 (the default) means all: a site that goes away fails the job.
             algorithm: ``fedavg``, ``fedprox`` or ``scaffold`` (DESIGN §9); ``fedprox_mu``: FedProx's coefficient.
+            local_baseline: each site also trains a local-only baseline (its metrics: kind ``baseline``).
         """
         check_algorithm(algorithm, fedprox_mu)
         if not JOB_NAME.match(name or ""):
@@ -247,7 +248,8 @@ class Platform:
         if not isinstance(min_sites, int) or not 0 <= min_sites <= len(sites):
             raise FddError(f"min_sites must be between 0 (all sites) and the number of sites ({len(sites)}), got {min_sites!r}")
         job = self.storage.create_job(user.name, name, (class_name, version), description, rounds, sites, min_sites=min_sites,
-                                      algorithm=algorithm, fedprox_mu=float(fedprox_mu))  # fmt: skip
+                                      algorithm=algorithm, fedprox_mu=float(fedprox_mu),
+                                      local_baseline=bool(local_baseline))  # fmt: skip
         self._event(job.name, None, JobState.READY.value, "created")
         return job
 
@@ -366,7 +368,8 @@ class Platform:
                     server_vars.update(initial_controls=RESUME_CONTROLS)
             job_dir = create_job(work / "job", bundle, class_name, job.rounds, sites=list(job.sites), name=job.name,
                                  server_vars=server_vars, min_clients=job.min_sites, metric_names=metric_names,
-                                 algorithm=job.algorithm, fedprox_mu=job.fedprox_mu)  # fmt: skip
+                                 algorithm=job.algorithm, fedprox_mu=job.fedprox_mu,
+                                 local_baseline=job.local_baseline)  # fmt: skip
             handle = self.runner.submit(job, job_dir, work)
         except Exception as exc:
             reason = f"could not start: {exc}"
@@ -474,7 +477,7 @@ def import_results(storage, name: str, folder: Path) -> None:
                 finished.append(int(round_key))
             for site, site_record in record.get("sites", {}).items():
                 storage.record_stage(name, int(round_key), site, site_record.get("phases", []), site_record.get("num_samples"),
-                                     site_record.get("dropped_metrics"))  # fmt: skip
+                                     site_record.get("dropped_metrics"), site_record.get("personalized_model_kept", False))  # fmt: skip
         checkpoint, controls = saved_state(folder)
         if finished and checkpoint is not None:  # the global model (and SCAFFOLD's controls) after the last finished round
             storage.record_round(name, max(finished), checkpoint=checkpoint, controls=controls)

@@ -78,12 +78,12 @@ class StorageSink:
 
     def site_round(
         self, round_num: int, site: str, phases: list[dict], num_samples: int | None, setup_phases: list[dict] | None = None,
-        dropped_metrics: dict | None = None,
+        dropped_metrics: dict | None = None, personalized: bool = False,
     ) -> None:
         if setup_phases:
             self._write("record setup", self.storage.record_stage, self.job_name, 0, site, setup_phases, None)
         self._write("record progress", self.storage.record_stage, self.job_name, round_num, site, phases, num_samples,
-                    dropped_metrics)  # fmt: skip
+                    dropped_metrics, personalized)  # fmt: skip
         self.events("fdd_round_progress", job=self.job_name, round=round_num, site=site, phases=phases)
 
     def metrics(self, round_num: int, site: str, kind: str, values: Mapping[str, float]) -> None:
