@@ -47,6 +47,8 @@ LOG_TAIL_CHARS = 3000
 CONNECT_TIMEOUT = 300.0
 MAX_MESSAGE_BYTES = 1 << 20
 MAX_ARGUMENT_CHARS = 256
+SHARED_MEMORY = "/dev/shm"
+SHARED_MEMORY_MARGIN = 1 << 30
 SETUP_PHASES = (Phase.CONFIG, Phase.DATA_DOWNLOAD, Phase.DATA_LOADER, Phase.MODEL)
 ROUND_PHASES = (Phase.RECEIVE, Phase.LOAD_WEIGHTS, Phase.GLOBAL_EVAL, Phase.TRAIN, Phase.LOCAL_EVAL, Phase.BASELINE,
                 Phase.SEND)  # fmt: skip
@@ -94,6 +96,7 @@ class WorkerProcess:
         share_error_messages: failures carry the exception's message too (a site's choice).
         handlers: what user code may ask for besides the site's data, by name: ``handler(arguments)`` answers
             with a dict, or raises ``FddError`` (which ends the command with its message).
+        exchange_parent: where the exchange folder is made (``exchange_parent_for``); default the temp folder.
     """
 
     def __init__(
@@ -110,13 +113,14 @@ class WorkerProcess:
         read_only_dirs: Iterable[str] = (),
         share_error_messages: bool = False,
         handlers: Mapping[str, Callable[[dict], dict]] | None = None,
+        exchange_parent: str | None = None,
     ):
         self.environment = environment
         self.bundle_dir = str(Path(bundle_dir).resolve())
         self.site = site
         self.raw_datas = raw_datas
         self.device = device
-        self.exchange = Path(tempfile.mkdtemp(prefix="fdd-"))  # short path: Unix socket names are limited
+        self.exchange = Path(tempfile.mkdtemp(prefix="fdd-", dir=exchange_parent))  # short: Unix socket names are limited
         self.log_path = Path(log_path) if log_path else self.exchange / "worker.log"
         self.on_phase = on_phase
         self.should_stop = should_stop
@@ -392,6 +396,17 @@ class WorkerProcess:
         except OSError:
             return ""
         return text[-LOG_TAIL_CHARS:]
+
+
+def exchange_parent_for(model_bytes: int) -> str | None:
+    """Where to hand a model of ``model_bytes`` over: shared memory (``/dev/shm``) when it has room for the
+    global model and the update with a margin, else the temp folder (``None``). Files there are about three
+    times as fast to write as on a disk, and the hand-over happens twice a round each way."""
+    folder = SHARED_MEMORY
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        return None
+    free = shutil.disk_usage(folder).free
+    return folder if free > 3 * model_bytes + SHARED_MEMORY_MARGIN else None
 
 
 def readable_to_worker(path: Path) -> None:

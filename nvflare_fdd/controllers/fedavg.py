@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from functools import partial
 from typing import Any
 
 from nvflare.apis.controller_spec import ClientTask, Task
@@ -44,6 +45,7 @@ from nvflare_fdd.errors import ServerModelError
 from nvflare_fdd.persistors.builder import check_against_spec
 from nvflare_fdd.persistors.model_persistor import BEST, LAST
 from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
+from nvflare_fdd.controllers.saver import BackgroundSaver, SaveFailed
 from nvflare_fdd.controllers.scaffold import ScaffoldControls
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.transport import (
@@ -110,6 +112,7 @@ class FddFedAvg(FddController):
         if not isinstance(local_baseline, bool):
             raise ValueError(f"local_baseline must be true or false, got {local_baseline!r}")
         self.local_baseline = local_baseline
+        self._saver = BackgroundSaver()
         self._controls: ScaffoldControls | None = None
         if not isinstance(num_rounds, int) or num_rounds < 1:
             raise ValueError(f"num_rounds must be a whole number ≥ 1, got {num_rounds!r}")
@@ -201,17 +204,14 @@ class FddFedAvg(FddController):
             if self._failure is not None:
                 return  # _fail() recorded it and ended the run
             if abort_signal.triggered:
+                self._saver.close()
                 self._record("finished", "cancelled", time.time())
                 return
             for site in sorted(set(targets) - set(self._accumulator.sources)):
                 self._site_lost(site, "sent no result within the round (train_timeout)", fl_ctx)
             if self._failure is not None:
                 return
-            try:
-                self._keep_if_best(params, round_num, fl_ctx)
-            except OSError as exc:
-                self._fail_to_save(exc, round_num, fl_ctx)
-                return
+            sent, best = params, self._is_best(round_num, fl_ctx)
             try:
                 params = self._accumulator.result(previous=params)
             except AggregationError as exc:
@@ -219,16 +219,42 @@ class FddFedAvg(FddController):
                             "message": str(exc), "trace": ""}, fl_ctx)
                 return
             self._accumulator = None
-            try:
-                if self._controls is not None:  # the controls first: a round is saved once its model is
-                    self._controls.end_round()
-                    self._persistor.save_controls(self._controls.controls, fl_ctx)
-                self._persistor.save_weights(params, fl_ctx, LAST)
-            except OSError as exc:  # a full disk, a lost mount: the last saved round stays the last complete one
-                self._fail_to_save(exc, round_num, fl_ctx)
-                return
-            self._record("round_finished", round_num, time.time())
-        self._record("finished", "completed", time.time())
+            controls = None
+            if self._controls is not None:
+                self._controls.end_round()
+                controls = dict(self._controls.controls)
+            first_of_run = round_num == self.start_round + 1
+            steps = partial(self._persist, round_num, sent if best and first_of_run else None, best, params, controls,
+                            fl_ctx)  # fmt: skip
+            if not self._save(lambda: self._saver.submit(round_num, steps), fl_ctx):
+                return  # the next round starts while this one is saved; a failed save ends the job
+        if self._save(self._saver.wait, fl_ctx):
+            self._record("finished", "completed", time.time())
+
+    def _persist(self, round_num: int, sent: dict | None, best: bool, params: dict, controls: dict | None,
+                 fl_ctx: FLContext) -> None:  # fmt: skip
+        """Round ``round_num``'s files, in the saver's thread: the best model (the one sent this round: the last one
+        saved, hard-linked, or on the run's first round ``sent`` itself), the controls, the new global model, and only
+        then the round's record (what resume starts from)."""
+        if best and (sent is not None or not self._persistor.keep_last_as_best(fl_ctx)):
+            self._persistor.save_weights(sent, fl_ctx, BEST)
+        if controls is not None:
+            self._persistor.save_controls(controls, fl_ctx)
+        self._persistor.save_weights(params, fl_ctx, LAST)
+        self._record("round_finished", round_num, time.time())
+
+    def _save(self, action, fl_ctx: FLContext) -> bool:
+        """Run a saver call; a failed save (a full disk, a lost mount) fails the job. True if all went well."""
+        try:
+            action()
+        except SaveFailed as exc:
+            if isinstance(exc.cause, OSError):
+                self._fail_to_save(exc.cause, exc.round, fl_ctx)
+            else:
+                self._fail({"code": None, "phase": "saving results", "site": "server", "round": exc.round,
+                            "message": f"{type(exc.cause).__name__}: {exc.cause}", "trace": ""}, fl_ctx)  # fmt: skip
+            return False
+        return True
 
     def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
         super().handle_event(event_type, fl_ctx)
@@ -260,6 +286,7 @@ class FddFedAvg(FddController):
             self.cancel_task(self._task, fl_ctx=fl_ctx)
 
     def stop_controller(self, fl_ctx: FLContext) -> None:
+        self._saver.close()
         self._accumulator = None
 
     # -- results ------------------------------------------------------------------------------
@@ -316,22 +343,20 @@ class FddFedAvg(FddController):
         if self.best_metric in metrics:
             self._global_scores.append((metrics[self.best_metric], num_samples))
 
-    def _keep_if_best(self, params: dict, round_num: int, fl_ctx: FLContext) -> None:
-        """Round ``r``'s Global eval scored the model sent in round ``r``; keep it if it is the best so far."""
+    def _is_best(self, round_num: int, fl_ctx: FLContext) -> bool:
+        """Round ``r``'s Global eval scored the model sent in round ``r``: whether it is the best so far."""
         total = sum(weight for _, weight in self._global_scores)
         if not total:
-            return
+            return False
         score = sum(value * weight for value, weight in self._global_scores) / total
         higher = self.best_mode == "max" or (
             self.best_mode == "auto" and any(word in self.best_metric.lower() for word in _HIGHER_IS_BETTER)
         )
-        if self._best_score is None or (score > self._best_score if higher else score < self._best_score):
-            self._best_score = score
-            # the model sent in this round is the last one saved (after the previous round): link it
-            first_round_of_run = round_num == self.start_round + 1
-            if first_round_of_run or not self._persistor.keep_last_as_best(fl_ctx):
-                self._persistor.save_weights(params, fl_ctx, BEST)
-            self.log_info(fl_ctx, f"round {round_num}: best global model so far ({self.best_metric}={score:.4g})")
+        if self._best_score is not None and not (score > self._best_score if higher else score < self._best_score):
+            return False
+        self._best_score = score
+        self.log_info(fl_ctx, f"round {round_num}: best global model so far ({self.best_metric}={score:.4g})")
+        return True
 
     def _fail_to_save(self, exc: OSError, round_num: int, fl_ctx: FLContext) -> None:
         where = f" ({exc.filename})" if exc.filename else ""
@@ -344,6 +369,7 @@ class FddFedAvg(FddController):
         if self._failure is not None:
             return  # the first failure is the one that ended the job
         self._failure = failure
+        self._saver.close()  # a round being saved completes (and is recorded) before the job ends
         self.log_error(fl_ctx, _describe(failure))
         self._record("finished", "failed", time.time(), failure)
         self.cancel_all_tasks(fl_ctx=fl_ctx)

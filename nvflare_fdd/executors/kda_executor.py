@@ -34,7 +34,7 @@ from nvflare_fdd.client.boundary import check_num_samples, check_update, screen_
 from nvflare_fdd.client.handover import load_arrays, save_arrays
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
 from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
-from nvflare_fdd.client.process import WorkerProcess
+from nvflare_fdd.client.process import WorkerProcess, exchange_parent_for
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.envs.prepare import prepare_environment
 from nvflare_fdd.executors.site_config import SitePolicy, kda_url_for, site_policy
@@ -116,7 +116,7 @@ class KdaExecutor(Executor):
                 job = _job_settings(task.meta)
             except Exception as exc:
                 raise RoundError(Phase.RECEIVE, site, round_num, f"cannot read the task: {exc}") from exc
-            worker = self._start(site, fl_ctx, job)
+            worker = self._start(site, fl_ctx, job, sum(int(getattr(v, "nbytes", 0)) for v in task.data.values()))
             params_path = worker.exchange / f"global-{round_num}.safetensors"
             controls_path = None
             global_params = task.data
@@ -134,12 +134,15 @@ class KdaExecutor(Executor):
             except Exception as exc:
                 raise RoundError(Phase.SEND, site, round_num, "the update is not a readable safetensors file",
                                  detail=str(exc)) from exc  # fmt: skip
-            finally:
-                params_path.unlink(missing_ok=True)
+            finally:  # the files were read into memory: free the exchange folder (shared memory, often)
+                for used in (params_path, reply.params):
+                    used.unlink(missing_ok=True)
             check_update(update, global_params, site, round_num)
             control_diff = None
             if controls is not None:
                 control_diff = load_arrays(str(reply.control_diff))
+                for used in (controls_path, reply.control_diff):
+                    used.unlink(missing_ok=True)
                 check_update(control_diff, controls, site, round_num, what="SCAFFOLD control differences")
             num_samples = check_num_samples(reply.num_samples, worker.served_rows, site, round_num)
             metrics, dropped = {}, {}
@@ -213,7 +216,7 @@ class KdaExecutor(Executor):
         except OSError:
             pass
 
-    def _start(self, site: str, fl_ctx: FLContext, job: dict) -> WorkerProcess:
+    def _start(self, site: str, fl_ctx: FLContext, job: dict, model_bytes: int) -> WorkerProcess:
         """Environment, user-code process and setup, once per job; a setup failure is kept and re-raised."""
         if self._setup_error is not None:
             raise self._setup_error
@@ -250,6 +253,7 @@ class KdaExecutor(Executor):
                 should_stop=lambda: self._abort is not None and self._abort.triggered,
                 sandboxed=self._policy.sandbox,
                 share_error_messages=self._policy.share_error_messages,
+                exchange_parent=exchange_parent_for(model_bytes),
             )
             try:
                 worker.start()
