@@ -279,8 +279,9 @@ class Platform:
         if done >= job.rounds:
             raise StorageConflict(f"job {name} already finished all {job.rounds} rounds")
         reason = f"resumed by {user.name} after round {done}" if done else f"restarted by {user.name} (no round had finished)"
+        previous = job.state.value
         job = self.storage.enqueue_job(name, self.config.max_queued_per_user, resume_from=done, reason=reason)
-        self._event(name, "failed", "queued", reason)
+        self._event(name, previous, "queued", reason)
         return job
 
     def reconcile(self) -> list[str]:
