@@ -74,7 +74,7 @@ class FddFedAvg(FddController):
         persistor_id: id of the ``FddModelPersistor``.
         recorder_id: id of the ``FddRecorder``.
         train_task_name: task name the sites' executor handles.
-        train_timeout: seconds a round may take per site; 0 waits for ever.
+        train_timeout: seconds a round may take per site (default 6 hours); 0 waits for ever.
         best_metric: Global eval metric that picks the best global model; default the first one a site reports.
         best_mode: ``min``, ``max``, or ``auto`` (max for names like r2/accuracy/auc, else min).
         task_check_period: seconds between checks for results; small values shorten each round.
@@ -92,7 +92,7 @@ class FddFedAvg(FddController):
         persistor_id: str = "persistor",
         recorder_id: str = RECORDER_ID,
         train_task_name: str = TRAIN_TASK,
-        train_timeout: int = 0,
+        train_timeout: int = 21600,
         best_metric: str = "",
         best_mode: str = "auto",
         task_check_period: float = 0.05,

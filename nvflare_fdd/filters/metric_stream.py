@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nvflare.apis.dxo import DXO
+from nvflare.apis.dxo import DXO, from_shareable
+from nvflare.apis.fl_constant import ReturnCode
 from nvflare.apis.dxo_filter import DXOFilter
 from nvflare.apis.fl_context import FLContext
 from nvflare.apis.shareable import Shareable
@@ -56,6 +57,17 @@ class MetricStreamFilter(DXOFilter):
         self.max_name_length = max_name_length
         self.metric_names = list(metric_names or [])
         self._allowed: frozenset[str] | None = None
+
+    def process(self, shareable: Shareable, fl_ctx: FLContext) -> Shareable:
+        """Screen every result, also one without weights: ``DXOFilter`` skips a DXO with empty data, whose metrics
+        would then go unscreened and unrecorded (a site whose partial ``state_dict()`` is empty)."""
+        if shareable.get_return_code() != ReturnCode.OK:
+            return shareable
+        try:
+            dxo = from_shareable(shareable)
+        except Exception:  # not a DXO: not a result of our executor
+            return shareable
+        return (self.process_dxo(dxo, shareable, fl_ctx) or dxo).update_shareable(shareable)
 
     def allowed(self, fl_ctx: FLContext) -> frozenset[str]:
         """The job's metric names, read once from the server's copy of the bundle."""
