@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,6 +52,7 @@ CHUNK_BYTES = 8 << 20
 CHECKPOINT = "checkpoint.safetensors"  # the global model after the last finished round
 CONTROLS_CHECKPOINT = "checkpoint_controls.safetensors"  # SCAFFOLD's global controls after that round
 ACTIVE_STATES = (JobState.QUEUED.value, JobState.RUNNING.value)
+SCHEDULER_LOCK = 0x46_44_44_02  # an arbitrary, fixed advisory-lock key: one job claim at a time
 
 
 class StorageConflict(FddError):
@@ -329,8 +330,14 @@ class SqlStorage:
             return _job(session, row)
 
     def claim_next_queued(self, capacity: int, runner: str) -> Job | None:
-        """The oldest queued job, moved to ``running``, if fewer than ``capacity`` jobs of ``runner`` run."""
+        """The oldest queued job, moved to ``running``, if fewer than ``capacity`` jobs of ``runner`` run.
+
+        Schedulers claim one at a time (SQLite: its write lock; PostgreSQL: an advisory lock), so two of
+        them never both see room for one more job.
+        """
         with self._session() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text(f"SELECT pg_advisory_xact_lock({SCHEDULER_LOCK})"))
             running = session.scalar(
                 select(func.count()).select_from(JobRow).where(
                     JobRow.state == JobState.RUNNING.value, JobRow.runner == runner

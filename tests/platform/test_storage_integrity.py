@@ -183,3 +183,17 @@ def test_time_stamps_come_back_in_utc(platform):
     user = platform.user("tz")
     assert user.created_at.tzinfo is not None
     assert user.created_at.utcoffset() == timezone.utc.utcoffset(None)
+
+
+def test_schedulers_claiming_at_once_never_exceed_the_capacity(platform, platform_factory, tiny_bundle):
+    alice = platform.user("alice")
+    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
+    for index in range(4):
+        platform.create_job(alice, f"job{index}", "TinyRegressor:1.0", 1, ["site_a"])
+    for index in range(2):
+        platform.start_job(alice, f"job{index}")
+    schedulers = [platform_factory() for _ in range(4)]  # separate storages: separate connections, as separate processes
+    claimed, errors = race(lambda i: schedulers[i].storage.claim_next_queued(capacity=1, runner="simulator"), count=4)
+    assert errors == []
+    assert len([job for job in claimed if job is not None]) == 1
+    assert len(platform.storage.list_jobs(states=[JobState.RUNNING])) == 1
