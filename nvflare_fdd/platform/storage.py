@@ -404,9 +404,7 @@ class SqlStorage:
 
     def job_events(self, name: str) -> list[JobEvent]:
         with self._session() as session:
-            row = _job_row(session, name)
-            events = session.scalars(select(JobEventRow).where(JobEventRow.job_id == row.id).order_by(JobEventRow.id))
-            return [JobEvent(at=e.at, from_state=e.from_state, to_state=e.to_state, reason=e.reason) for e in events]
+            return _events(session, _job_row(session, name))
 
     def _move(self, session: Session, row: JobRow, to_state: JobState, reason: str) -> None:
         current = JobState(row.state)
@@ -488,8 +486,8 @@ class SqlStorage:
             for round_row in session.scalars(select(JobRoundRow).where(JobRoundRow.job_id == job.id)):
                 record = progress.rounds.setdefault(round_row.round, {"started": None, "finished": None, "sites": {}})
                 record.update(started=round_row.started_at, finished=round_row.finished_at)
+            progress.events = _events(session, job)  # one transaction: the events match the records
         progress.rounds = dict(sorted(progress.rounds.items()))
-        progress.events = self.job_events(name)
         return progress
 
     def put_artefact(self, name: str, artefact: str, path: Path) -> None:
@@ -599,12 +597,22 @@ def _put_blob(session: Session, path: Path) -> tuple[int, int]:
     if existing is not None:
         return existing.id, existing.size
     blob = BlobRow(sha256=sha, size=size)
-    session.add(blob)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(blob)
+            session.flush()
+    except IntegrityError:  # another writer stored the same content meanwhile: use theirs
+        existing = session.scalars(select(BlobRow).where(BlobRow.sha256 == sha)).one()
+        return existing.id, existing.size
     with open(path, "rb") as handle:
         for seq, chunk in enumerate(iter(lambda: handle.read(CHUNK_BYTES), b"")):
             session.execute(insert(BlobChunkRow).values(blob_id=blob.id, seq=seq, data=chunk))
     return blob.id, size
+
+
+def _events(session: Session, job: JobRow) -> list[JobEvent]:
+    events = session.scalars(select(JobEventRow).where(JobEventRow.job_id == job.id).order_by(JobEventRow.id))
+    return [JobEvent(at=e.at, from_state=e.from_state, to_state=e.to_state, reason=e.reason) for e in events]
 
 
 def _drop_blob_if_unused(session: Session, blob_id: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import threading
 
 import pytest
@@ -197,3 +198,20 @@ def test_schedulers_claiming_at_once_never_exceed_the_capacity(platform, platfor
     assert errors == []
     assert len([job for job in claimed if job is not None]) == 1
     assert len(platform.storage.list_jobs(states=[JobState.RUNNING])) == 1
+
+
+def test_two_writers_of_the_same_content_share_one_blob(platform_factory, tiny_bundle, tmp_path):
+    writers = [platform_factory() for _ in range(4)]
+    for index, writer in enumerate(writers):
+        writer.user(f"user{index}")
+    weights = tmp_path / "same.pt"
+    weights.write_bytes(b"the same weights" * 1000)
+    bundles = []
+    for index in range(4):
+        bundle = tmp_path / f"bundle{index}"
+        shutil.copytree(tiny_bundle, bundle)
+        shutil.copy(weights, bundle / "pretrained.pt")
+        bundles.append(bundle)
+    models, errors = race(lambda i: writers[i].register_model(writers[i].user(f"user{i}"), bundles[i], "TinyRegressor",
+                                                                f"{i}.0"), count=4)  # fmt: skip
+    assert errors == [] and len(models) == 4
