@@ -6,6 +6,7 @@ import csv
 import os
 import shutil
 import threading
+import time
 
 import pytest
 import torch
@@ -160,10 +161,24 @@ def test_a_job_submitted_outside_the_platform_gets_its_own_record(platform):
     assert platform.storage.get_job("console_job").state == JobState.FAILED
 
 
-def test_a_storage_outage_does_not_break_the_run(platform, caplog):
-    sink = StorageSink(platform.storage, "ghost")  # no such job: every write fails
+def test_a_write_that_cannot_succeed_is_logged_at_once_not_retried(platform, caplog):
+    sink = StorageSink(platform.storage, "ghost")  # no such job: every write fails, and would fail again
+    started = time.monotonic()
     sink.metrics(1, "site_a", "global", {"rmse": 1.0})
-    assert "could not record metrics for job ghost after 3 tries" in caplog.text
+    assert "could not record metrics for job ghost (not retried: it cannot succeed)" in caplog.text
+    assert time.monotonic() - started < 0.5  # no sleeping in the server's thread
+
+
+def test_a_storage_outage_is_retried_then_left_to_the_files(tmp_path, caplog):
+    from nvflare_fdd.platform.storage import SqlStorage
+
+    storage = SqlStorage(f"sqlite:///{tmp_path / 'platform.db'}")
+    storage.engine.dispose()
+    (tmp_path / "platform.db").unlink()
+    (tmp_path / "platform.db").mkdir()  # the database file is gone and cannot be opened: an outage
+    sink = StorageSink(storage, "any_job")
+    sink.metrics(1, "site_a", "global", {"rmse": 1.0})
+    assert "could not record metrics for job any_job after 3 tries" in caplog.text
 
 
 def test_processes_starting_together_migrate_the_schema_once(storage_url):
