@@ -399,14 +399,29 @@ class WorkerProcess:
 
 
 def exchange_parent_for(model_bytes: int) -> str | None:
-    """Where to hand a model of ``model_bytes`` over: shared memory (``/dev/shm``) when it has room for the
-    global model and the update with a margin, else the temp folder (``None``). Files there are about three
-    times as fast to write as on a disk, and the hand-over happens twice a round each way."""
+    """Where to hand a model of ``model_bytes`` over: shared memory (``/dev/shm``) when it and the machine's
+    free memory have room for the global model and the update with a margin, else the temp folder (``None``).
+
+    Files in shared memory are about three times as fast to write as on a disk, and the hand-over happens
+    twice a round each way; but they take memory, which a large model's processes need themselves.
+    """
     folder = SHARED_MEMORY
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         return None
-    free = shutil.disk_usage(folder).free
-    return folder if free > 3 * model_bytes + SHARED_MEMORY_MARGIN else None
+    needed = 3 * model_bytes + SHARED_MEMORY_MARGIN
+    return folder if shutil.disk_usage(folder).free > needed and _available_memory() > 2 * needed else None
+
+
+def _available_memory() -> int:
+    """The machine's available memory in bytes (``MemAvailable``), or 0 when it cannot be read."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def readable_to_worker(path: Path) -> None:
