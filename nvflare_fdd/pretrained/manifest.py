@@ -42,7 +42,7 @@ def check_name(name: str) -> str:
     Raises:
         PretrainedError: naming the bad name and the rule.
     """
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         raise PretrainedError(
             f"pretrained model name {name!r} must be 1–128 letters, digits, '.', '_' or '-', starting with a "
             "letter or digit (a plain name, never a path), e.g. chemberta-77M"
@@ -68,7 +68,7 @@ def check_relative_path(path: str) -> str:
     for part in parts:
         if part in ("", ".", ".."):
             raise PretrainedError(f"{path!r}: '..', '.' and empty parts are not allowed in a pretrained model's paths")
-        if len(part.encode()) > MAX_PART or not PART.match(part) or part.endswith((" ", ".")):
+        if len(part.encode()) > MAX_PART or not PART.fullmatch(part) or part.endswith((" ", ".")):
             raise PretrainedError(
                 f"{path!r}: the name {part!r} is not allowed; use letters, digits and _ . + = @ , ~ - "
                 "(no control characters, no leading or trailing spaces, not ending in '.')"
@@ -120,7 +120,7 @@ class Manifest:
             raise PretrainedError(f"malformed pretrained-model manifest: {exc!r}") from None
         if kind not in KINDS or not files or (kind == "file" and len(files) != 1):
             raise PretrainedError(f"malformed pretrained-model manifest for {name!r}: kind {kind!r}, {len(files)} files")
-        if any(f.size < 0 or not SHA256.match(f.sha256) for f in files) or len({f.path for f in files}) != len(files):
+        if any(f.size < 0 or not SHA256.fullmatch(f.sha256) for f in files) or len({f.path for f in files}) != len(files):
             raise PretrainedError(f"malformed pretrained-model manifest for {name!r}: bad sizes, hashes or repeated paths")
         _check_no_prefix_clash(name, [f.path for f in files])
         if manifest_digest(kind, files) != digest:
