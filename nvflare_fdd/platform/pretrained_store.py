@@ -59,13 +59,17 @@ class PretrainedStore:
         self._refuse_taken(name)
         self._drop_stale_staged()
         tell = progress or (lambda stage, path, nbytes: None)
-        hashes = {path: file_sha256(source, lambda n, p=path: tell("hash", p, n)) for path, source in files.items()}
+        hashes = {}
+        for path, source in files.items():
+            tell("hash", path, 0)  # an empty file is counted too
+            hashes[path] = file_sha256(source, lambda n, p=path: tell("hash", p, n))
         entries = tuple(PretrainedFile(path, size, sha) for path, (sha, size) in sorted(hashes.items()))
         digest = manifest_digest(kind, entries)
         staged: dict[str, int] = {}  # sha256 → staged blob id
         try:
             for attempt in range(FINALIZE_ATTEMPTS):
                 for path, (sha, size) in sorted(hashes.items()):
+                    tell("store", path, 0)
                     if sha not in staged and not self._blob_exists(sha):
                         staged[sha] = self._stage_blob(path, files[path], sha, lambda n, p=path: tell("store", p, n))
                     else:
