@@ -61,7 +61,8 @@ def test_a_folder_and_a_file_are_uploaded_listed_and_removed(driver, served, pla
     driver.find_element(By.ID, "signin-submit").click()
     wait(driver, lambda d: "/signin" not in d.current_url, message="sign-in failed")
 
-    for name, picker, path in (("chemberta-77M", "pretrained-folder", folder), ("weights", "pretrained-file", tmp_path / "weights.pt")):
+    uploads = (("chemberta-77M", "pretrained-folder", folder), ("weights", "pretrained-file", tmp_path / "weights.pt"))
+    for name, picker, path in uploads:
         driver.get(f"{served}/models")
         driver.find_element(By.ID, "new-pretrained").click()
         driver.find_element(By.ID, "pretrained-name").send_keys(name)

@@ -52,7 +52,8 @@ def snapshot(platform) -> tuple:
     job = platform.storage.get_job("alices_job")
     models = [(m.label, m.description, m.updated_at) for m in platform.storage.list_models()]
     pretrained = [(m.name, m.digest) for m in platform.pretrained_models()]
-    return job.state, models, [g.name for g in platform.groups(platform.user("alice"))], len(platform.storage.list_jobs()), pretrained
+    groups = [g.name for g in platform.groups(platform.user("alice"))]
+    return job.state, models, groups, len(platform.storage.list_jobs()), pretrained
 
 
 def test_every_route_is_classified(app):
