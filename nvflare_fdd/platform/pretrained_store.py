@@ -36,8 +36,9 @@ Progress = Callable[[str, str, int], None]
 
 
 def _missing(name: str) -> NotFound:
-    return NotFound(f"no pretrained model named {name!r} in the platform's store; add it with "
-                    f"`fdd pretrained add {name} PATH` (see `fdd pretrained list`)")  # fmt: skip
+    from nvflare_fdd.pretrained.manifest import missing_message
+
+    return NotFound(missing_message(name))
 
 
 class PretrainedStore:

@@ -10,6 +10,13 @@ from storage with ``materialize_pretrained``. This module imports neither NVFlar
 
 from __future__ import annotations
 
-from nvflare_fdd.pretrained.manifest import Manifest, PretrainedError, check_name, check_relative_path, scan_source
+from nvflare_fdd.pretrained.manifest import (
+    Manifest,
+    MissingPretrained,
+    PretrainedError,
+    check_name,
+    check_relative_path,
+    scan_source,
+)
 
-__all__ = ["Manifest", "PretrainedError", "check_name", "check_relative_path", "scan_source"]
+__all__ = ["Manifest", "MissingPretrained", "PretrainedError", "check_name", "check_relative_path", "scan_source"]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from nvflare_fdd.envs import file_lock
 from nvflare_fdd.platform.records import PretrainedFile
-from nvflare_fdd.pretrained.manifest import Manifest, PretrainedError, check_name, check_relative_path
+from nvflare_fdd.pretrained.manifest import Manifest, MissingPretrained, PretrainedError, check_name, check_relative_path
 
 CACHE_ENV = "FDD_PRETRAINED_CACHE"
 STAGING = ".staging"
@@ -171,11 +171,16 @@ def materialize_pretrained(name: str, storage, cache_dir: Path) -> Path:
         The absolute path of the model's folder, or of its file for a one-file model.
 
     Raises:
-        FddError: the store has no model ``name`` (the message names it and how to add it), or a file's content
-            in storage does not match its sha256.
+        MissingPretrained: the store has no model ``name`` (the message names it and how to add it).
+        PretrainedError: a file's content in storage does not match its sha256.
     """
+    from nvflare_fdd.platform.errors import NotFound
+
     check_name(name)
-    manifest = Manifest.of(storage.get_pretrained(name))
+    try:
+        manifest = Manifest.of(storage.get_pretrained(name))
+    except NotFound:
+        raise MissingPretrained(name) from None
 
     def fill(staging: Path, files: Sequence[PretrainedFile]) -> None:
         for entry in files:

@@ -36,6 +36,19 @@ class PretrainedError(FddError):
     """A pretrained model's name, folder or manifest is not acceptable, or it cannot be had."""
 
 
+class MissingPretrained(PretrainedError):
+    """The platform's store has no model of that name; the message names it and says how to add it."""
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(missing_message(name))
+
+
+def missing_message(name: str) -> str:
+    """What a job, the server or a user is told about a name the store lacks."""
+    return f"no pretrained model named {name!r} in the platform's store; add it with `fdd pretrained add {name} PATH`"
+
+
 def check_name(name: str) -> str:
     """``name`` if it is a plain model name (letters, digits, ``.``, ``_``, ``-``; starting with a letter or digit).
 

@@ -10,7 +10,8 @@ server's ``local/fdd_site.json`` (with ``platform_storage_backend``, like the re
 ``$FDD_PLATFORM_URL`` (what the platform's simulator runner sets), else the platform's default
 storage from ``nvflare_fdd.platform.config.load_config()`` — where ``fdd pretrained add`` put it
 on this machine, which is what ``fdd run`` uses. The store is opened on the first request, so a
-job that uses no pretrained model never touches it.
+job that uses no pretrained model never touches it. The server's own model building gets its copy
+with ``materialize`` (the component's id in the ``fdd`` template: ``PRETRAINED_SERVER_ID``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from nvflare.apis.event_type import EventType
 from nvflare.apis.fl_component import FLComponent
@@ -30,7 +32,7 @@ from nvflare.apis.streaming import ObjectProducer, StreamContext
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.platform.records import PretrainedFile
 from nvflare_fdd.pretrained import wire
-from nvflare_fdd.pretrained.manifest import Manifest, PretrainedError, check_name
+from nvflare_fdd.pretrained.manifest import Manifest, MissingPretrained, PretrainedError, check_name
 
 PRETRAINED_SERVER_ID = "fdd_pretrained"
 PLATFORM_URL_ENV = "FDD_PLATFORM_URL"
@@ -75,7 +77,7 @@ class PretrainedServer(FLComponent):
         name = request.get(wire.KEY_NAME)
         try:
             check_name(name)
-            model = self._store(fl_ctx).get_pretrained(name)
+            model = self.store(fl_ctx).get_pretrained(name)
         except Exception as exc:
             return self._refusal(fl_ctx, name, exc)
         reply = _status(wire.STATUS_OK)
@@ -88,7 +90,7 @@ class PretrainedServer(FLComponent):
         peer = _peer(fl_ctx)
         try:
             check_name(name)
-            model = self._store(fl_ctx).get_pretrained(name)
+            model = self.store(fl_ctx).get_pretrained(name)
             if model.digest != digest:
                 raise PretrainedError(f"pretrained model {name!r} was replaced in the store while it was being fetched; "
                                       "ask for it again")  # fmt: skip
@@ -146,11 +148,32 @@ class PretrainedServer(FLComponent):
 
     # -- the store ------------------------------------------------------------------------------
 
-    def _store(self, fl_ctx: FLContext):
+    def store(self, fl_ctx: FLContext):
+        """The platform's storage this server serves from, opened on first use (see the module docstring).
+
+        Raises:
+            NotFound: nothing is configured and this machine's platform has no store yet.
+            FddError: the configured backend is missing or has no pretrained-model store.
+        """
         with self._storage_lock:
             if self._storage is None:
                 self._storage = self._open_store(fl_ctx)
             return self._storage
+
+    def materialize(self, name: str, fl_ctx: FLContext, cache_dir: Path) -> Path:
+        """The server's own copy of pretrained model ``name`` (its model building), filled straight from the store.
+
+        Raises:
+            MissingPretrained: the store has no model ``name``.
+        """
+        from nvflare_fdd.platform.errors import NotFound
+        from nvflare_fdd.pretrained.cache import materialize_pretrained
+
+        try:
+            storage = self.store(fl_ctx)
+        except NotFound:
+            raise MissingPretrained(name) from None
+        return materialize_pretrained(name, storage, cache_dir)
 
     def _open_store(self, fl_ctx: FLContext):
         from nvflare_fdd.executors.site_config import read_site_file

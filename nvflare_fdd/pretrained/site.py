@@ -25,15 +25,11 @@ from nvflare.apis.streaming import ConsumerFactory, ObjectConsumer, StreamContex
 from nvflare_fdd.platform.records import PretrainedFile
 from nvflare_fdd.pretrained import wire
 from nvflare_fdd.pretrained.cache import VerifiedFile, cached, ensure_cached, staged_whole
-from nvflare_fdd.pretrained.manifest import Manifest, PretrainedError, check_name
+from nvflare_fdd.pretrained.manifest import Manifest, MissingPretrained, PretrainedError, check_name
 
 DEFAULT_TIMEOUT = 120.0
 ATTEMPTS = 3
 _WAIT_STEP = 0.2
-
-
-class MissingPretrained(PretrainedError):
-    """The platform's store has no model of that name."""
 
 
 def fetch_pretrained(name: str, fl_ctx: FLContext, cache_dir: Path, timeout: float = DEFAULT_TIMEOUT) -> Path:
@@ -246,8 +242,7 @@ def _ask(engine, topic: str, values: dict, fl_ctx: FLContext, timeout: float, na
                               "component (the fdd job template has it)?")  # fmt: skip
     status = reply.get(wire.KEY_STATUS)
     if status == wire.STATUS_MISSING:
-        raise MissingPretrained(f"no pretrained model named {name!r} in the platform's store; add it with "
-                                f"`fdd pretrained add {name} PATH`")  # fmt: skip
+        raise MissingPretrained(name)
     if status != wire.STATUS_OK:
         raise PretrainedError(str(reply.get(wire.KEY_MESSAGE) or f"the server refused pretrained model {name!r}"))
     return reply

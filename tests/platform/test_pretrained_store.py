@@ -14,7 +14,7 @@ from nvflare_fdd.platform.schema import BlobRow
 from nvflare_fdd.platform.service import PermissionDenied
 from nvflare_fdd.platform.storage import NotFound, StorageConflict
 from nvflare_fdd.pretrained.cache import materialize_pretrained
-from nvflare_fdd.pretrained.manifest import Manifest, PretrainedError, manifest_digest
+from nvflare_fdd.pretrained.manifest import Manifest, MissingPretrained, PretrainedError, manifest_digest
 
 
 def hf_folder(root: Path, weights: int = 1000) -> Path:
@@ -198,7 +198,7 @@ def test_the_server_materializes_a_model_from_storage(platform, tmp_path):
     for entry in Manifest.of(model).files:
         assert (path / entry.path).read_bytes() == (folder / entry.path).read_bytes()
     assert materialize_pretrained("for-the-server", platform.storage, tmp_path / "cache") == path
-    with pytest.raises(NotFound, match="fdd pretrained add nothing-here PATH"):
+    with pytest.raises(MissingPretrained, match="fdd pretrained add nothing-here PATH"):
         materialize_pretrained("nothing-here", platform.storage, tmp_path / "cache")
 
 

@@ -222,3 +222,15 @@ def test_the_site_cache_is_a_site_setting(tmp_path, monkeypatch):
     with pytest.raises(PretrainedError, match='"pretrained_cache" must be a folder path'):
         site_cache_dir(tmp_path)
 
+
+
+def test_the_server_component_materializes_its_own_copy(store, hf_folder, loopback, tmp_path):
+    source = hf_folder()
+    model = store.add("for-building", source)
+    loop = loopback()
+
+    path = loop.server.materialize("for-building", loop.server_context(), tmp_path / "server-cache")
+
+    assert path == (tmp_path / "server-cache" / model.digest).resolve() and same_files(path, source)
+    with pytest.raises(MissingPretrained, match="'absent'"):
+        loop.server.materialize("absent", loop.server_context(), tmp_path / "server-cache")
