@@ -164,21 +164,19 @@ class PretrainedStore:
             session.add(blob)
             session.flush()
             blob_id = blob.id
-        digest, size, seq = hashlib.sha256(), 0, 0
+        digest, size, seq, done = hashlib.sha256(), 0, 0, False
         with open(source, "rb") as handle:
-            while True:
-                with self._session() as session:
+            while not done:
+                with self._session() as session:  # a few chunks, then the write lock is free for others
                     for _ in range(CHUNKS_PER_TRANSACTION):
                         chunk = handle.read(CHUNK_BYTES)
                         if not chunk:
+                            done = True
                             break
                         session.execute(insert(BlobChunkRow).values(blob_id=blob_id, seq=seq, data=chunk))
                         digest.update(chunk)
                         size, seq = size + len(chunk), seq + 1
                         on_bytes(len(chunk))
-                    else:
-                        continue
-                break
         if digest.hexdigest() != sha:
             self._drop_staged([blob_id])
             raise StorageConflict(f"{source} ({path}) changed while it was being stored; run the add again")
