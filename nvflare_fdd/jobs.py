@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.metric_names import check_declared
 
@@ -50,6 +51,9 @@ def create_job(
     client_vars: Mapping[str, Any] | None = None,
     min_clients: int = 0,
     metric_names: Sequence[str] = (),
+    algorithm: str = "fedavg",
+    fedprox_mu: float = DEFAULT_FEDPROX_MU,
+    local_baseline: bool = False,
 ) -> Path:
     """Write an NVFlare job folder for ``bundle_dir`` from the template.
 
@@ -64,6 +68,9 @@ def create_job(
         server_vars / client_vars: other top-level keys to set in the server / client config.
         min_clients: sites NVFlare needs alive to keep the job going; 0 means all of ``sites``.
         metric_names: metric names declared with the model (besides the vocabulary and ``evaluate()``'s keys).
+        algorithm: ``fedavg``, ``fedprox`` or ``scaffold`` (DESIGN §9).
+        fedprox_mu: FedProx's coefficient, sent to the sites with each task.
+        local_baseline: each site also trains a local-only baseline (metrics of kind ``baseline``).
 
     Returns:
         The job folder.
@@ -85,11 +92,26 @@ def create_job(
         declared = {"metric_names": check_declared(metric_names)} if metric_names else {}
     except ValueError as exc:
         raise FddError(str(exc)) from exc
+    check_algorithm(algorithm, fedprox_mu)
     return write_job_folder(
         job_dir, template, name, sites,
-        server_vars={"model_class": model_class, "num_rounds": num_rounds, **declared, **(server_vars or {})},
+        server_vars={"model_class": model_class, "num_rounds": num_rounds, "algorithm": algorithm,
+                     "fedprox_mu": float(fedprox_mu), "local_baseline": bool(local_baseline), **declared,
+                     **(server_vars or {})},
         client_vars={**declared, **(client_vars or {})}, custom_dir=bundle_dir, min_clients=min_clients,
     )  # fmt: skip
+
+
+def check_algorithm(algorithm: str, fedprox_mu: float = DEFAULT_FEDPROX_MU) -> None:
+    """Refuse an unknown algorithm or a FedProx coefficient that is not a number ≥ 0.
+
+    Raises:
+        FddError: naming the bad value and the choices.
+    """
+    if algorithm not in ALGORITHMS:
+        raise FddError(f"algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+    if isinstance(fedprox_mu, bool) or not isinstance(fedprox_mu, (int, float)) or not fedprox_mu >= 0:
+        raise FddError(f"fedprox_mu must be a number ≥ 0 (K-MELLODDY's examples use 0.01), got {fedprox_mu!r}")
 
 
 def write_job_folder(

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.executors.site_config import KDA_URLS_ENV, SITE_CONFIG_FILE
 from nvflare_fdd.jobs import JOB_NAME, create_job
@@ -33,6 +34,7 @@ RESULT_FILES = (
     "global_model.safetensors",
     "best_global_model.pt",
     "best_global_model.safetensors",
+    "scaffold_controls.safetensors",
 )
 NVFLARE_FOLDER = "nvflare"
 START_ATTEMPTS = 2
@@ -75,8 +77,12 @@ def run_simulation(
     server_vars: Mapping[str, object] | None = None,
     site_settings: Mapping[str, object] | None = None,
     metric_names: Sequence[str] = (),
+    environment: tuple[str, Mapping[str, object]] | None = None,
+    algorithm: str = "fedavg",
+    fedprox_mu: float = DEFAULT_FEDPROX_MU,
+    local_baseline: bool = False,
 ) -> RunOutcome:
-    """Train ``bundle_dir`` with FedAvg across ``sites`` in the NVFlare simulator.
+    """Train ``bundle_dir`` with FedAvg (or FedProx, or SCAFFOLD) across ``sites`` in the NVFlare simulator.
 
     Args:
         bundle_dir: a flat, valid user bundle.
@@ -91,6 +97,10 @@ def run_simulation(
         site_settings: ``fdd_site.json`` settings of every simulated participant (the simulator gives them all
             its workspace's ``local/`` folder), e.g. ``{"environment": {"backend": "docker"}}``.
         metric_names: metric names declared with the model (see ``nvflare_fdd.metric_names``).
+        environment: ``(backend, options)`` every participant runs user code with (``fdd run --env-backend``),
+            written into ``site_settings``' ``environment``; default: their own settings (``local``).
+        algorithm: ``fedavg``, ``fedprox`` or ``scaffold``; ``fedprox_mu``: FedProx's coefficient.
+        local_baseline: each site also trains a local-only baseline (``metrics.csv`` kind ``baseline``).
 
     Returns:
         The outcome, once the run completed.
@@ -108,10 +118,12 @@ def run_simulation(
     work.mkdir(parents=True)
     job_dir = create_job(
         work / job_name, bundle_dir, model_class, rounds, sites=list(sites), name=job_name, server_vars=server_vars,
-        metric_names=metric_names,
+        metric_names=metric_names, algorithm=algorithm, fedprox_mu=fedprox_mu, local_baseline=local_baseline,
     )
     workspace, log_path = work / "workspace", work / LOG_FILE
     started = time.monotonic()
+    if environment is not None:
+        site_settings = {**(site_settings or {}), "environment": environment_section(*environment)}
     before_start = (lambda ws: write_site_settings(ws / "local", site_settings)) if site_settings else None
     return_code, fatal = simulate(job_dir, sites, workspace, log_path, on_progress=on_progress, timeout=timeout,
                                   progressed=_any_round_done, before_start=before_start)  # fmt: skip
@@ -135,6 +147,11 @@ def run_simulation(
             log_path,
         )
     return RunOutcome(out_dir=out_dir, progress=progress, seconds=time.monotonic() - started)
+
+
+def environment_section(backend: str, options: Mapping[str, object]) -> dict[str, object]:
+    """``fdd_site.json``'s ``environment`` for a backend and its options."""
+    return {"backend": backend, **dict(options)}
 
 
 def write_site_settings(local_dir: Path, settings: Mapping[str, object]) -> Path:
@@ -184,6 +201,7 @@ def simulate(
     progressed: Callable[[Path], bool] = lambda workspace: False,
     env: Mapping[str, str] | None = None,
     before_start: Callable[[Path], None] | None = None,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
 ) -> tuple[int | None, str | None]:
     """Run the simulator on ``job_dir`` until it ends, stalls or times out (see ``watch_simulator``).
 
@@ -194,6 +212,10 @@ def simulate(
     Args:
         env: the process environment; default ``simulator_env(sites)``.
         before_start: called with the workspace before each start (e.g. to write its ``local/`` files).
+        on_start: called with the simulator's process after each start.
+
+    If the caller is interrupted (``KeyboardInterrupt``, ``SystemExit`` from a signal), the simulator's
+    whole process tree is stopped before the exception goes on.
 
     Returns:
         ``(exit code, fatal log line)`` as ``watch_simulator`` reports them.
@@ -206,7 +228,13 @@ def simulate(
             before_start(workspace)
         with open(log_path, "wb") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            return_code, fatal = watch_simulator(process, workspace, log_path, on_progress, timeout, started)
+            try:
+                if on_start is not None:
+                    on_start(process)
+                return_code, fatal = watch_simulator(process, workspace, log_path, on_progress, timeout, started)
+            finally:
+                if process.poll() is None:
+                    _kill_tree(process)
         if fatal and port_clash(log_path) and not progressed(workspace) and attempt < START_ATTEMPTS:
             shutil.rmtree(workspace, ignore_errors=True)
             continue

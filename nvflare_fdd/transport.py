@@ -25,6 +25,15 @@ META_PHASES = "fdd_phases"
 META_SETUP_PHASES = "fdd_setup_phases"
 META_ROUND = "fdd_round"
 META_DROPPED_METRICS = "fdd_dropped_metrics"  # {kind: {reason: count}}: what the site kept back, by count only
+# Task meta: the job's algorithm (DESIGN §9), with NVFlare's own keys for FedProx's coefficient and SCAFFOLD's
+# controls (server → site: the global controls; site → server: the site's control differences).
+META_ALGORITHM = "fdd_algorithm"
+META_LOCAL_BASELINE = "fdd_local_baseline"  # server → site: also train a local-only baseline
+META_BASELINE_METRICS = "fdd_baseline_metrics"  # site → server: the baseline's metrics (kind "baseline")
+META_PERSONALIZED = "fdd_personalized"  # site → server: it kept its last local model at the site (True/False)
+META_FEDPROX_MU = "fedprox_mu"  # AlgorithmConstants.FEDPROX_MU in NVFlare 2.9
+META_SCAFFOLD_CTRL_GLOBAL = "scaffold_c_global"  # AlgorithmConstants.SCAFFOLD_CTRL_GLOBAL
+META_SCAFFOLD_CTRL_DIFF = "scaffold_c_diff"  # AlgorithmConstants.SCAFFOLD_CTRL_DIFF
 HEADER_ERROR = "fdd_error"
 # NVFlare's own aggregators read the weight from this key; we set it too so stock components weigh correctly.
 META_NVFLARE_STEPS = "NUM_STEPS_CURRENT_ROUND"
@@ -55,12 +64,12 @@ def to_tensors(params: Mapping[str, Any]) -> dict[str, Any]:
     return {key: torch.as_tensor(value) for key, value in params.items()}
 
 
-def weights_shareable(params: Mapping[str, Any], round_index: int, num_rounds: int):
-    """The train task's data: global weights, zero-based round and round count in the headers."""
+def weights_shareable(params: Mapping[str, Any], round_index: int, num_rounds: int, meta: Mapping[str, Any] | None = None):
+    """The train task's data: global weights (and ``meta``: the algorithm's), zero-based round and round count in the headers."""
     from nvflare.apis.dxo import DXO, DataKind
     from nvflare.app_common.app_constant import AppConstants
 
-    shareable = DXO(data_kind=DataKind.WEIGHTS, data=to_numpy(params)).to_shareable()
+    shareable = DXO(data_kind=DataKind.WEIGHTS, data=to_numpy(params), meta=dict(meta or {})).to_shareable()
     shareable.set_header(AppConstants.CURRENT_ROUND, round_index)
     shareable.set_header(AppConstants.NUM_ROUNDS, num_rounds)
     return shareable

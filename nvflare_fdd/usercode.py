@@ -23,6 +23,8 @@ from typing import Any
 from nvflare_fdd.errors import BundleError, ContractError
 
 CONFIG_FILE = "config.yaml"
+INJECTED_DIR = Path(__file__).resolve().parent / "injected"
+"""K-MELLODDY's modules that user code imports by bare name (``model_manager``, ``controller_manager``)."""
 
 
 def load_configs(bundle_dir: str | Path):
@@ -59,21 +61,24 @@ def load_config_dict(bundle_dir: str | Path) -> dict[str, Any] | None:
 def user_modules(bundle_dir: str | Path) -> Iterator[Path]:
     """Make the bundle's modules importable by bare name for the duration of the block.
 
-    Modules of the same names imported before (another bundle's ``model``) are set
-    aside and restored afterwards; the bundle's own modules are forgotten on exit.
+    K-MELLODDY's injected modules (``INJECTED_DIR``) are importable too, behind the bundle's
+    own files (a bundle that ships its own ``controller_manager.py`` keeps it). Modules of the
+    same names imported before (another bundle's ``model``) are set aside and restored
+    afterwards; the bundle's own modules and the injected ones are forgotten on exit.
     """
     bundle_dir = Path(bundle_dir).resolve()
-    own_names = {path.stem for path in bundle_dir.glob("*.py")}
+    own_names = {path.stem for path in (*bundle_dir.glob("*.py"), *INJECTED_DIR.glob("*.py"))}
     set_aside = {name: sys.modules.pop(name) for name in own_names if name in sys.modules}
-    sys.path.insert(0, str(bundle_dir))
+    sys.path[0:0] = [str(bundle_dir), str(INJECTED_DIR)]
     importlib.invalidate_caches()
     try:
         yield bundle_dir
     finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(str(bundle_dir))
+        for folder in (bundle_dir, INJECTED_DIR):
+            with contextlib.suppress(ValueError):
+                sys.path.remove(str(folder))
         for name, module in list(sys.modules.items()):
-            if _is_inside(module, bundle_dir):
+            if _is_inside(module, bundle_dir) or _is_inside(module, INJECTED_DIR):
                 del sys.modules[name]
         sys.modules.update(set_aside)
 

@@ -2,6 +2,8 @@ import math
 
 import torch
 import torch.nn as nn
+from controller_manager import FLFedProx, FLScaffold
+from model_manager import job_algorithm
 
 
 def train(model, data, configs):
@@ -12,6 +14,19 @@ def train(model, data, configs):
     optimizer = torch.optim.Adam(model.parameters(), lr=configs["learning_rate"])
     criterion = nn.MSELoss()
 
+    # The job's algorithm decides the extra terms (K-MELLODDY's controller_manager):
+    # FedProx adds mu/2 * |w - w_global|^2 to the loss; SCAFFOLD corrects each step by its control variates.
+    algorithm = job_algorithm()
+    fedprox = scaffold = None
+    if algorithm == "fedprox":
+        fedprox = FLFedProx()  # the job's mu, as the server sends it
+        fedprox.set_global(model)
+    elif algorithm == "scaffold":
+        scaffold = FLScaffold(model)
+        scaffold.set_global(model)
+        scaffold.get_controls()
+
+    steps = 0
     model.train()
     for epoch in range(configs["epochs"]):
         for fingerprints, targets in data["train"]:
@@ -19,8 +34,15 @@ def train(model, data, configs):
             targets = targets.to(device)
             optimizer.zero_grad()
             loss = criterion(model(fingerprints), targets)
+            if fedprox is not None:
+                loss = fedprox.fedprox_apply(model, loss)
             loss.backward()
+            if scaffold is not None:
+                scaffold.scaffold_apply(model, optimizer)
             optimizer.step()
+            steps += 1
+    if scaffold is not None:
+        scaffold.scaffold_update(model, steps)
 
 
 def evaluate(model, data, configs):

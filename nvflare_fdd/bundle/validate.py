@@ -20,6 +20,7 @@ from nvflare_fdd.bundle.requirements import check_requirements, index_warnings
 from nvflare_fdd.bundle.rules_config import check_config
 from nvflare_fdd.bundle.rules_files import check_file_names, check_weights, scan_folder, weights_total
 from nvflare_fdd.bundle.rules_model import check_model_class
+from nvflare_fdd.bundle.rules_platform import check_platform_imports, cuda_warnings
 from nvflare_fdd.bundle.rules_python import check_entry_points, check_relative_imports
 from nvflare_fdd.errors import ArchiveError, BundleError
 
@@ -108,6 +109,8 @@ def _inspect_folder(folder: Path, model_class: str | None) -> BundleReport:
     problems.extend(syntax_problems)
     problems.extend(check_relative_imports(trees))
     problems.extend(check_entry_points(trees))
+    problems.extend(check_platform_imports(trees))
+    warnings.extend(cuda_warnings(trees))
     if model_class is not None:
         problems.extend(check_model_class(trees, model_class))
     if CONFIG_FILE in files and (text := _read_text(folder, CONFIG_FILE, problems)) is not None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import click
 
-from nvflare_fdd.cli.common import checked_bundle, kda_option
+from nvflare_fdd.cli.common import algorithm_options, checked_bundle, checked_environment, env_backend_options, kda_option
 
 
 @click.command()
@@ -17,14 +18,27 @@ from nvflare_fdd.cli.common import checked_bundle, kda_option
 @click.option("--model-class", default=None, help="Class the server builds from model.py [default: model_loader()'s class].")
 @click.option("--device", default=None, help="cpu or cuda:N [default: cuda:0 when present, else cpu].")
 @click.option("--site", default="local", show_default=True, help="Site name shown in messages.")
-def check(bundle: Path, kda: str, rounds: int, model_class: str | None, device: str | None, site: str) -> None:
+@click.option("--env", "in_env", is_flag=True,
+              help="Run in the job's real environment, as a site does: requirements.txt installed (phase 900), "
+                   "user code in its own sandboxed process (--env-backend local or docker).")
+@env_backend_options
+@algorithm_options
+def check(
+    bundle: Path, kda: str, rounds: int, model_class: str | None, device: str | None, site: str, in_env: bool,
+    env_backend: str | None, env_options: dict[str, object], algorithm: str, fedprox_mu: float, local_baseline: bool,
+) -> None:  # fmt: skip
     """Run BUNDLE's client round on one site's data, without NVFlare.
 
     Config, data download, data_loader, model_loader, then per round: load the
     global weights, global eval, train, local eval, and the update that would be
     sent. Also builds the model as the server will and checks the update loads
-    into it. On failure prints the phase code (1000-8000) and the user's
+    into it. On failure prints the phase code (900-8000) and the user's
     traceback, and exits 1.
+
+    By default it runs in this process, with this environment's packages. With
+    --env it runs as a site would: the environment backend installs
+    requirements.txt (a problem there fails at 900), then the round runs in
+    that environment, e.g. `--env --env-backend docker --env-option gpus=`.
     """
     from nvflare_fdd.bundle import open_bundle
     from nvflare_fdd.client.check import ServerModelError, check_bundle
@@ -33,6 +47,14 @@ def check(bundle: Path, kda: str, rounds: int, model_class: str | None, device: 
     from nvflare_fdd.kda import load_raw_datas
 
     checked_bundle(bundle, model_class)
+    environment = checked_environment(env_backend, env_options)
+    if environment is not None or in_env:
+        from nvflare_fdd.executors.site_config import DEFAULT_BACKEND
+
+        backend, options = environment or (os.environ.get("FDD_ENV_BACKEND") or DEFAULT_BACKEND, {})
+        _check_in_environment(bundle, kda, rounds, model_class, device or "", site, backend, options, algorithm, fedprox_mu,
+                              local_baseline)  # fmt: skip
+        return
 
     def fetch():
         raw_datas = load_raw_datas(kda)
@@ -43,12 +65,13 @@ def check(bundle: Path, kda: str, rounds: int, model_class: str | None, device: 
     from nvflare_fdd.client.round import default_device
 
     device = device or default_device()
-    click.echo(f"Checking {bundle} on {kda} (device {device})")
+    click.echo(f"Checking {bundle} on {kda} (device {device}, {algorithm})")
     try:
         with open_bundle(bundle) as bundle_dir:
             report = check_bundle(
-                bundle_dir, fetch, rounds=rounds, model_class=model_class, site=site, device=device, on_phase=_PhasePrinter()
-            )
+                bundle_dir, fetch, rounds=rounds, model_class=model_class, site=site, device=device, on_phase=_PhasePrinter(),
+                algorithm=algorithm, fedprox_mu=fedprox_mu, local_baseline=local_baseline,
+            )  # fmt: skip
     except RoundError as exc:
         click.echo(exc.trace, err=True)
         raise click.ClickException(f"phase {exc.code} ({exc.phase.label}) failed: {exc.message}") from None
@@ -64,6 +87,8 @@ def check(bundle: Path, kda: str, rounds: int, model_class: str | None, device: 
         click.echo(f"Round {result.round}: {result.num_samples} training samples")
         click.echo(f"  global eval  {_format_metrics(result.global_metrics)}")
         click.echo(f"  local eval   {_format_metrics(result.local_metrics)}")
+        if result.baseline_metrics is not None:
+            click.echo(f"  baseline     {_format_metrics(result.baseline_metrics)}  (this site's data alone)")
         for kind, dropped in result.dropped_metrics.items():
             for name, reason in dropped.items():
                 click.echo(f"  kept at site  {kind} metric {name!r}: {reason}")
@@ -75,6 +100,56 @@ def check(bundle: Path, kda: str, rounds: int, model_class: str | None, device: 
                 f"{len(result.unexpected_keys)} received weights not in the model"
             )
     click.echo(f"OK: {bundle} ran {len(report.rounds)} round(s) on {kda}")
+
+
+def _check_in_environment(
+    bundle: Path, kda: str, rounds: int, model_class: str | None, device: str, site: str, backend: str, options: dict,
+    algorithm: str = "fedavg", fedprox_mu: float = 0.01, local_baseline: bool = False,
+) -> None:  # fmt: skip
+    """``fdd check --env``: the same report, from a user-code process in the job's environment."""
+    from nvflare_fdd.bundle import open_bundle
+    from nvflare_fdd.cli.common import resolve_model_class
+    from nvflare_fdd.client.check import ServerModelError
+    from nvflare_fdd.client.env_check import check_in_environment
+    from nvflare_fdd.client.phases import RoundError
+    from nvflare_fdd.errors import FddError
+    from nvflare_fdd.kda import load_raw_datas
+
+    def fetch():
+        raw_datas = load_raw_datas(kda)
+        summary = ", ".join(f"{key} {len(frame)} rows" for key, frame in raw_datas.items())
+        click.echo(f"       {len(raw_datas)} test(s): {summary or 'none'}")
+        return raw_datas
+
+    click.echo(f"Checking {bundle} on {kda} in the {backend} environment" + (f" (device {device})" if device else ""))
+    try:
+        with open_bundle(bundle) as bundle_dir:
+            model_class = resolve_model_class(bundle_dir, model_class)
+            report, description = check_in_environment(
+                bundle_dir, fetch, backend, options, model_class, rounds=rounds, site=site, device=device,
+                on_phase=_PhasePrinter(), log=lambda line: click.echo(f"       {line}"), algorithm=algorithm,
+                fedprox_mu=fedprox_mu, local_baseline=local_baseline,
+            )  # fmt: skip
+    except RoundError as exc:
+        if exc.trace:
+            click.echo(exc.trace, err=True)
+        raise click.ClickException(f"phase {exc.code} ({exc.phase.label}) failed: {exc.message}") from None
+    except ServerModelError as exc:
+        if exc.trace:
+            click.echo(exc.trace, err=True)
+        raise click.ClickException(f"server model: {exc}") from None
+    except FddError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Server model {report.model_class}: {report.num_parameters:,} parameters")
+    for result in report.rounds:
+        click.echo(f"Round {result.round}: {result.num_samples} training samples")
+        click.echo(f"  global eval  {_format_metrics(result.global_metrics)}")
+        click.echo(f"  local eval   {_format_metrics(result.local_metrics)}")
+        if result.baseline_metrics is not None:
+            click.echo(f"  baseline     {_format_metrics(result.baseline_metrics)}  (this site's data alone)")
+        values = sum(tensor.numel() for tensor in result.params.values())
+        click.echo(f"  update       {len(result.params)} tensors, {values:,} values; loads into {report.model_class}")
+    click.echo(f"OK: {bundle} ran {len(report.rounds)} round(s) on {kda} in {description}")
 
 
 class _PhasePrinter:

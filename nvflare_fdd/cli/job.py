@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from nvflare_fdd.cli.common import checked_bundle, resolve_model_class
+from nvflare_fdd.cli.common import algorithm_options, checked_bundle, resolve_model_class
 
 
 @click.group()
@@ -26,11 +26,15 @@ def job() -> None:
 @click.option("--model-class", default=None, help="Class the server builds [default: the only nn.Module in model.py].")
 @click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True, help="Federated rounds.")
 @click.option("--site", "sites", multiple=True, help="A site that must take part; repeat. Default: any.")
-def create(template: str, job_folder: Path, bundle: Path, model_class: str | None, rounds: int, sites: tuple[str, ...]) -> None:
+@click.option("--metric", "metric_names", multiple=True, metavar="NAME",
+              help="A metric name evaluate() returns that is neither a common name nor a literal key of its dict.")
+@algorithm_options
+def create(template: str, job_folder: Path, bundle: Path, model_class: str | None, rounds: int, sites: tuple[str, ...],
+           metric_names: tuple[str, ...], algorithm: str, fedprox_mu: float, local_baseline: bool) -> None:  # fmt: skip
     """Create an NVFlare job folder for a bundle from the fdd template.
 
     The same folder as `nvflare job create -w fdd -j JOB -sd BUNDLE -f
-    config_fed_server.conf model_class=NAME num_rounds=N`, validated first.
+    config_fed_server.conf model_class=NAME num_rounds=N algorithm=A`, validated first.
     """
     from nvflare_fdd.bundle import open_bundle
     from nvflare_fdd.errors import FddError
@@ -40,10 +44,12 @@ def create(template: str, job_folder: Path, bundle: Path, model_class: str | Non
     try:
         with open_bundle(bundle) as bundle_dir:
             model_class = resolve_model_class(bundle_dir, model_class)
-            create_job(job_folder, bundle_dir, model_class, rounds, sites=list(sites) or None, template=template)
+            create_job(job_folder, bundle_dir, model_class, rounds, sites=list(sites) or None, template=template,
+                       metric_names=metric_names, algorithm=algorithm, fedprox_mu=fedprox_mu,
+                       local_baseline=local_baseline)  # fmt: skip
     except FddError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Created {job_folder} ({model_class}, {rounds} round(s)).")
+    click.echo(f"Created {job_folder} ({model_class}, {rounds} round(s), {algorithm}).")
     click.echo(f"Simulate: nvflare simulator {job_folder} -w WORKSPACE -n N -t N   (each site sets $FDD_KDA_URL)")
     click.echo(f"Submit:   nvflare job submit -j {job_folder}   (or submit_job() in the FLARE API)")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from nvflare_fdd.cli.common import algorithm_options
 from nvflare_fdd.cli.platform_common import emit_json, emit_table, get_platform, json_option, platform_command, user_option, when
 
 
@@ -24,16 +25,19 @@ def jobs() -> None:
 @click.option("--description", default="", help="What the job is for.")
 @click.option("--min-sites", type=int, default=0, show_default="0 = all sites",
               help="Sites a round needs; with fewer than all, a round goes on without a site that went away.")
+@algorithm_options
 @user_option
 @json_option
 @platform_command
-def create(name, model, rounds, sites, group, description, min_sites, user_name, as_json) -> None:
+def create(name, model, rounds, sites, group, description, min_sites, algorithm, fedprox_mu, local_baseline, user_name,
+           as_json) -> None:  # fmt: skip
     """Create job NAME (English letters, digits and _; unique across all users). It waits in `ready`."""
     platform = get_platform()
-    job = platform.create_job(platform.user(user_name), name, model, rounds, sites, group, description, min_sites)
+    job = platform.create_job(platform.user(user_name), name, model, rounds, sites, group, description, min_sites,
+                              algorithm=algorithm, fedprox_mu=fedprox_mu, local_baseline=local_baseline)  # fmt: skip
     if as_json:
         return emit_json(job)
-    click.echo(f"Created {job.name} ({job.model}, {job.rounds} rounds, sites {', '.join(job.sites)}): ready.")
+    click.echo(f"Created {job.name} ({job.model}, {job.algorithm}, {job.rounds} rounds, sites {', '.join(job.sites)}): ready.")
     click.echo(f"Start it with: fdd jobs start {job.name}")
 
 
@@ -139,7 +143,8 @@ def show(name: str, user_name: str, as_json: bool) -> None:
     if as_json:
         return emit_json(progress)
     job = progress.job
-    click.echo(f"{job.name}: {job.state.value}   model {job.model}   owner {job.owner}   rounds {job.rounds}")
+    algorithm = job.algorithm + (f" (mu {job.fedprox_mu:g})" if job.algorithm == "fedprox" else "")
+    click.echo(f"{job.name}: {job.state.value}   model {job.model}   {algorithm}   owner {job.owner}   rounds {job.rounds}")
     click.echo(f"sites: {', '.join(job.sites)}")
     if job.shared_with:
         click.echo(f"shared with: {', '.join(job.shared_with)}")

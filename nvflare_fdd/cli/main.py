@@ -17,6 +17,7 @@ _COMMANDS = {
     "check": "nvflare_fdd.cli.check:check",
     "data": "nvflare_fdd.cli.data:data",
     "demo": "nvflare_fdd.cli.demo:demo",
+    "env": "nvflare_fdd.cli.env:env",
     "groups": "nvflare_fdd.cli.groups:groups",
     "job": "nvflare_fdd.cli.job:job",
     "jobs": "nvflare_fdd.cli.jobs:jobs",

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from nvflare_fdd.cli.common import checked_bundle, resolve_model_class
+from nvflare_fdd.cli.common import (
+    algorithm_options,
+    checked_bundle,
+    checked_environment,
+    env_backend_options,
+    resolve_model_class,
+)
 
 
 def parse_site(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
@@ -36,35 +42,52 @@ def parse_site(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--metric", "metric_names", multiple=True, metavar="NAME",
               help="A metric name evaluate() returns that is neither a common name nor a literal key of its dict "
                    "(only names known before the run leave a site); repeat for each.")
-def run(bundle: Path, sites: dict[str, str], rounds: int, out_dir: Path, model_class: str | None, timeout: float | None,
-        metric_names: tuple[str, ...]) -> None:  # fmt: skip
-    """Train BUNDLE with sample-weighted FedAvg across sites, in the NVFlare simulator.
+@env_backend_options
+@algorithm_options
+def run(
+    bundle: Path, sites: dict[str, str], rounds: int, out_dir: Path, model_class: str | None, timeout: float | None,
+    metric_names: tuple[str, ...], env_backend: str | None, env_options: dict[str, object], algorithm: str,
+    fedprox_mu: float, local_baseline: bool,
+) -> None:  # fmt: skip
+    """Train BUNDLE with sample-weighted FedAvg (or FedProx, or SCAFFOLD) across sites, in the NVFlare simulator.
 
     Writes OUT/metrics.csv (round, site, kind, metric, value), OUT/progress.json,
     OUT/global_model.pt and OUT/global_model.safetensors (and the best model as
     best_global_model.*). On failure prints the site, round, phase code and the
     user's error, and exits 1.
+
+    Each site runs the user code in the job environment --env-backend names, e.g.
+    `--env-backend docker --env-option base_image=nvflare-fdd:latest --env-option gpus=`.
     """
-    run_bundle(bundle, sites, rounds, out_dir, model_class, timeout, metric_names)
+    environment = checked_environment(env_backend, env_options)
+    run_bundle(bundle, sites, rounds, out_dir, model_class, timeout, metric_names, environment, algorithm, fedprox_mu,
+               local_baseline)  # fmt: skip
 
 
 def run_bundle(
     bundle: Path, sites: dict[str, str], rounds: int, out_dir: Path, model_class: str | None, timeout: float | None,
     metric_names: tuple[str, ...] = (),
-) -> None:
+    environment: tuple[str, dict[str, object]] | None = None,
+    algorithm: str = "fedavg",
+    fedprox_mu: float = 0.01,
+    local_baseline: bool = False,
+) -> None:  # fmt: skip
     """Validate, run and report; shared by ``fdd run`` and ``fdd demo``."""
     from nvflare_fdd.bundle import open_bundle
     from nvflare_fdd.errors import FddError
     from nvflare_fdd.simulate import RunFailed, run_simulation
 
     checked_bundle(bundle, model_class)
-    click.echo(f"Running {bundle} on {len(sites)} site(s) ({', '.join(sites)}) for {rounds} round(s)")
+    where = f" with the {environment[0]} environment backend" if environment else ""
+    how = f" with {algorithm}" + (f" (mu {fedprox_mu:g})" if algorithm == "fedprox" else "") if algorithm != "fedavg" else ""
+    click.echo(f"Running {bundle} on {len(sites)} site(s) ({', '.join(sites)}) for {rounds} round(s){how}{where}")
     printer = _ProgressPrinter()
     try:
         with open_bundle(bundle) as bundle_dir:
             model_class = resolve_model_class(bundle_dir, model_class)
             outcome = run_simulation(bundle_dir, sites, rounds, out_dir, model_class, on_progress=printer, timeout=timeout,
-                                     metric_names=metric_names)  # fmt: skip
+                                     metric_names=metric_names, environment=environment, algorithm=algorithm,
+                                     fedprox_mu=fedprox_mu, local_baseline=local_baseline)  # fmt: skip
     except RunFailed as exc:
         if exc.failure and exc.failure.get("trace"):
             click.echo(exc.failure["trace"], err=True)

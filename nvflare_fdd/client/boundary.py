@@ -54,8 +54,13 @@ REASONS = {
         "or put a sized dataset (or a DataLoader over one) under data['train'] in data_loader()"
     ),
     "cuda_unavailable": (
-        "the bundle moves data to a CUDA device, and this site has no GPU; use model_manager.DEVICE "
-        "(or the model's own device) instead of a hard-coded cuda:0"
+        "the bundle moves data to a CUDA device and this site has no GPU: use `model_manager.DEVICE` (this "
+        "site's device) instead of a hard-coded cuda:0"
+    ),
+    "scaffold_no_controls": "the job's algorithm is scaffold, and the server sent no SCAFFOLD controls with the task",
+    "scaffold_not_updated": (
+        "with the job's algorithm scaffold, train() must call FLScaffold(model).set_global(model) and get_controls() "
+        "at its start, scaffold_apply(model, optimizer) after each backward() and scaffold_update(model, steps) at its end"
     ),
 }
 
@@ -172,8 +177,12 @@ def _bundle_sources(bundle_dir: str) -> dict[str, tuple[list[str], dict[int, str
 # -- parameters --------------------------------------------------------------------------------------
 
 
-def check_update(update: Mapping[str, Any], reference: Mapping[str, Any], site: str, round_num: int) -> None:
+def check_update(update: Mapping[str, Any], reference: Mapping[str, Any], site: str, round_num: int,
+                 what: str = "update") -> None:  # fmt: skip
     """The update may hold only tensors of ``reference`` (the global model the site received), same shape and dtype.
+
+    Args:
+        what: what is checked, in messages (``"SCAFFOLD control differences"`` against the global controls).
 
     Raises:
         RoundError: 8000, naming a key only when it is one of the reference's (user-made names stay at the site).
@@ -182,7 +191,7 @@ def check_update(update: Mapping[str, Any], reference: Mapping[str, Any], site: 
     if unknown:
         raise RoundError(
             Phase.SEND, site, round_num,
-            f"the update holds {len(unknown)} tensor(s) the global model does not have; only the model's own "
+            f"the {what} holds {len(unknown)} tensor(s) the global model does not have; only the model's own "
             "parameters may leave a site (their names are in this site's log)",
             detail=f"tensors not in the global model: {', '.join(sorted(map(str, unknown))[:20])}",
         )  # fmt: skip
@@ -191,7 +200,7 @@ def check_update(update: Mapping[str, Any], reference: Mapping[str, Any], site: 
         if tuple(value.shape) != tuple(expected.shape) or value.dtype != expected.dtype:
             raise RoundError(
                 Phase.SEND, site, round_num,
-                f"tensor {key!r} of the update has another shape or dtype than the global model's "
+                f"tensor {key!r} of the {what} has another shape or dtype than the global model's "
                 f"{tuple(expected.shape)} {expected.dtype}",
                 detail=f"{key}: sent {tuple(value.shape)} {value.dtype}",
             )  # fmt: skip

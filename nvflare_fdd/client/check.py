@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from nvflare_fdd.client.phases import Phase, RoundError
-from nvflare_fdd.client.round import ClientRound, PhaseListener, RoundResult
+from nvflare_fdd.client import runtime
+from nvflare_fdd.client.round import ClientRound, PhaseListener, RoundResult, default_device
+from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
+from nvflare_fdd.controllers.scaffold import ScaffoldControls
 from nvflare_fdd.errors import BundleError, FddError, ServerModelError
 from nvflare_fdd.usercode import build_server_model
 
@@ -39,11 +42,15 @@ def check_bundle(
     site: str = "local",
     device: str | None = None,
     on_phase: PhaseListener | None = None,
+    algorithm: str = "fedavg",
+    fedprox_mu: float = DEFAULT_FEDPROX_MU,
+    local_baseline: bool = False,
 ) -> CheckReport:
     """Run the client round ``rounds`` times on one site's data, as a one-site federation would.
 
     Round 1 starts from the server's freshly built model; each later round starts
-    from the previous round's update (the FedAvg of one site is its own update).
+    from the previous round's update (the FedAvg of one site is its own update; with
+    ``scaffold``, the global controls move by this site's control differences).
 
     Args:
         bundle_dir: a flat bundle folder (use ``nvflare_fdd.bundle.open_bundle`` for a zip).
@@ -53,6 +60,8 @@ def check_bundle(
         site: name shown in errors.
         device: ``cpu`` or ``cuda:N``; default ``cuda:0`` when present.
         on_phase: progress listener (see ``ClientRound``).
+        algorithm: ``fedavg``, ``fedprox`` or ``scaffold``; ``fedprox_mu``: what the server would send.
+        local_baseline: also train the local-only baseline each round (``RoundResult.baseline_metrics``).
 
     Raises:
         RoundError: a client phase failed (its code is the K-MELLODDY code).
@@ -60,6 +69,17 @@ def check_bundle(
     """
     if rounds < 1:
         raise FddError(f"rounds must be at least 1, got {rounds}")
+    previous = runtime.current()
+    device = device or default_device()
+    runtime.configure(device=device, algorithm=algorithm, fedprox_mu=fedprox_mu, requester=previous.requester,
+                      local_baseline=local_baseline)  # fmt: skip
+    try:
+        return _check(bundle_dir, fetch_raw_datas, rounds, model_class, site, device, on_phase, algorithm)
+    finally:
+        runtime.configure(**vars(previous))
+
+
+def _check(bundle_dir, fetch_raw_datas, rounds, model_class, site, device, on_phase, algorithm) -> CheckReport:
     with ClientRound(bundle_dir, fetch_raw_datas, site=site, device=device, on_phase=on_phase) as client:
         client.setup()
         class_name = model_class or _loader_class_name(client.model)
@@ -71,9 +91,15 @@ def check_bundle(
             server_build_seconds=time.perf_counter() - started,
         )
         global_params = server_model.state_dict()
+        controls = ScaffoldControls(global_params) if algorithm == "scaffold" else None
         for round_num in range(1, rounds + 1):
-            result = client.run(round_num, global_params)
+            if controls is not None:
+                controls.begin_round()
+            result = client.run(round_num, global_params, controls.controls if controls is not None else None)
             _check_update_fits(server_model, result, site)
+            if controls is not None:
+                controls.add(result.control_diff, result.num_samples, site)
+                controls.end_round()
             report.rounds.append(result)
             global_params = result.params
     return report

@@ -1,4 +1,4 @@
-"""The site's ``raw_datas`` handed from the executor to the user-code process, as Arrow files.
+"""What the executor and the user-code process hand each other as files: the site's data (Arrow), tensors (safetensors).
 
 The executor (platform code) reads the KDA; user code never gets its location or
 credentials. The frames go through the job's exchange folder as one uncompressed
@@ -37,3 +37,18 @@ def read_raw_datas(folder: str | Path) -> dict[str, pd.DataFrame]:
     folder = Path(folder)
     entries = json.loads((folder / INDEX).read_text())
     return {entry["key"]: pd.read_feather(folder / entry["file"]) for entry in entries}
+
+
+def save_arrays(arrays: Mapping, path: str | Path) -> None:
+    """Tensors as numpy arrays (weights, SCAFFOLD controls) into a safetensors file for the other side."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    save_file({key: np.ascontiguousarray(value) for key, value in arrays.items()}, str(path))
+
+
+def load_arrays(path: str | Path) -> dict:
+    """A safetensors file the other side wrote, as numpy arrays (nothing is unpickled)."""
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))

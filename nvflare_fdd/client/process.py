@@ -46,8 +46,12 @@ WORKER_MODULE = "nvflare_fdd.client.worker"
 LOG_TAIL_CHARS = 3000
 CONNECT_TIMEOUT = 300.0
 MAX_MESSAGE_BYTES = 1 << 20
+MAX_ARGUMENT_CHARS = 256
+SHARED_MEMORY = "/dev/shm"
+SHARED_MEMORY_MARGIN = 1 << 30
 SETUP_PHASES = (Phase.CONFIG, Phase.DATA_DOWNLOAD, Phase.DATA_LOADER, Phase.MODEL)
-ROUND_PHASES = (Phase.RECEIVE, Phase.LOAD_WEIGHTS, Phase.GLOBAL_EVAL, Phase.TRAIN, Phase.LOCAL_EVAL, Phase.SEND)
+ROUND_PHASES = (Phase.RECEIVE, Phase.LOAD_WEIGHTS, Phase.GLOBAL_EVAL, Phase.TRAIN, Phase.LOCAL_EVAL, Phase.BASELINE,
+                Phase.SEND)  # fmt: skip
 _DEVICE = re.compile(r"^(cpu|mps|cuda(:\d{1,3})?|xpu(:\d{1,3})?)$")
 
 RawDatas = Callable[[], Mapping[str, Any]]
@@ -61,15 +65,18 @@ class WorkerReply:
         phases: the command's phases, timed here as their events arrived.
         device: where the model is (setup).
         params: the update's file, always ``<exchange>/update-<round>.safetensors`` (round).
-        num_samples, global_metrics, local_metrics: as the worker sent them (round).
+        num_samples, global_metrics, local_metrics, baseline_metrics: as the worker sent them (round).
     """
 
     phases: list[PhaseTiming] = field(default_factory=list)
     device: str = ""
     params: Path | None = None
+    control_diff: Path | None = None
+    """SCAFFOLD: the file of the site's control differences, ``<exchange>/control-diff-<round>.safetensors``."""
     num_samples: Any = None
     global_metrics: Any = None
     local_metrics: Any = None
+    baseline_metrics: Any = None
 
 
 class WorkerProcess:
@@ -87,6 +94,9 @@ class WorkerProcess:
         sandboxed: False only when the site turned the sandbox off.
         read_only_dirs: more host folders the worker may read (pretrained models).
         share_error_messages: failures carry the exception's message too (a site's choice).
+        handlers: what user code may ask for besides the site's data, by name: ``handler(arguments)`` answers
+            with a dict, or raises ``FddError`` (which ends the command with its message).
+        exchange_parent: where the exchange folder is made (``exchange_parent_for``); default the temp folder.
     """
 
     def __init__(
@@ -102,19 +112,22 @@ class WorkerProcess:
         sandboxed: bool = True,
         read_only_dirs: Iterable[str] = (),
         share_error_messages: bool = False,
+        handlers: Mapping[str, Callable[[dict], dict]] | None = None,
+        exchange_parent: str | None = None,
     ):
         self.environment = environment
         self.bundle_dir = str(Path(bundle_dir).resolve())
         self.site = site
         self.raw_datas = raw_datas
         self.device = device
-        self.exchange = Path(tempfile.mkdtemp(prefix="fdd-"))  # short path: Unix socket names are limited
+        self.exchange = Path(tempfile.mkdtemp(prefix="fdd-", dir=exchange_parent))  # short: Unix socket names are limited
         self.log_path = Path(log_path) if log_path else self.exchange / "worker.log"
         self.on_phase = on_phase
         self.should_stop = should_stop
         self.sandboxed = sandboxed
         self.read_only_dirs = [str(Path(folder).resolve()) for folder in read_only_dirs]
         self.share_error_messages = share_error_messages
+        self.handlers = dict(handlers or {})
         self.served_rows = 0
         """Rows of the site's KDA handed to user code for this job (the bound of its sample count)."""
         self.process: subprocess.Popen | None = None
@@ -176,24 +189,47 @@ class WorkerProcess:
             raise self._died(Phase.CONFIG, None, "the user-code process could not connect")
         self._connection = accepted["connection"]
 
-    def setup(self) -> WorkerReply:
-        """Config, data download (the executor reads the KDA), ``data_loader``, ``model_loader``."""
-        message = self._call({"cmd": "setup"}, None, SETUP_PHASES)
+    def setup(self, **job: Any) -> WorkerReply:
+        """Config, data download (the executor reads the KDA), ``data_loader``, ``model_loader``.
+
+        Args:
+            job: the job's ``algorithm`` and ``fedprox_mu``, as the server sent them.
+        """
+        message = self._call({"cmd": "setup", **job}, None, SETUP_PHASES)
         shutil.rmtree(self.exchange / "raw_datas", ignore_errors=True)  # the worker holds its copy in memory
         device = message.get("device")
         return WorkerReply(phases=self._phase_list(), device=device if isinstance(device, str) and _DEVICE.match(device) else "unknown")
 
-    def run_round(self, round_num: int, params_path: str | Path) -> WorkerReply:
-        """One round on the weights in ``params_path`` (safetensors, in the exchange folder)."""
+    def run_round(self, round_num: int, params_path: str | Path, controls_path: str | Path | None = None,
+                  **job: Any) -> WorkerReply:  # fmt: skip
+        """One round on the weights in ``params_path`` (safetensors, in the exchange folder).
+
+        Args:
+            controls_path: SCAFFOLD's global controls (safetensors); the reply then names the control differences.
+            job: the job's ``algorithm`` and ``fedprox_mu``, as the server sent them with the task.
+        """
         expected = Path(params_path).with_name(f"update-{round_num}.safetensors")
-        expected.unlink(missing_ok=True)
-        message = self._call({"cmd": "round", "round": round_num, "params": str(params_path)}, round_num, ROUND_PHASES)
+        expected_diff = expected.with_name(f"control-diff-{round_num}.safetensors")
+        for stale in (expected, expected_diff):
+            stale.unlink(missing_ok=True)
+        readable_to_worker(Path(params_path))
+        command = {"cmd": "round", "round": round_num, "params": str(params_path), **job}
+        if controls_path is not None:
+            readable_to_worker(Path(controls_path))
+            command["controls"] = str(controls_path)
+        message = self._call(command, round_num, ROUND_PHASES)
         if message.get("params") != str(expected) or not expected.is_file():
             self.kill()
             raise RoundError(Phase.SEND, self.site, round_num, "the user-code process did not write the update where asked")
+        diff = message.get("control_diff")
+        if controls_path is not None and (diff != str(expected_diff) or not expected_diff.is_file()):
+            self.kill()
+            raise RoundError(Phase.SEND, self.site, round_num,
+                             "the user-code process did not write the SCAFFOLD control differences where asked")  # fmt: skip
         return WorkerReply(
             phases=self._phase_list(), params=expected, num_samples=message.get("num_samples"),
             global_metrics=message.get("global_metrics"), local_metrics=message.get("local_metrics"),
+            baseline_metrics=message.get("baseline_metrics"), control_diff=expected_diff if controls_path is not None else None,
         )  # fmt: skip
 
     def stop(self, grace: float = 5.0) -> None:
@@ -240,6 +276,8 @@ class WorkerProcess:
                 self._note_phase(message, phases)
             elif kind == "request" and message.get("what") == "raw_datas" and self._phase == Phase.DATA_DOWNLOAD:
                 self._hand_over_raw_datas()
+            elif kind == "request" and message.get("what") in self.handlers:
+                self._answer(message)
             elif kind is not None:
                 self._protocol_error(f"an unexpected {str(kind)[:20]!r} message")
             elif message.get("ok") is True:
@@ -296,7 +334,21 @@ class WorkerProcess:
                              detail=str(exc)) from exc  # fmt: skip
         self.served_rows = write_raw_datas(frames, folder)
         del frames
+        readable_to_worker(folder)
         self._connection.send_bytes(json.dumps({"kind": "raw_datas", "dir": str(folder)}).encode())
+
+    def _answer(self, message: dict) -> None:
+        """Serve one request of user code with its handler (platform code); a refusal ends the command."""
+        what = message["what"]
+        arguments = {key: value for key, value in message.items() if key not in ("kind", "what")}
+        if not all(isinstance(value, str) and len(value) <= MAX_ARGUMENT_CHARS for value in arguments.values()):
+            self._protocol_error(f"a {what} request with arguments that are not short text")
+        try:
+            answer = self.handlers[what](arguments)
+        except FddError as error:  # the platform's own words, e.g. "no pretrained model named ..."
+            self.kill()
+            raise RoundError(self._phase, self.site, self._round, str(error)) from error
+        self._connection.send_bytes(json.dumps({"kind": what, **answer}).encode())
 
     def _note_phase(self, message: dict, phases: tuple[Phase, ...]) -> None:
         code, event = message.get("code"), message.get("event")
@@ -344,3 +396,28 @@ class WorkerProcess:
         except OSError:
             return ""
         return text[-LOG_TAIL_CHARS:]
+
+
+def exchange_parent_for(model_bytes: int) -> str | None:
+    """Where to hand a model of ``model_bytes`` over: shared memory (``/dev/shm``) when it has room for the
+    global model and the update with a margin, else the temp folder (``None``). Files there are about three
+    times as fast to write as on a disk, and the hand-over happens twice a round each way."""
+    folder = SHARED_MEMORY
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        return None
+    free = shutil.disk_usage(folder).free
+    return folder if free > 3 * model_bytes + SHARED_MEMORY_MARGIN else None
+
+
+def readable_to_worker(path: Path) -> None:
+    """Let the worker read what the executor hands it, even as another uid (a container's user-code uid).
+
+    Only the exchange folder's owner can enter it, so this opens nothing to anyone else; some
+    writers (safetensors) create files readable by their owner alone.
+    """
+    paths = [path, *path.rglob("*")] if path.is_dir() else [path]
+    for item in paths:
+        mode = item.stat().st_mode
+        wanted = mode | (0o055 if item.is_dir() else 0o044)
+        if wanted != mode:
+            item.chmod(wanted & 0o7777)

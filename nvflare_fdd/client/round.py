@@ -16,16 +16,20 @@ nested data returned by ``evaluate()`` never leave the site.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
+import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nvflare_fdd.client import runtime
 from nvflare_fdd.client.phases import Frame, Phase, PhaseTiming, RoundError, now
 from nvflare_fdd.errors import ContractError
 from nvflare_fdd.filters.screening import screen_metrics
+from nvflare_fdd.transport import META_SCAFFOLD_CTRL_DIFF, META_SCAFFOLD_CTRL_GLOBAL
 from nvflare_fdd.usercode import import_user_module, load_configs, user_function, user_modules
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,10 @@ class RoundResult:
     unexpected_keys: list[str] = field(default_factory=list)
     dropped_metrics: dict[str, dict[str, str]] = field(default_factory=dict)
     """Metrics kept at the site, by kind then name, with the reason: only finite scalars leave a site."""
+    control_diff: dict[str, Any] | None = None
+    """SCAFFOLD: the change of this site's control variates (``FLScaffold.scaffold_meta()``), else ``None``."""
+    baseline_metrics: dict[str, Any] | None = None
+    """With the job's ``local_baseline``: the metrics of this site's local-only model after this round."""
 
 
 def default_device() -> str:
@@ -89,6 +97,8 @@ class ClientRound:
         self.model: Any = None
         self.setup_phases: list[PhaseTiming] = []
         self._train_eval = None
+        self._baseline_state: dict[str, Any] | None = None  # the local-only model, trained on this site's data alone
+        self._baseline_helpers: dict[str, Any] = {}  # its own FLScaffold / FLFedProx instances
 
     def __enter__(self) -> ClientRound:
         self._stack.enter_context(user_modules(self.bundle_dir))
@@ -120,8 +130,16 @@ class ClientRound:
             self.model = model
         return timings
 
-    def run(self, round_num: int, global_params: Mapping[str, Any] | None) -> RoundResult:
-        """One round: load the global weights, global eval, train, local eval, package the update."""
+    def run(self, round_num: int, global_params: Mapping[str, Any] | None,
+            global_controls: Mapping[str, Any] | None = None,
+            send: Callable[[RoundResult], None] | None = None) -> RoundResult:  # fmt: skip
+        """One round: load the global weights, global eval, train, local eval, package the update.
+
+        With the job's algorithm ``scaffold`` (``nvflare_fdd.client.runtime``), the server's
+        ``global_controls`` are loaded into ``FLScaffold`` before ``train()`` and its control
+        differences are part of the result, as K-MELLODDY's client does. ``send`` (a transport's
+        part of phase 8000, such as writing the update's file) runs inside the send phase.
+        """
         if self.model is None:
             raise RuntimeError("ClientRound.setup() must run before ClientRound.run()")
         timings: list[PhaseTiming] = []
@@ -131,28 +149,43 @@ class ClientRound:
             if global_params:
                 missing, unexpected = self._load_global(global_params)
             self.model.to(self.device)
+            if runtime.current().local_baseline and self._baseline_state is None:
+                self._baseline_state = _copy_state(self.model)  # the local-only model starts where the federation did
         with self.phase(Phase.GLOBAL_EVAL, round_num, timings):
             evaluate = user_function(self._train_eval_module(), "evaluate")
             global_metrics = screen_metrics(metrics_dict(evaluate(self.model, self.data, self.configs)))
+        scaffold = runtime.current().algorithm == "scaffold"
         with self.phase(Phase.TRAIN, round_num, timings):
+            if scaffold:
+                self._load_global_controls(global_params, global_controls)
             train = user_function(self._train_eval_module(), "train")
             train_return = train(self.model, self.data, self.configs)
         with self.phase(Phase.LOCAL_EVAL, round_num, timings):
             local_metrics = screen_metrics(metrics_dict(evaluate(self.model, self.data, self.configs)))
+        baseline_metrics = None
+        if runtime.current().local_baseline:
+            with self.phase(Phase.BASELINE, round_num, timings):
+                baseline_metrics = self._baseline_round()
         with self.phase(Phase.SEND, round_num, timings):
             num_samples = count_training_samples(train_return, self.data)
             params = {key: value.detach().cpu() for key, value in self.model.state_dict().items()}
-        return RoundResult(
-            round=round_num,
-            params=params,
-            num_samples=num_samples,
-            global_metrics=global_metrics.accepted,
-            local_metrics=local_metrics.accepted,
-            dropped_metrics={"global": global_metrics.rejected, "local": local_metrics.rejected},
-            phases=timings,
-            missing_keys=missing,
-            unexpected_keys=unexpected,
-        )
+            control_diff = self._control_diff() if scaffold else None
+            result = RoundResult(
+                round=round_num,
+                params=params,
+                num_samples=num_samples,
+                global_metrics=global_metrics.accepted,
+                local_metrics=local_metrics.accepted,
+                dropped_metrics={"global": global_metrics.rejected, "local": local_metrics.rejected},
+                phases=timings,
+                missing_keys=missing,
+                unexpected_keys=unexpected,
+                control_diff=control_diff,
+                baseline_metrics=baseline_metrics.accepted if baseline_metrics is not None else None,
+            )
+            if send is not None:
+                send(result)
+        return result
 
     # -- helpers and phases -----------------------------------------------------------------------------
 
@@ -160,6 +193,48 @@ class ClientRound:
         if self._train_eval is None:
             self._train_eval = import_user_module(self.bundle_dir, "train_eval")
         return self._train_eval
+
+    def _baseline_round(self):
+        """One round of the local-only baseline: the same training budget, on this site's data alone.
+
+        The model trained from the global model is set aside; the baseline's own state is trained and
+        evaluated, kept for the next round, and the federated model put back. The bundle's FedProx and
+        SCAFFOLD helpers (one per process) get a separate instance for the baseline, so its training
+        never touches the federated controls.
+        """
+        federated = _copy_state(self.model)
+        self.model.load_state_dict(self._baseline_state, strict=False)
+        with _separate_helpers(self._baseline_helpers):
+            user_function(self._train_eval_module(), "train")(self.model, self.data, self.configs)
+            metrics = screen_metrics(metrics_dict(user_function(self._train_eval_module(), "evaluate")(
+                self.model, self.data, self.configs)))  # fmt: skip
+        self._baseline_state = _copy_state(self.model)
+        self.model.load_state_dict(federated, strict=False)
+        return metrics
+
+    def _load_global_controls(self, global_params: Mapping[str, Any] | None, controls: Mapping[str, Any] | None) -> None:
+        """SCAFFOLD: the server's global controls into the process's ``FLScaffold`` (K-MELLODDY's ``script.py``)."""
+        if not controls:
+            raise ContractError("scaffold_no_controls", "the server sent no SCAFFOLD controls with the task")
+        from nvflare.app_common.abstract.fl_model import FLModel
+
+        controller_manager = importlib.import_module("controller_manager")
+        input_model = FLModel(params=dict(global_params or {}), meta={META_SCAFFOLD_CTRL_GLOBAL: dict(controls)})
+        controller_manager.FLScaffold(self.model).get_global_controls(input_model)
+
+    def _control_diff(self) -> dict[str, Any]:
+        controller_manager = importlib.import_module("controller_manager")
+        scaffold = controller_manager.FLScaffold._instance
+        try:
+            meta = scaffold.scaffold_meta()
+        except (AttributeError, ValueError) as exc:
+            raise ContractError(
+                "scaffold_not_updated",
+                "with the job's algorithm scaffold, train() must call FLScaffold(model).set_global(model) and "
+                "get_controls() at its start, scaffold_apply(model, optimizer) after each backward() and "
+                f"scaffold_update(model, steps) at its end ({exc})",
+            ) from exc
+        return dict(meta[META_SCAFFOLD_CTRL_DIFF])
 
     def _load_global(self, global_params: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         import torch
@@ -200,6 +275,27 @@ class ClientRound:
         self._on_phase(
             {"site": self.site, "round": round_num, "code": phase.value, "phase": phase.label, "event": event, "time": time}
         )
+
+
+def _copy_state(model) -> dict[str, Any]:
+    return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+
+@contextlib.contextmanager
+def _separate_helpers(own: dict) -> Iterator[None]:
+    """Within the block, K-MELLODDY's one-per-process helpers (``FLScaffold``, ``FLFedProx``) are the instances in
+    ``own`` (kept there across blocks), not the process's."""
+    manager = sys.modules.get("controller_manager")
+    classes = [getattr(manager, name) for name in ("FLScaffold", "FLFedProx") if hasattr(manager, name)] if manager else []
+    saved = {cls: getattr(cls, "_instance", None) for cls in classes}
+    for cls in classes:
+        cls._instance = own.get(cls.__name__)
+    try:
+        yield
+    finally:
+        for cls in classes:
+            own[cls.__name__] = getattr(cls, "_instance", None)
+            cls._instance = saved[cls]
 
 
 def count_training_samples(train_return: Any, data: Any) -> int:
@@ -247,10 +343,25 @@ def metrics_dict(metrics: Any) -> dict[str, Any]:
 def user_failure(phase: Phase, site: str, round_num: int | None, exc: BaseException, bundle_dir: Path) -> RoundError:
     """``exc`` raised in ``phase`` as a ``RoundError``: its message and traceback, its type and the bundle's frames."""
     message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    reason = getattr(exc, "reason", "") or ("cuda_unavailable" if _needs_missing_gpu(exc) else "")
     return RoundError(
         phase, site, round_num, message, user_traceback(exc),
-        exc_type=exception_type_name(type(exc)), frames=bundle_frames_of(exc, bundle_dir), reason=getattr(exc, "reason", ""),
+        exc_type=exception_type_name(type(exc)), frames=bundle_frames_of(exc, bundle_dir), reason=reason,
     )  # fmt: skip
+
+
+_NO_GPU_WORDS = ("not compiled with cuda enabled", "no cuda gpus are available", "found no nvidia driver",
+                 "no cuda-capable device", "cuda driver initialization failed")  # fmt: skip
+
+
+def _needs_missing_gpu(exc: BaseException) -> bool:
+    """Whether ``exc`` is user code asking for a CUDA device on a site that has none (a hard-coded ``cuda:0``)."""
+    text = str(exc).lower()
+    if not any(words in text for words in _NO_GPU_WORDS):
+        return False
+    import torch
+
+    return not torch.cuda.is_available()
 
 
 def exception_type_name(cls: type) -> str:

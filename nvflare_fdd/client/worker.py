@@ -8,17 +8,19 @@ JSON both ways; weights and the site's data travel as files in the exchange fold
 
 Commands and replies::
 
-    {"cmd": "setup"}                          -> {"ok": true, "device": "cpu"}
-    {"cmd": "round", "round": 1, "params": p} -> {"ok": true, "params": q, "num_samples": n,
-                                                  "global_metrics": {...}, "local_metrics": {...}}
+    {"cmd": "setup", "algorithm": a, "fedprox_mu": mu}   -> {"ok": true, "device": "cpu"}
+    {"cmd": "round", "round": 1, "params": p, "controls": c?, "algorithm": a, "fedprox_mu": mu}
+        -> {"ok": true, "params": q, "control_diff": d?, "num_samples": n, "global_metrics": {...}, "local_metrics": {...}}
     {"cmd": "stop"}                           -> (exits)
     any failure                               -> {"ok": false, "error": {"code", "exc_type", "frames",
                                                   "reason", "message", "trace"}}
 
 While a command runs, ``{"kind": "phase", "code": ..., "event": "start"|"end"|"failed"}``
-messages report each phase as it starts and ends. In phase 2000 the worker asks for the
-site's data with ``{"kind": "request", "what": "raw_datas"}``; the executor reads the KDA
-and answers ``{"kind": "raw_datas", "dir": folder}`` (or ends the setup itself).
+messages report each phase as it starts and ends. User code asks the platform for things
+with ``{"kind": "request", "what": ...}``: in phase 2000 the worker asks for the site's data
+(``"raw_datas"``; the executor reads the KDA and answers ``{"kind": "raw_datas", "dir": folder}``),
+and ``model_manager.download_model(name)`` asks for a pretrained model (``"pretrained"``,
+answered with its local ``path``). A request the executor cannot serve ends the command.
 
 Nothing this process sends is trusted: the executor keeps only what DESIGN §8 lets
 leave a site (``nvflare_fdd.client.boundary``).
@@ -36,8 +38,9 @@ import time
 from multiprocessing.connection import Client
 from pathlib import Path
 
+from nvflare_fdd.client import runtime
 from nvflare_fdd.client.phases import Phase, RoundError
-from nvflare_fdd.client.round import ClientRound
+from nvflare_fdd.client.round import ClientRound, default_device
 
 AUTHKEY_ENV = "FDD_WORKER_AUTHKEY"
 
@@ -56,12 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     def send(message: dict) -> None:
         connection.send_bytes(json.dumps(message).encode())
 
+    def request(what: str, arguments: dict) -> dict:
+        send({"kind": "request", "what": what, **arguments})
+        return json.loads(connection.recv_bytes())
+
     def fetch_raw_datas():
         from nvflare_fdd.client.handover import read_raw_datas
 
-        send({"kind": "request", "what": "raw_datas"})
-        answer = json.loads(connection.recv_bytes())
-        return read_raw_datas(answer["dir"])
+        return read_raw_datas(request("raw_datas", {})["dir"])
+
+    runtime.configure(device=args.device or default_device(), requester=request)
 
     def on_phase(event: dict) -> None:
         send({"kind": "phase", "code": event["code"], "event": event["event"]})
@@ -72,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             if command["cmd"] == "stop":
                 return 0
             try:
+                if command["cmd"] in ("setup", "round"):
+                    _follow_the_job(command)
                 if command["cmd"] == "setup":
                     client.setup()
                     send({"ok": True, "device": client.device})
@@ -112,23 +121,38 @@ def _die_with_parent(interval: float = 1.0) -> None:
     threading.Thread(target=watch, name="fdd-parent-watch", daemon=True).start()
 
 
+def _follow_the_job(command: dict) -> None:
+    """The job's algorithm and FedProx coefficient, as the server sent them with the task."""
+    settings = runtime.current()
+    runtime.configure(
+        device=settings.device, requester=settings.requester, algorithm=command.get("algorithm", settings.algorithm),
+        fedprox_mu=float(command.get("fedprox_mu", settings.fedprox_mu)),
+        local_baseline=bool(command.get("local_baseline", settings.local_baseline)),
+    )  # fmt: skip
+
+
 def _round(client: ClientRound, command: dict) -> dict:
+    import torch
     from safetensors.torch import load_file, save_file
 
     round_num = command["round"]
     with client.phase(Phase.RECEIVE, round_num, []):
         params = load_file(command["params"]) if command.get("params") else None
-    result = client.run(round_num, params)
+        controls = load_file(command["controls"]) if command.get("controls") else None
     out = Path(command["params"]).with_name(f"update-{round_num}.safetensors")
-    with client.phase(Phase.SEND, round_num, []):  # the executor joins it to run()'s send phase
+    files: dict[str, str] = {}
+
+    def send(result) -> None:  # inside the round's send phase
         save_file(savable_tensors(result.params), str(out))
-    return {
-        "ok": True,
-        "params": str(out),
-        "num_samples": result.num_samples,
-        "global_metrics": result.global_metrics,
-        "local_metrics": result.local_metrics,
-    }
+        if result.control_diff is not None:
+            diff_path = out.with_name(f"control-diff-{round_num}.safetensors")
+            save_file(savable_tensors({key: torch.as_tensor(value) for key, value in result.control_diff.items()}),
+                      str(diff_path))  # fmt: skip
+            files["control_diff"] = str(diff_path)
+
+    result = client.run(round_num, params, controls, send=send)
+    return {"ok": True, "params": str(out), "num_samples": result.num_samples, "global_metrics": result.global_metrics,
+            "local_metrics": result.local_metrics, "baseline_metrics": result.baseline_metrics, **files}  # fmt: skip
 
 
 def savable_tensors(params: dict) -> dict:

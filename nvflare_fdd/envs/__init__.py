@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nvflare_fdd.errors import FddError
 
@@ -93,6 +94,60 @@ class Environment:
 
 
 Logger = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CachedEnvironment:
+    """A job environment a backend keeps for later jobs (or an image they build on), as ``fdd env list`` shows it.
+
+    Backends that keep such things offer ``cached() -> list[CachedEnvironment]`` and
+    ``remove(entry)``; ``fdd env prune`` removes the ``prunable`` ones no job is using.
+
+    Attributes:
+        backend: the backend's name.
+        name: what the backend calls it (a cache key, an image tag).
+        description: one line: the requirements it was built for, or what it holds.
+        created: when it was built (seconds since the epoch).
+        last_used: when a job last started with it.
+        size: bytes on disk, when known.
+        in_use: a running job uses it now.
+        prunable: False for what job environments build on (a base image): listed, never pruned.
+    """
+
+    backend: str
+    name: str
+    description: str
+    created: float
+    last_used: float
+    size: int | None = None
+    in_use: bool = False
+    prunable: bool = True
+
+
+def make_backend(name: str, options: Mapping[str, Any], source: str) -> Any:
+    """The environment backend ``name`` with ``options``, checked the way a site's ``fdd_site.json`` is.
+
+    Args:
+        name: a registered backend (``local``, ``docker``...).
+        options: its options.
+        source: where they came from, for the message (``--env-option``, ``platform.yaml``).
+
+    Raises:
+        JobEnvironmentError: no such backend is installed, or an option is unknown or invalid.
+    """
+    from nvflare_fdd.plugin.manager import plugin_manager
+
+    backends = plugin_manager().environment_backends()
+    if name not in backends:
+        raise JobEnvironmentError(
+            f"{source}: no environment backend {name!r} is installed; installed: {', '.join(sorted(backends))}"
+        )
+    try:
+        return backends[name](**options)
+    except TypeError as exc:
+        raise JobEnvironmentError(f"{source}: bad options for the environment backend {name!r}: {exc}") from exc
+    except JobEnvironmentError as exc:
+        raise JobEnvironmentError(f"{source}: {exc}", exc.requirements, exc.output) from exc
 
 
 def requirement_lines(text: str) -> list[str]:

@@ -31,7 +31,15 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from nvflare_fdd.envs import Environment, JobEnvironmentError, Logger, blamed_requirements, file_lock, requirement_lines
+from nvflare_fdd.envs import (
+    CachedEnvironment,
+    Environment,
+    JobEnvironmentError,
+    Logger,
+    blamed_requirements,
+    file_lock,
+    requirement_lines,
+)
 from nvflare_fdd.envs.sandbox import bubblewrap_command, installer_env, python_dirs
 from nvflare_fdd.plugin import hookimpl
 from nvflare_fdd.results import atomic_write_bytes
@@ -95,6 +103,34 @@ class LocalBackend:
             atomic_write_bytes(folder / MARKER, json.dumps(marker, indent=2).encode())
             log(f"built environment {key} in {time.monotonic() - started:.1f} s")
         return _environment(folder, f"new environment {key}")
+
+    def cached(self) -> list[CachedEnvironment]:
+        """The environments in the cache (``fdd env list``); a half-built one is not listed."""
+        if not self.cache_dir.is_dir():
+            return []
+        running = _command_lines()
+        entries = []
+        for marker in sorted(self.cache_dir.glob(f"*/{MARKER}")):
+            folder = marker.parent
+            try:
+                info = json.loads(marker.read_text())
+            except (OSError, ValueError):
+                info = {}
+            used = marker.stat().st_mtime
+            lines = requirement_lines(str(info.get("requirements", "")))
+            entries.append(CachedEnvironment(
+                "local", folder.name, ", ".join(lines) or "(nothing to install)", float(info.get("built", used)), used,
+                _size(folder), any(f"{folder}/" in line for line in running),
+            ))  # fmt: skip
+        return entries
+
+    def remove(self, entry: CachedEnvironment) -> None:
+        """Delete a cached environment (``fdd env prune``); the next job that needs it builds it again."""
+        folder = self.cache_dir / entry.name
+        with file_lock(self.cache_dir / f".{entry.name}.lock"):
+            (folder / MARKER).unlink(missing_ok=True)  # not ready any more, even if the removal stops half-way
+            shutil.rmtree(folder, ignore_errors=True)
+        (self.cache_dir / f".{entry.name}.lock").unlink(missing_ok=True)
 
     def _build(self, folder: Path, requirements: str, log: Logger) -> None:
         uv = _uv()
@@ -196,6 +232,28 @@ def _run(command: list[str], what: str, requirements: str, timeout: float = 600,
         names = f" ({', '.join(blamed)})" if blamed else ""
         raise JobEnvironmentError(f"could not {what}{names}:\n{output.strip()[-4000:]}", blamed, output)
     return output
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _command_lines() -> list[str]:
+    """The command lines of this machine's processes (a job's worker names its environment's Python)."""
+    lines = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            lines.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return lines
 
 
 def _ready(folder: Path) -> bool:

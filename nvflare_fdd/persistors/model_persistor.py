@@ -45,6 +45,8 @@ from nvflare_fdd.widgets.recorder import results_dir
 
 LAST = "global_model"
 BEST = "best_global_model"
+CONTROLS = "scaffold_controls"
+"""SCAFFOLD's global controls after the last saved round (``scaffold_controls.safetensors``)."""
 
 
 def save_state_dict(params: dict[str, Any], folder: Path, stem: str) -> None:
@@ -124,16 +126,18 @@ class FddModelPersistor(ModelPersistor):
         initial_weights: a ``.safetensors`` file in the job's ``custom/`` folder whose weights replace the
             built model's (a resumed job's last saved global model); empty for none.
         build_timeout: seconds building the model class may take.
+        initial_controls: SCAFFOLD's controls saved by an earlier run (a ``.safetensors`` file in ``custom/``).
     """
 
     def __init__(self, model_class: str = "", results_dir: str = "", seed: int = 0, initial_weights: str = "",
-                 build_timeout: float = DEFAULT_TIMEOUT):  # fmt: skip
+                 build_timeout: float = DEFAULT_TIMEOUT, initial_controls: str = ""):  # fmt: skip
         super().__init__()
         self.model_class = model_class
         self.results_dir = results_dir
         self.seed = seed
         self.initial_weights = initial_weights
         self.build_timeout = build_timeout
+        self.initial_controls = initial_controls
         self.spec: dict[str, TensorSpec] = {}
         """Each tensor of the server's model: its shape and dtype (known once ``load_model`` ran)."""
 
@@ -167,6 +171,24 @@ class FddModelPersistor(ModelPersistor):
         folder = results_dir(fl_ctx, self.results_dir)
         save_state_dict(params, folder, stem)
         return folder
+
+    def save_controls(self, controls: dict[str, Any], fl_ctx: FLContext) -> Path:
+        """Save SCAFFOLD's global controls as ``scaffold_controls.safetensors``, atomically; returns the file."""
+        folder = results_dir(fl_ctx, self.results_dir)
+        path = folder / f"{CONTROLS}.safetensors"
+        atomic_save(path, lambda temp: _safetensors_save(to_tensors(controls), temp))
+        return path
+
+    def load_controls(self, fl_ctx: FLContext) -> dict[str, Any] | None:
+        """The controls a resumed job starts from (``initial_controls``), or ``None``."""
+        if not self.initial_controls:
+            return None
+        from safetensors.numpy import load_file
+
+        path = self._bundle_dir(fl_ctx) / self.initial_controls
+        if not path.is_file():
+            raise BundleError(f"initial_controls {path.name} is not in the job's custom folder")
+        return load_file(str(path))
 
     def keep_last_as_best(self, fl_ctx: FLContext) -> bool:
         """Make the saved last global model the best one, by hard links (no second serialisation).

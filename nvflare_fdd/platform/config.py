@@ -14,6 +14,10 @@ Read from ``$FDD_PLATFORM_CONFIG`` or ``<home>/platform.yaml`` (home: ``$FDD_HOM
     simulator:
       sites:                       # site → KDA URL; default: the demo institutions
         pharma_a: sqlite:////srv/kda/a.db
+      environment:                 # how the simulated sites run user code (fdd_site.json's "environment")
+        backend: docker            # default: local
+        base_image: nvflare-fdd:latest
+        gpus: ""
     pretrained_max_gb: 50          # largest pretrained model `fdd pretrained add` takes (all its files)
 """
 
@@ -44,6 +48,7 @@ class PlatformConfig:
     capacity: int = 1
     max_queued_per_user: int = 2
     simulator_sites: dict[str, str] = field(default_factory=dict)
+    simulator_environment: dict = field(default_factory=dict)
     flare: dict = field(default_factory=dict)
     source: Path | None = None
     pretrained_max_bytes: int = DEFAULT_PRETRAINED_MAX_GB << 30
@@ -81,12 +86,15 @@ def load_config(path: str | Path | None = None) -> PlatformConfig:
         capacity=int(values.get("capacity", 1)),
         max_queued_per_user=int(values.get("max_queued_per_user", 2)),
         simulator_sites=dict((values.get("simulator") or {}).get("sites") or {}),
+        simulator_environment=dict((values.get("simulator") or {}).get("environment") or {}),
         flare=dict(values.get("flare") or {}),
         source=path if path.is_file() else None,
         pretrained_max_bytes=_gigabytes(values.get("pretrained_max_gb", DEFAULT_PRETRAINED_MAX_GB), "pretrained_max_gb"),
     )
     if config.runner not in ("simulator", "flare"):
         raise FddError(f"runner must be simulator or flare, got {config.runner!r}")
+    if not isinstance(config.simulator_environment.get("backend", ""), str):
+        raise FddError(f"simulator.environment.backend must be a backend name such as docker, not {config.simulator_environment['backend']!r}")
     if config.capacity < 1 or config.max_queued_per_user < 1:
         raise FddError("capacity and max_queued_per_user must be at least 1")
     return config

@@ -98,6 +98,11 @@ class Job:
     resume_from: int | None = None
     shared_with: tuple[str, ...] = ()
     """Users the owner shared the job with, read-only."""
+    algorithm: str = "fedavg"
+    """``fedavg``, ``fedprox`` or ``scaffold`` (DESIGN §9)."""
+    fedprox_mu: float = 0.01
+    local_baseline: bool = False
+    """Each site also trains a local-only baseline (metrics of kind ``baseline``)."""
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ class BlobRow(PlatformBase):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    # 64-bit since migration 0004 (pretrained files pass 2 GiB); SQLite's INTEGER always was, and stays as created
+    # 64-bit since migration 0005 (pretrained files pass 2 GiB); SQLite's INTEGER always was, and stays as created
     size: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
 
 
@@ -131,6 +131,10 @@ class JobRow(PlatformBase):
     # added in migration 0002
     min_sites: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     resume_from: Mapped[int | None] = mapped_column(Integer)
+    # added in migration 0004
+    algorithm: Mapped[str] = mapped_column(String(16), default="fedavg", server_default="fedavg")
+    fedprox_mu: Mapped[float] = mapped_column(Float, default=0.01, server_default="0.01")
+    local_baseline: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class JobShareRow(PlatformBase):
@@ -167,6 +171,8 @@ class JobStageRow(PlatformBase):
     num_samples: Mapped[int | None] = mapped_column(Integer)
     # added in migration 0003: {kind: {reason: count}} of the metrics the site kept back
     dropped_metrics: Mapped[dict | None] = mapped_column(JSON)
+    # added in migration 0003: the site kept its personalized model (its last round's local model)
+    personalized: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class JobRoundRow(PlatformBase):
@@ -201,7 +207,7 @@ class ArtefactRow(PlatformBase):
 
 
 class PretrainedModelRow(PlatformBase):
-    """A pretrained model in the store (migration 0004): a folder laid out like a Hugging Face repository, or one file.
+    """A pretrained model in the store (migration 0005): a folder laid out like a Hugging Face repository, or one file.
 
     ``digest`` is the sha256 of its manifest (every file's relative path, size and sha256): the name of its
     folder in every cache.

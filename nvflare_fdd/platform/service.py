@@ -17,17 +17,20 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from nvflare_fdd.errors import BundleError, FddError
+from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
+from nvflare_fdd.jobs import check_algorithm
 from nvflare_fdd.metric_names import check_declared
 from nvflare_fdd.platform.config import PlatformConfig, load_config
 from nvflare_fdd.platform.records import Job, JobState, MetricValue, Model, PretrainedModel, SiteGroup, User
 from nvflare_fdd.platform.runners import Runner, RunStatus
-from nvflare_fdd.platform.storage import CHECKPOINT, NotFound, StorageConflict
+from nvflare_fdd.platform.storage import CHECKPOINT, CONTROLS_CHECKPOINT, NotFound, StorageConflict
 from nvflare_fdd.plugin.manager import FddPluginManager, plugin_manager
 
 log = logging.getLogger(__name__)
 
 JOB_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 RESUME_WEIGHTS = "fdd_resume.safetensors"
+RESUME_CONTROLS = "fdd_resume_controls.safetensors"
 VERSION = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
@@ -86,7 +89,7 @@ class Platform:
             from nvflare_fdd.demo import prepare_demo
 
             sites = {site.name: site.url for site in prepare_demo(self.config.home / "demo")}
-        return SimulatorRunner(sites, self.config.storage_url)
+        return SimulatorRunner(sites, self.config.storage_url, self.config.simulator_environment)
 
     def sites(self) -> list[str]:
         """The sites jobs can use (from the runner: the simulator's sites or the deployment's clients)."""
@@ -251,14 +254,18 @@ class Platform:
     # -- jobs -----------------------------------------------------------------------------------
 
     def create_job(self, user: User, name: str, model: str, rounds: int, sites: Iterable[str] = (),
-                   group: str | None = None, description: str = "", min_sites: int = 0) -> Job:  # fmt: skip
+                   group: str | None = None, description: str = "", min_sites: int = 0, algorithm: str = "fedavg",
+                   fedprox_mu: float = DEFAULT_FEDPROX_MU, local_baseline: bool = False) -> Job:  # fmt: skip
         """A new job in state ``ready``: it waits for its owner to start it.
 
         Args:
             model: ``Class:version``.
             sites: the sites to train on; or ``group`` names a saved site group.
             min_sites: sites a round needs; 0 (the default) means all: a site that goes away fails the job.
+            algorithm: ``fedavg``, ``fedprox`` or ``scaffold`` (DESIGN §9); ``fedprox_mu``: FedProx's coefficient.
+            local_baseline: each site also trains a local-only baseline (its metrics: kind ``baseline``).
         """
+        check_algorithm(algorithm, fedprox_mu)
         if not JOB_NAME.match(name or ""):
             raise FddError(f"job name {name!r} may use only English letters, digits and _ (no spaces, Korean or symbols)")
         if not isinstance(rounds, int) or rounds < 1:
@@ -277,7 +284,9 @@ class Platform:
         self._check_sites(sites)
         if not isinstance(min_sites, int) or not 0 <= min_sites <= len(sites):
             raise FddError(f"min_sites must be between 0 (all sites) and the number of sites ({len(sites)}), got {min_sites!r}")
-        job = self.storage.create_job(user.name, name, (class_name, version), description, rounds, sites, min_sites=min_sites)
+        job = self.storage.create_job(user.name, name, (class_name, version), description, rounds, sites, min_sites=min_sites,
+                                      algorithm=algorithm, fedprox_mu=float(fedprox_mu),
+                                      local_baseline=bool(local_baseline))  # fmt: skip
         self._event(job.name, None, JobState.READY.value, "created")
         return job
 
@@ -307,8 +316,9 @@ class Platform:
         if done >= job.rounds:
             raise StorageConflict(f"job {name} already finished all {job.rounds} rounds")
         reason = f"resumed by {user.name} after round {done}" if done else f"restarted by {user.name} (no round had finished)"
+        previous = job.state.value
         job = self.storage.enqueue_job(name, self.config.max_queued_per_user, resume_from=done, reason=reason)
-        self._event(name, "failed", "queued", reason)
+        self._event(name, previous, "queued", reason)
         return job
 
     def reconcile(self) -> list[str]:
@@ -391,8 +401,13 @@ class Platform:
             if job.resume_from:
                 self.storage.write_artefact(job.name, CHECKPOINT, bundle / RESUME_WEIGHTS)
                 server_vars.update(start_round=job.resume_from, initial_weights=RESUME_WEIGHTS)
+                if job.algorithm == "scaffold" and CONTROLS_CHECKPOINT in self.storage.artefacts(job.name):
+                    self.storage.write_artefact(job.name, CONTROLS_CHECKPOINT, bundle / RESUME_CONTROLS)
+                    server_vars.update(initial_controls=RESUME_CONTROLS)
             job_dir = create_job(work / "job", bundle, class_name, job.rounds, sites=list(job.sites), name=job.name,
-                                 server_vars=server_vars, min_clients=job.min_sites, metric_names=metric_names)  # fmt: skip
+                                 server_vars=server_vars, min_clients=job.min_sites, metric_names=metric_names,
+                                 algorithm=job.algorithm, fedprox_mu=job.fedprox_mu,
+                                 local_baseline=job.local_baseline)  # fmt: skip
             handle = self.runner.submit(job, job_dir, work)
         except Exception as exc:
             reason = f"could not start: {exc}"
@@ -478,7 +493,7 @@ def import_results(storage, name: str, folder: Path) -> None:
     from collections import defaultdict
 
     from nvflare_fdd.results import METRICS_CSV, PROGRESS_JSON
-    from nvflare_fdd.platform.sink import ARTEFACTS
+    from nvflare_fdd.platform.sink import ARTEFACTS, saved_state
 
     metrics_path = folder / METRICS_CSV
     if metrics_path.is_file():
@@ -500,10 +515,10 @@ def import_results(storage, name: str, folder: Path) -> None:
                 finished.append(int(round_key))
             for site, site_record in record.get("sites", {}).items():
                 storage.record_stage(name, int(round_key), site, site_record.get("phases", []), site_record.get("num_samples"),
-                                     site_record.get("dropped_metrics"))  # fmt: skip
-        checkpoint = folder / "global_model.safetensors"
-        if finished and checkpoint.is_file():  # the global model after the last finished round
-            storage.record_round(name, max(finished), checkpoint=checkpoint)
+                                     site_record.get("dropped_metrics"), site_record.get("personalized_model_kept", False))  # fmt: skip
+        checkpoint, controls = saved_state(folder)
+        if finished and checkpoint is not None:  # the global model (and SCAFFOLD's controls) after the last finished round
+            storage.record_round(name, max(finished), checkpoint=checkpoint, controls=controls)
     for artefact in ARTEFACTS:
         if (folder / artefact).is_file():
             storage.put_artefact(name, artefact, folder / artefact)

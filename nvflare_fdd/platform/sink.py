@@ -27,6 +27,12 @@ RETRIES = 3
 ARTEFACTS = ("global_model.pt", "global_model.safetensors", "best_global_model.pt", "best_global_model.safetensors")
 
 
+def saved_state(results_dir: Path) -> tuple[Path | None, Path | None]:
+    """The run's last saved global model and SCAFFOLD controls (each ``None`` when there is none)."""
+    files = (results_dir / "global_model.safetensors", results_dir / "scaffold_controls.safetensors")
+    return tuple(path if path.is_file() else None for path in files)  # type: ignore[return-value]
+
+
 class StorageSink:
     """Mirrors ``RunRecorder``'s methods into platform storage.
 
@@ -66,20 +72,18 @@ class StorageSink:
 
     def round_finished(self, round_num: int, time_: float) -> None:
         """The round's end, with its global model as the job's checkpoint (what ``fdd jobs resume`` starts from)."""
-        checkpoint = self.results_dir / "global_model.safetensors" if self.results_dir is not None else None
-        if checkpoint is not None and not checkpoint.is_file():
-            checkpoint = None
+        checkpoint, controls = (saved_state(self.results_dir) if self.results_dir is not None else (None, None))
         self._write("record a round end", self.storage.record_round, self.job_name, round_num, finished=time_,
-                    checkpoint=checkpoint)  # fmt: skip
+                    checkpoint=checkpoint, controls=controls)  # fmt: skip
 
     def site_round(
         self, round_num: int, site: str, phases: list[dict], num_samples: int | None, setup_phases: list[dict] | None = None,
-        dropped_metrics: dict | None = None,
+        dropped_metrics: dict | None = None, personalized: bool = False,
     ) -> None:
         if setup_phases:
             self._write("record setup", self.storage.record_stage, self.job_name, 0, site, setup_phases, None)
         self._write("record progress", self.storage.record_stage, self.job_name, round_num, site, phases, num_samples,
-                    dropped_metrics)  # fmt: skip
+                    dropped_metrics, personalized)  # fmt: skip
         self.events("fdd_round_progress", job=self.job_name, round=round_num, site=site, phases=phases)
 
     def metrics(self, round_num: int, site: str, kind: str, values: Mapping[str, float]) -> None:

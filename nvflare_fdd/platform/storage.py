@@ -51,6 +51,7 @@ from nvflare_fdd.platform.schema import (
 )
 
 CHECKPOINT = "checkpoint.safetensors"  # the global model after the last finished round
+CONTROLS_CHECKPOINT = "checkpoint_controls.safetensors"  # SCAFFOLD's global controls after that round
 ACTIVE_STATES = (JobState.QUEUED.value, JobState.RUNNING.value)
 
 
@@ -257,6 +258,7 @@ class SqlStorage(PretrainedStore):
     def create_job(
         self, owner: str, name: str, model: tuple[str, str] | None, description: str, rounds: int, sites: Iterable[str],
         external: bool = False, state: JobState = JobState.READY, reason: str = "created", min_sites: int = 0,
+        algorithm: str = "fedavg", fedprox_mu: float = 0.01, local_baseline: bool = False,
     ) -> Job:  # fmt: skip
         """A new job (``ready``); the name must be new across all users."""
         with self._session() as session:
@@ -266,7 +268,8 @@ class SqlStorage(PretrainedStore):
             row = JobRow(
                 name=name, owner_id=owner_row.id, model_id=model_id, description=description, rounds=rounds,
                 sites=list(sites), state=state.value, created_at=stamp, external=external, min_sites=min_sites,
-                started_at=stamp if state == JobState.RUNNING else None,
+                started_at=stamp if state == JobState.RUNNING else None, algorithm=algorithm, fedprox_mu=fedprox_mu,
+                local_baseline=local_baseline,
             )  # fmt: skip
             session.add(row)
             try:
@@ -402,10 +405,11 @@ class SqlStorage(PretrainedStore):
 
     def record_round(
         self, name: str, round_num: int, started: float | None = None, finished: float | None = None,
-        checkpoint: Path | None = None,
+        checkpoint: Path | None = None, controls: Path | None = None,
     ) -> None:  # fmt: skip
-        """A round's start or end; with ``checkpoint`` (the round's global model, safetensors), stored in the
-        same transaction, so the last finished round and the saved model always agree (``fdd jobs resume``)."""
+        """A round's start or end; with ``checkpoint`` (the round's global model, safetensors) and SCAFFOLD's
+        ``controls``, stored in the same transaction, so the last finished round and the saved state always agree
+        (``fdd jobs resume``)."""
         with self._session() as session:
             job = _job_row(session, name)
             row = session.get(JobRoundRow, (job.id, round_num)) or JobRoundRow(job_id=job.id, round=round_num)
@@ -416,6 +420,8 @@ class SqlStorage(PretrainedStore):
             session.merge(row)
             if checkpoint is not None:
                 self._replace_artefact(session, job, CHECKPOINT, Path(checkpoint))
+            if controls is not None:
+                self._replace_artefact(session, job, CONTROLS_CHECKPOINT, Path(controls))
 
     def last_checkpoint(self, name: str) -> int | None:
         """The last round whose global model is stored, or ``None``."""
@@ -428,12 +434,13 @@ class SqlStorage(PretrainedStore):
             )
 
     def record_stage(self, name: str, round_num: int, site: str, phases: list[dict], num_samples: int | None,
-                     dropped_metrics: dict | None = None) -> None:  # fmt: skip
-        """A site's phases of a round (round 0: environment and setup), and the count of metrics it kept back."""
+                     dropped_metrics: dict | None = None, personalized: bool = False) -> None:  # fmt: skip
+        """A site's phases of a round (round 0: environment and setup), the count of metrics it kept back, and
+        whether it kept its personalized model (its last round)."""
         with self._session() as session:
             job = _job_row(session, name)
             session.merge(JobStageRow(job_id=job.id, round=round_num, site=site, phases=phases, num_samples=num_samples,
-                                      dropped_metrics=dropped_metrics or None))  # fmt: skip
+                                      dropped_metrics=dropped_metrics or None, personalized=personalized or None))  # fmt: skip
 
     def record_metrics(self, name: str, round_num: int, site: str, kind: str, values: Mapping[str, float]) -> None:
         with self._session() as session:
@@ -462,6 +469,8 @@ class SqlStorage(PretrainedStore):
                     record["sites"][stage.site] = {"phases": stage.phases, "num_samples": stage.num_samples}
                     if stage.dropped_metrics:
                         record["sites"][stage.site]["dropped_metrics"] = stage.dropped_metrics
+                    if stage.personalized:
+                        record["sites"][stage.site]["personalized_model_kept"] = True
             for round_row in session.scalars(select(JobRoundRow).where(JobRoundRow.job_id == job.id)):
                 record = progress.rounds.setdefault(round_row.round, {"started": None, "finished": None, "sites": {}})
                 record.update(started=round_row.started_at, finished=round_row.finished_at)
@@ -553,7 +562,8 @@ def _job(session: Session, row: JobRow) -> Job:
         rounds=row.rounds, sites=tuple(row.sites), state=JobState(row.state), created_at=row.created_at,
         queued_at=row.queued_at, started_at=row.started_at, finished_at=row.finished_at, runner=row.runner,
         run_handle=row.run_handle, failure=row.failure, external=row.external, min_sites=row.min_sites,
-        resume_from=row.resume_from, shared_with=tuple(sorted(session.scalars(
+        resume_from=row.resume_from, algorithm=row.algorithm, fedprox_mu=row.fedprox_mu, local_baseline=row.local_baseline,
+        shared_with=tuple(sorted(session.scalars(
             select(UserRow.name).join(JobShareRow, JobShareRow.user_id == UserRow.id).where(JobShareRow.job_id == row.id)
         ))),
     )  # fmt: skip

@@ -31,6 +31,22 @@ def fdd_environment_backends(register: Callable[[str, Callable[..., Any]], None]
 
 
 @hookspec
+def fdd_env_commands(register: Callable[[str, Any], None]) -> None:
+    """Register subcommands of ``fdd env`` (the commands that manage job environments).
+
+    Call ``register(name, command)`` with a ``click.Command``; ``fdd env NAME`` runs it. A backend
+    that keeps environments for later jobs lists and prunes them by offering ``cached()`` and
+    ``remove(entry)`` (see ``nvflare_fdd.envs.CachedEnvironment``), with no command of its own.
+
+    Example::
+
+        @hookimpl
+        def fdd_env_commands(register):
+            register("build-base", build_base)
+    """
+
+
+@hookspec
 def fdd_storage_backends(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """Register platform storage backends.
 

@@ -23,19 +23,16 @@ pytest.importorskip("rdkit", reason="needs the demo extra: pip install 'nvflare-
 
 @pytest.fixture
 def bundle():
-    """The bundle's modules, imported by bare name as the platform does; sys.modules restored."""
-    saved = {name: sys.modules.pop(name) for name in BUNDLE_MODULES if name in sys.modules}
+    """The bundle's modules, imported by bare name as the platform does (with the injected modules)."""
+    from nvflare_fdd.usercode import user_modules
+
     saved_dont_write_bytecode = sys.dont_write_bytecode
     sys.dont_write_bytecode = True  # keep __pycache__ out of the example bundle
-    sys.path.insert(0, str(BUNDLE))
     try:
-        yield {name: importlib.import_module(name) for name in BUNDLE_MODULES}
+        with user_modules(BUNDLE):
+            yield {name: importlib.import_module(name) for name in BUNDLE_MODULES}
     finally:
-        sys.path.remove(str(BUNDLE))
         sys.dont_write_bytecode = saved_dont_write_bytecode
-        for name in BUNDLE_MODULES:
-            sys.modules.pop(name, None)
-        sys.modules.update(saved)
 
 
 def _raw_datas(table: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -152,6 +152,25 @@ def test_example_fdd_environment_backends():
     assert backends["docker"](base_image="nvflare-fdd:latest").options == {"base_image": "nvflare-fdd:latest"}
 
 
+def test_example_fdd_env_commands():
+    from unittest import mock
+
+    import click
+    from click.testing import CliRunner
+
+    from nvflare_fdd.cli.main import main
+
+    @click.command("build-base")
+    def build_base() -> None:
+        click.echo("built")
+
+    manager = FddPluginManager(autoload=False, plugins=(example_plugin("fdd_env_commands", build_base=build_base),))
+
+    assert manager.env_commands() == {"build-base": build_base}
+    with mock.patch("nvflare_fdd.plugin.manager.plugin_manager", return_value=manager):
+        assert CliRunner().invoke(main, ["env", "build-base"]).output == "built\n"
+
+
 def test_example_fdd_storage_backends(tmp_path, monkeypatch):
     manager = FddPluginManager(autoload=False, plugins=(example_plugin("fdd_storage_backends", ReplicaStorage=ReplicaStorage),))
     (tmp_path / "platform.yaml").write_text(
@@ -269,7 +288,7 @@ class Plugin:
 '''
 
     assert methods == {"environment_backends": "fdd_environment_backends", "storage_backends": "fdd_storage_backends",
-                       "ui_backends": "fdd_ui_backends"}  # fmt: skip
+                       "ui_backends": "fdd_ui_backends", "env_commands": "fdd_env_commands"}  # fmt: skip
     assert hooks_used(source, methods) == {"fdd_storage_backends", "fdd_job_state_changed", "fdd_metrics_recorded"}
 
 

@@ -41,6 +41,8 @@ def job_summary(job: Job) -> dict:
         "model": job.model,
         "description": job.description,
         "rounds": job.rounds,
+        "algorithm": job.algorithm,
+        "fedprox_mu": job.fedprox_mu,
         "sites": list(job.sites),
         "state": job.state.value,
         "state_label": t(f"state.{job.state.value}"),

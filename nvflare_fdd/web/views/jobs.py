@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
+from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.platform.service import JOB_NAME
 from nvflare_fdd.web.security import safe_next
@@ -20,6 +21,7 @@ def index():
         "job_names": [job.name for job in jobs],
         "name_pattern": JOB_NAME.pattern,
         "sites": service.sites(),
+        "algorithms": ALGORITHMS,
         "groups": _groups(),
     }
     return render_template(
@@ -37,9 +39,15 @@ def create():
         rounds = int(rounds_text)
     except ValueError:
         raise FddError(f"rounds must be a whole number ≥ 1, got {rounds_text!r}") from None
+    mu_text = form.get("fedprox_mu", "").strip() or str(DEFAULT_FEDPROX_MU)
+    try:
+        fedprox_mu = float(mu_text)
+    except ValueError:
+        raise FddError(f"fedprox_mu must be a number ≥ 0, got {mu_text!r}") from None
     job = platform().create_job(
         user(), form.get("name", "").strip(), form.get("model", ""), rounds,
         sites=form.getlist("sites"), description=form.get("description", ""),
+        algorithm=form.get("algorithm", "fedavg"), fedprox_mu=fedprox_mu,
     )  # fmt: skip
     flash(f"{job.name} ✓")
     return jsonify(job=job_summary(job), redirect=url_for("jobs.index")), 201

@@ -1,4 +1,4 @@
-"""The plugin module named by the ``nvflare_fdd`` entry point: registers the ``docker`` backend."""
+"""The plugin module named by the ``nvflare_fdd`` entry point: the ``docker`` backend and ``fdd env build-base``."""
 
 from __future__ import annotations
 
@@ -10,3 +10,10 @@ from fdd_docker.backend import docker_backend
 @hookimpl
 def fdd_environment_backends(register) -> None:
     register("docker", docker_backend)
+
+
+@hookimpl
+def fdd_env_commands(register) -> None:
+    from fdd_docker.cli import build_base
+
+    register("build-base", build_base)

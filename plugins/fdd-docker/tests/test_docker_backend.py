@@ -1,8 +1,7 @@
 """``DockerBackend.prepare`` against a fake docker client (see ``conftest.py``).
 
 What is tested: the image recipe, the ``docker`` command lines, caching by key and
-the failure reports. What is not: a real Docker engine building an image or
-running a container; none runs where these tests do.
+the failure reports. The real engine's part is in ``test_docker_engine.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from nvflare_fdd.envs import JobEnvironmentError
 
 from fdd_docker_fakes import BAD_PACKAGE, BASE_IMAGE
 from fdd_docker import DockerBackend, DockerEnvironment, dockerfile, image_key
-from fdd_docker.backend import LABEL_BASE, LABEL_KEY
+from fdd_docker.backend import LABEL_BASE, LABEL_KEY, LABEL_REQUIREMENTS
 
 REQUIREMENTS = "--extra-index-url https://download.example.org/simple\nrdkit>=2023.9\ndatamol  # chemistry\n"
 
@@ -30,9 +29,11 @@ def test_first_prepare_builds_the_image_with_the_recipe_and_labels(fake_docker):
     environment = backend.prepare(REQUIREMENTS)
 
     [build] = fake_docker.builds()
-    labels = ["--label", f"{LABEL_KEY}={key}", "--label", f"{LABEL_BASE}={BASE_IMAGE}"]
-    assert build["argv"][:7] == ["build", "--tag", f"fdd-env:{key}", *labels]
-    assert len(build["argv"]) == 8  # then the build context, only
+    labels = ["--label", f"{LABEL_KEY}={key}", "--label", f"{LABEL_BASE}={BASE_IMAGE}",
+              "--label", f"{LABEL_REQUIREMENTS}=rdkit>=2023.9, datamol"]  # fmt: skip
+    assert build["argv"][:10] == ["build", "--tag", f"fdd-env:{key}", "--force-rm", *labels]
+    assert build["argv"][10:12] == ["--network", "host"]  # the installer reaches what the site reaches
+    assert len(build["argv"]) == 13  # then the build context, only
     assert build["dockerfile"] == dockerfile(BASE_IMAGE)
     assert build["requirements"] == REQUIREMENTS
     assert isinstance(environment, DockerEnvironment)
@@ -124,20 +125,30 @@ def test_a_build_past_its_timeout_fails(fake_docker):
     fake_docker.set_state(build_delay=5)
     backend = DockerBackend(docker=str(fake_docker.path), build_timeout=0.5)
 
-    with pytest.raises(JobEnvironmentError, match="docker took more than"):
+    with pytest.raises(JobEnvironmentError, match="took more than"):
         backend.prepare(REQUIREMENTS)
 
     assert env_images(fake_docker) == []
 
 
-def test_extra_build_args_come_before_the_context(fake_docker):
-    backend = DockerBackend(docker=str(fake_docker.path), extra_build_args=["--network", "host"])
+def test_extra_build_args_and_the_build_network_come_before_the_context(fake_docker):
+    backend = DockerBackend(docker=str(fake_docker.path), build_network="default", extra_build_args=["--build-arg", "X=1"])
 
     backend.prepare(REQUIREMENTS)
 
     [build] = fake_docker.builds()
-    assert build["argv"][7:9] == ["--network", "host"]
-    assert len(build["argv"]) == 10
+    assert "--network" not in build["argv"]  # "default": docker's own choice
+    assert build["argv"][10:12] == ["--build-arg", "X=1"]
+    assert len(build["argv"]) == 13
+
+
+def test_the_build_output_streams_to_the_log(fake_docker):
+    lines: list[str] = []
+
+    DockerBackend(docker=str(fake_docker.path)).prepare(REQUIREMENTS, log=lines.append)
+
+    assert any("naming to docker.io/library/fdd-env:" in line for line in lines)
+    assert lines[-1].startswith("built image fdd-env:")
 
 
 def test_jobs_preparing_the_same_image_at_once_build_it_once(fake_docker):

@@ -12,6 +12,8 @@ import subprocess
 
 import pytest
 
+from nvflare_fdd.envs import Sandbox
+
 from fdd_docker import DockerBackend, dockerfile
 from fdd_docker.backend import LABEL_KEY
 
@@ -32,12 +34,18 @@ def client(command: list[str]) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("options", [{}, {"gpus": "", "user": "1000:1000", "extra_run_args": ["--shm-size", "8g"]}])
-def test_the_client_accepts_the_run_line(no_engine, options):
+@pytest.mark.parametrize(
+    ("options", "enabled"),
+    [({"gpus": "all"}, True), ({"gpus": "", "user": "1000:1000", "extra_run_args": ["--shm-size", "8g"]}, True), ({}, False)],
+)
+def test_the_client_accepts_the_run_line(no_engine, options, enabled):
     environment = DockerBackend(**options)._environment("fdd-env:0123456789abcdef0123", "test")
-    command = environment.command("nvflare_fdd.client.worker", ["--site", "site-1"], [str(no_engine)], ["FDD_KDA_URL"])
+    sandbox = Sandbox(env={"FDD_WORKER_AUTHKEY": "00"}, read_only=(str(no_engine),), writable=(str(no_engine / "x"),),
+                      enabled=enabled)  # fmt: skip
+    command = environment.command("nvflare_fdd.client.worker", ["--site", "site-1"], sandbox)
+    run = command[command.index("--") + 1 :]  # the supervisor's docker run line
 
-    output = client(command)
+    output = client(run)
 
     assert NO_ENGINE in output and "unknown" not in output.lower()
 

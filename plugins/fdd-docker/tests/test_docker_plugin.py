@@ -40,6 +40,14 @@ def test_the_plugin_module_registers_docker():
     assert "local" in backends
 
 
+def test_the_plugin_adds_build_base_to_fdd_env():
+    from fdd_docker.cli import build_base
+
+    commands = FddPluginManager(autoload=False, plugins=(fdd_docker.plugin,)).env_commands()
+
+    assert commands == {"build-base": build_base}
+
+
 def test_a_site_file_selects_and_configures_the_backend(tmp_path):
     settings = {"environment": {"backend": "docker", "base_image": "pharma/nvflare-fdd:2.1", "gpus": ""}}
     (tmp_path / "fdd_site.json").write_text(json.dumps(settings))

@@ -16,9 +16,10 @@ from fdd_docker.backend import installer_output
 def test_dockerfile_installs_the_requirements_on_the_base_image(base_image):
     expected = (
         f"FROM {base_image}\n"
-        "COPY requirements.txt /tmp/fdd-requirements.txt\n"
-        "RUN uv pip install --system --index-strategy unsafe-best-match -r /tmp/fdd-requirements.txt \\\n"
-        "    && rm /tmp/fdd-requirements.txt\n"
+        "COPY requirements.txt /tmp/fdd-build/requirements.txt\n"
+        # K-MELLODDY's install command, word for word
+        "RUN cd /tmp/fdd-build && uv pip install -r requirements.txt --system --index-strategy unsafe-best-match \\\n"
+        "    && cd / && rm -rf /tmp/fdd-build\n"
     )
 
     assert dockerfile(base_image) == expected
@@ -43,7 +44,8 @@ def test_image_key_changes_with_the_base_image_and_the_requirements(other, same)
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({}, {"base_image": "nvflare-fdd:latest", "gpus": "all", "network": "host", "user": "", "extra_run_args": []}),
+        ({}, {"base_image": "nvflare-fdd:latest", "gpus": "auto", "network": "host", "user": "", "extra_run_args": [],
+              "build_network": "host"}),
         ({"gpus": ""}, {"gpus": ""}),
         ({"gpus": 2}, {"gpus": "2"}),
         ({"gpus": 0}, {"gpus": ""}),
@@ -67,6 +69,7 @@ def test_valid_options_are_kept(options, expected):
         ({"gpus": True}, "environment.gpus"),
         ({"gpus": ["all"]}, "environment.gpus"),
         ({"network": ""}, "environment.network"),
+        ({"build_network": ""}, "environment.build_network"),
         ({"docker": None}, "environment.docker"),
         ({"build_timeout": 0}, "environment.build_timeout"),
         ({"build_timeout": "1h"}, "environment.build_timeout"),
@@ -101,9 +104,10 @@ def test_the_constructor_takes_keyword_options_only():
 @pytest.mark.parametrize(
     ("line", "kept"),
     [
-        ("#7 [3/3] RUN uv pip install --system --index-strategy unsafe-best-match -r /tmp/fdd-requirements.txt", False),
+        ("#7 [3/3] RUN cd /tmp/fdd-build && uv pip install -r requirements.txt --system --index-strategy unsafe-best-match", False),
         ("#5 [1/3] FROM docker.io/library/nvflare-fdd:latest", False),
-        ("#6 [2/3] COPY requirements.txt /tmp/fdd-requirements.txt", False),
+        ("#6 [2/3] COPY requirements.txt /tmp/fdd-build/requirements.txt", False),
+        ("Step 3/3 : RUN cd /tmp/fdd-build && uv pip install -r requirements.txt --system", False),
         ("#7 0.41   Because rdkit-nope was not found in the package registry", True),
     ],
 )
