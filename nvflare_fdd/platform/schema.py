@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -60,7 +61,8 @@ class BlobRow(PlatformBase):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    size: Mapped[int] = mapped_column(Integer)
+    # 64-bit since migration 0005 (pretrained files pass 2 GiB); SQLite's INTEGER always was, and stays as created
+    size: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
 
 
 class BlobChunkRow(PlatformBase):
@@ -202,3 +204,32 @@ class ArtefactRow(PlatformBase):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"))
     size: Mapped[int] = mapped_column(Integer)
+
+
+class PretrainedModelRow(PlatformBase):
+    """A pretrained model in the store (migration 0005): a folder laid out like a Hugging Face repository, or one file.
+
+    ``digest`` is the sha256 of its manifest (every file's relative path, size and sha256): the name of its
+    folder in every cache.
+    """
+
+    __tablename__ = "pretrained_models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "folder" or "file"
+    digest: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PretrainedFileRow(PlatformBase):
+    """One file of a pretrained model: its path inside the model's folder (``/``-separated) and its content."""
+
+    __tablename__ = "pretrained_files"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("pretrained_models.id", ondelete="CASCADE"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)

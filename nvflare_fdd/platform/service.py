@@ -21,7 +21,7 @@ from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
 from nvflare_fdd.jobs import check_algorithm
 from nvflare_fdd.metric_names import check_declared
 from nvflare_fdd.platform.config import PlatformConfig, load_config
-from nvflare_fdd.platform.records import Job, JobState, MetricValue, Model, SiteGroup, User
+from nvflare_fdd.platform.records import Job, JobState, MetricValue, Model, PretrainedModel, SiteGroup, User
 from nvflare_fdd.platform.runners import Runner, RunStatus
 from nvflare_fdd.platform.storage import CHECKPOINT, CONTROLS_CHECKPOINT, NotFound, StorageConflict
 from nvflare_fdd.plugin.manager import FddPluginManager, plugin_manager
@@ -200,6 +200,43 @@ class Platform:
                 yield {path.name: path for path in sorted(Path(folder).iterdir()) if path.is_file()}
 
         return files()
+
+    # -- the pretrained-model store: shared by everyone signed in; its owner or an admin removes a model --
+
+    def add_pretrained(self, user: User, name: str, path: str | Path, progress=None) -> PretrainedModel:
+        """Add the folder (laid out like a Hugging Face model repository) or file at ``path`` as ``name``.
+
+        Args:
+            progress: ``progress(stage, file, nbytes)`` as the files are hashed and stored (see ``PretrainedStore``).
+
+        Raises:
+            PretrainedError: a bad name, path or file, or more than ``pretrained_max_gb``.
+            StorageConflict: the name is taken.
+        """
+        from nvflare_fdd.pretrained.manifest import check_name, scan_source
+
+        check_name(name)
+        found = scan_source(path, self.config.pretrained_max_bytes)
+        return self._pretrained_storage().add_pretrained(user.name, name, found.kind, found.files, progress)
+
+    def pretrained_models(self) -> list[PretrainedModel]:
+        """Every model in the store (anyone signed in may list and use them)."""
+        return self._pretrained_storage().list_pretrained()
+
+    def pretrained_model(self, name: str) -> PretrainedModel:
+        """One model of the store with its files; ``NotFound`` names the missing name."""
+        return self._pretrained_storage().get_pretrained(name)
+
+    def remove_pretrained(self, user: User, name: str) -> None:
+        """Remove a model from the store (its owner or an admin). A job that asks for it later fails, naming it."""
+        storage = self._pretrained_storage()
+        self._owned(user, storage.get_pretrained(name).owner, f"pretrained model {name}")
+        storage.remove_pretrained(name)
+
+    def _pretrained_storage(self):
+        if not hasattr(self.storage, "get_pretrained"):
+            raise FddError(f"the storage backend {self.config.storage_backend!r} has no pretrained-model store")
+        return self.storage
 
     # -- site groups ----------------------------------------------------------------------------
 

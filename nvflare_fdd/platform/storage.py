@@ -8,18 +8,22 @@ transaction that writes, so two platform processes can never both win.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.platform.blobs import CHUNK_BYTES  # noqa: F401 (re-exported)
+from nvflare_fdd.platform.blobs import blob_chunks as _blob_chunks
+from nvflare_fdd.platform.blobs import drop_blob_if_unused as _drop_blob_if_unused
+from nvflare_fdd.platform.blobs import put_blob as _put_blob
 from nvflare_fdd.platform.db import make_platform_engine, session_factory, session_scope
+from nvflare_fdd.platform.errors import NotFound, StorageConflict  # noqa: F401 (re-exported: where callers find them)
+from nvflare_fdd.platform.pretrained_store import PretrainedStore
 from nvflare_fdd.platform.records import (
     TRANSITIONS,
     Job,
@@ -34,8 +38,6 @@ from nvflare_fdd.platform.records import (
 )
 from nvflare_fdd.platform.schema import (
     ArtefactRow,
-    BlobChunkRow,
-    BlobRow,
     JobEventRow,
     JobRoundRow,
     JobRow,
@@ -48,26 +50,17 @@ from nvflare_fdd.platform.schema import (
     UserRow,
 )
 
-CHUNK_BYTES = 8 << 20
 CHECKPOINT = "checkpoint.safetensors"  # the global model after the last finished round
 CONTROLS_CHECKPOINT = "checkpoint_controls.safetensors"  # SCAFFOLD's global controls after that round
 ACTIVE_STATES = (JobState.QUEUED.value, JobState.RUNNING.value)
 SCHEDULER_LOCK = 0x46_44_44_02  # an arbitrary, fixed advisory-lock key: one job claim at a time
 
 
-class StorageConflict(FddError):
-    """A name is taken, a limit is reached, or the record is in a state that forbids the change."""
-
-
-class NotFound(FddError):
-    """No such user, model, group or job."""
-
-
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class SqlStorage:
+class SqlStorage(PretrainedStore):
     """The platform's records in a SQL database.
 
     Args:
@@ -581,50 +574,6 @@ def _job(session: Session, row: JobRow) -> Job:
     )  # fmt: skip
 
 
-# -- blobs --------------------------------------------------------------------------------------
-
-
-def _put_blob(session: Session, path: Path) -> tuple[int, int]:
-    """Store a file's content once (by sha256), in chunks; returns ``(blob id, size)``."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    sha = digest.hexdigest()
-    existing = session.scalars(select(BlobRow).where(BlobRow.sha256 == sha)).first()
-    if existing is not None:
-        return existing.id, existing.size
-    blob = BlobRow(sha256=sha, size=size)
-    try:
-        with session.begin_nested():
-            session.add(blob)
-            session.flush()
-    except IntegrityError:  # another writer stored the same content meanwhile: use theirs
-        existing = session.scalars(select(BlobRow).where(BlobRow.sha256 == sha)).one()
-        return existing.id, existing.size
-    with open(path, "rb") as handle:
-        for seq, chunk in enumerate(iter(lambda: handle.read(CHUNK_BYTES), b"")):
-            session.execute(insert(BlobChunkRow).values(blob_id=blob.id, seq=seq, data=chunk))
-    return blob.id, size
-
-
 def _events(session: Session, job: JobRow) -> list[JobEvent]:
     events = session.scalars(select(JobEventRow).where(JobEventRow.job_id == job.id).order_by(JobEventRow.id))
     return [JobEvent(at=e.at, from_state=e.from_state, to_state=e.to_state, reason=e.reason) for e in events]
-
-
-def _drop_blob_if_unused(session: Session, blob_id: int) -> None:
-    used = session.scalar(select(func.count()).select_from(ArtefactRow).where(ArtefactRow.blob_id == blob_id))
-    used += session.scalar(select(func.count()).select_from(ModelFileRow).where(ModelFileRow.blob_id == blob_id))
-    if not used:
-        session.execute(delete(BlobChunkRow).where(BlobChunkRow.blob_id == blob_id))
-        session.execute(delete(BlobRow).where(BlobRow.id == blob_id))
-
-
-def _blob_chunks(session: Session, blob_id: int) -> Iterator[bytes]:
-    """A blob's chunks in order, one in memory at a time (columns, not entities: nothing piles up in the session)."""
-    seqs = session.scalars(select(BlobChunkRow.seq).where(BlobChunkRow.blob_id == blob_id).order_by(BlobChunkRow.seq)).all()
-    for seq in seqs:
-        yield session.scalar(select(BlobChunkRow.data).where(BlobChunkRow.blob_id == blob_id, BlobChunkRow.seq == seq))
