@@ -42,7 +42,7 @@ def check(
     that environment, e.g. `--env --env-backend docker --env-option gpus=`.
     """
     from nvflare_fdd.bundle import open_bundle
-    from nvflare_fdd.client.check import check_bundle
+    from nvflare_fdd.client.check import check_bundle, this_machines_platform
 
     checked_bundle(bundle, model_class)
     environment = checked_environment(env_backend, env_options)
@@ -62,6 +62,7 @@ def check(
         report = check_bundle(
             bundle_dir, _kda_reader(kda), rounds=rounds, model_class=model_class, site=site, device=device,
             on_phase=_PhasePrinter(), algorithm=algorithm, fedprox_mu=fedprox_mu, local_baseline=local_baseline,
+            requester=this_machines_platform,
         )  # fmt: skip
     _print_report(report)
     click.echo(f"OK: {bundle} ran {len(report.rounds)} round(s) on {kda}")

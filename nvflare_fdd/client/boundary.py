@@ -57,6 +57,13 @@ REASONS = {
         "the bundle moves data to a CUDA device and this site has no GPU: use `model_manager.DEVICE` (this "
         "site's device) instead of a hard-coded cuda:0"
     ),
+    "pretrained_missing": (
+        "the bundle asked for a pretrained model that is not in the platform's store (the site's log names it); "
+        "add it with `fdd pretrained add NAME PATH`"
+    ),
+    "pretrained_unavailable": (
+        "the site could not get a pretrained model the bundle asked for from the job's server (the site's log says why)"
+    ),
     "scaffold_no_controls": "the job's algorithm is scaffold, and the server sent no SCAFFOLD controls with the task",
     "scaffold_not_updated": (
         "with the job's algorithm scaffold, train() must call FLScaffold(model).set_global(model) and get_controls() "

@@ -45,6 +45,7 @@ def check_bundle(
     algorithm: str = "fedavg",
     fedprox_mu: float = DEFAULT_FEDPROX_MU,
     local_baseline: bool = False,
+    requester: runtime.Requester | None = None,
 ) -> CheckReport:
     """Run the client round ``rounds`` times on one site's data, as a one-site federation would.
 
@@ -62,6 +63,7 @@ def check_bundle(
         on_phase: progress listener (see ``ClientRound``).
         algorithm: ``fedavg``, ``fedprox`` or ``scaffold``; ``fedprox_mu``: what the server would send.
         local_baseline: also train the local-only baseline each round (``RoundResult.baseline_metrics``).
+        requester: answers user code's requests (``model_manager.download_model``), e.g. ``this_machines_platform``.
 
     Raises:
         RoundError: a client phase failed (its code is the K-MELLODDY code).
@@ -69,14 +71,20 @@ def check_bundle(
     """
     if rounds < 1:
         raise FddError(f"rounds must be at least 1, got {rounds}")
-    previous = runtime.current()
     device = device or default_device()
-    runtime.configure(device=device, algorithm=algorithm, fedprox_mu=fedprox_mu, requester=previous.requester,
-                      local_baseline=local_baseline)  # fmt: skip
-    try:
+    settings = {"requester": requester} if requester is not None else {}
+    with runtime.configured(device=device, algorithm=algorithm, fedprox_mu=fedprox_mu, local_baseline=local_baseline,
+                            **settings):  # fmt: skip
         return _check(bundle_dir, fetch_raw_datas, rounds, model_class, site, device, on_phase, algorithm)
-    finally:
-        runtime.configure(**vars(previous))
+
+
+def this_machines_platform(what: str, arguments: dict) -> dict:
+    """What user code may ask for outside a job (``fdd check``): pretrained models from this machine's platform store."""
+    from nvflare_fdd.pretrained.cache import from_this_machine
+
+    if what != "pretrained":
+        raise FddError(f"fdd check cannot give user code {what!r}")
+    return {"path": str(from_this_machine(arguments.get("name", "")))}
 
 
 def _check(bundle_dir, fetch_raw_datas, rounds, model_class, site, device, on_phase, algorithm) -> CheckReport:

@@ -16,15 +16,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from nvflare_fdd.client.check import CheckReport, _build_server_model, _check_update_fits
+from nvflare_fdd.client import runtime
+from nvflare_fdd.client.check import CheckReport, _build_server_model, _check_update_fits, this_machines_platform
 from nvflare_fdd.client.handover import load_arrays, save_arrays
 from nvflare_fdd.client.phases import Phase, RoundError
-from nvflare_fdd.client.process import WorkerProcess
+from nvflare_fdd.client.process import WorkerProcess, pretrained_handler
 from nvflare_fdd.client.round import PhaseListener, RoundResult
 from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
 from nvflare_fdd.controllers.scaffold import ScaffoldControls
 from nvflare_fdd.envs import JobEnvironmentError, Logger, make_backend
 from nvflare_fdd.errors import FddError
+from nvflare_fdd.pretrained.cache import default_cache_dir, from_this_machine
 from nvflare_fdd.usercode import user_modules
 
 
@@ -80,7 +82,10 @@ def check_in_environment(
         _event(on_phase, site, Phase.ENVIRONMENT, "failed")
         raise RoundError(Phase.ENVIRONMENT, site, None, str(exc)) from exc  # the message ends with the output
     _event(on_phase, site, Phase.ENVIRONMENT, "end")
-    worker = WorkerProcess(environment, bundle_dir, site, raw_datas, device=device, on_phase=on_phase, share_error_messages=True)
+    cache_dir = default_cache_dir()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    worker = WorkerProcess(environment, bundle_dir, site, raw_datas, device=device, on_phase=on_phase, share_error_messages=True,
+                           read_only_dirs=[str(cache_dir)], handlers={"pretrained": pretrained_handler(from_this_machine)})  # fmt: skip
     try:
         try:
             worker.start()
@@ -91,7 +96,7 @@ def check_in_environment(
         job = {"algorithm": algorithm, "fedprox_mu": fedprox_mu, "local_baseline": local_baseline}
         worker.setup(**job)
         started = time.perf_counter()
-        with user_modules(bundle_dir):  # the server's side, in this process
+        with user_modules(bundle_dir), runtime.configured(requester=this_machines_platform):  # the server's side, here
             server_model = _build_server_model(bundle_dir, model_class)
         report = CheckReport(model_class, sum(p.numel() for p in server_model.parameters()), time.perf_counter() - started)
         global_params = {key: value.detach().cpu().contiguous() for key, value in server_model.state_dict().items()}

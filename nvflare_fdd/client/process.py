@@ -57,6 +57,39 @@ _DEVICE = re.compile(r"^(cpu|mps|cuda(:\d{1,3})?|xpu(:\d{1,3})?)$")
 RawDatas = Callable[[], Mapping[str, Any]]
 
 
+class Refusal(FddError):
+    """A handler cannot serve a request: the worker raises it in user code (``RequestRefused``), so the command fails
+    at the bundle's line that asked, told by ``reason`` (a key of ``nvflare_fdd.client.boundary.REASONS``); the
+    message stays at the site unless the site shares error messages."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def pretrained_handler(resolve: Callable[[str], Path], note: Callable[[str], None] = lambda text: None) -> Callable[[dict], dict]:
+    """The handler of user code's ``pretrained`` requests (``model_manager.download_model``).
+
+    Args:
+        resolve: the local path of a pretrained model by name (raises ``PretrainedError``).
+        note: receives what went wrong, with the name (the site's log: the name is user code's words).
+    """
+    from nvflare_fdd.pretrained.manifest import MissingPretrained, PretrainedError
+
+    def handle(arguments: dict) -> dict:
+        name = arguments.get("name", "")
+        try:
+            return {"path": str(resolve(name))}
+        except MissingPretrained as exc:
+            note(str(exc))
+            raise Refusal(str(exc), "pretrained_missing") from exc
+        except PretrainedError as exc:
+            note(f"pretrained model {name!r}: {exc}")
+            raise Refusal(str(exc), "pretrained_unavailable") from exc
+
+    return handle
+
+
 @dataclass
 class WorkerReply:
     """A reply of the worker after the executor checked its shape (its values are judged by the executor).
@@ -95,7 +128,8 @@ class WorkerProcess:
         read_only_dirs: more host folders the worker may read (pretrained models).
         share_error_messages: failures carry the exception's message too (a site's choice).
         handlers: what user code may ask for besides the site's data, by name: ``handler(arguments)`` answers
-            with a dict, or raises ``FddError`` (which ends the command with its message).
+            with a dict, raises ``Refusal`` (user code gets an exception) or ``FddError`` (which ends the command
+            with its message).
         exchange_parent: where the exchange folder is made (``exchange_parent_for``); default the temp folder.
     """
 
@@ -345,7 +379,11 @@ class WorkerProcess:
             self._protocol_error(f"a {what} request with arguments that are not short text")
         try:
             answer = self.handlers[what](arguments)
-        except FddError as error:  # the platform's own words, e.g. "no pretrained model named ..."
+        except Refusal as refusal:  # user code gets it as an exception, where it asked
+            self._connection.send_bytes(json.dumps({"kind": "refused", "reason": refusal.reason,
+                                                    "message": str(refusal)}).encode())  # fmt: skip
+            return
+        except FddError as error:  # the platform's own words
             self.kill()
             raise RoundError(self._phase, self.site, self._round, str(error)) from error
         self._connection.send_bytes(json.dumps({"kind": what, **answer}).encode())

@@ -7,7 +7,8 @@ the worker's request channel), the server's model builder, and ``fdd check`` in 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,18 @@ ALGORITHMS = ("fedavg", "fedprox", "scaffold")
 DEFAULT_FEDPROX_MU = 0.01
 
 Requester = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+class RequestRefused(FddError):
+    """The platform cannot serve what user code asked for (e.g. a pretrained model not in the store).
+
+    Raised in user code, where it asked, so the job fails at that line; ``reason`` is a key of the
+    platform's catalogue of problems (its text is what leaves the site), the message stays at the site.
+    """
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -63,3 +76,14 @@ def configure(**settings: Any) -> Runtime:
         raise FddError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
     _current = Runtime(**settings)
     return _current
+
+
+@contextlib.contextmanager
+def configured(**settings: Any) -> Iterator[Runtime]:
+    """The current process's runtime set to ``settings`` (the others kept) for a ``with`` block, then restored."""
+    global _current
+    previous = _current
+    try:
+        yield configure(**{**vars(previous), **settings})
+    finally:
+        _current = previous

@@ -20,7 +20,8 @@ messages report each phase as it starts and ends. User code asks the platform fo
 with ``{"kind": "request", "what": ...}``: in phase 2000 the worker asks for the site's data
 (``"raw_datas"``; the executor reads the KDA and answers ``{"kind": "raw_datas", "dir": folder}``),
 and ``model_manager.download_model(name)`` asks for a pretrained model (``"pretrained"``,
-answered with its local ``path``). A request the executor cannot serve ends the command.
+answered with its local ``path``). A request the platform refuses is answered ``{"kind": "refused",
+"reason", "message"}`` and raised in user code, where it asked (``runtime.RequestRefused``).
 
 Nothing this process sends is trusted: the executor keeps only what DESIGN §8 lets
 leave a site (``nvflare_fdd.client.boundary``).
@@ -59,9 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     def send(message: dict) -> None:
         connection.send_bytes(json.dumps(message).encode())
 
-    def request(what: str, arguments: dict) -> dict:
-        send({"kind": "request", "what": what, **arguments})
-        return json.loads(connection.recv_bytes())
+    request = requester_for(connection)
 
     def fetch_raw_datas():
         from nvflare_fdd.client.handover import read_raw_datas
@@ -90,6 +89,19 @@ def main(argv: list[str] | None = None) -> int:
                     send({"ok": False, "error": {"message": f"unknown command {command['cmd']!r}"}})
             except RoundError as error:
                 send({"ok": False, "error": _error(error)})
+
+
+def requester_for(connection) -> runtime.Requester:
+    """``request(what, arguments)`` over ``connection``: the platform's answer, or ``RequestRefused`` raised."""
+
+    def request(what: str, arguments: dict) -> dict:
+        connection.send_bytes(json.dumps({"kind": "request", "what": what, **arguments}).encode())
+        reply = json.loads(connection.recv_bytes())
+        if reply.get("kind") == "refused":
+            raise runtime.RequestRefused(str(reply.get("message", "")), str(reply.get("reason", "")))
+        return reply
+
+    return request
 
 
 def _error(error: RoundError) -> dict:

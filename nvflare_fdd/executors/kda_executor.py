@@ -34,12 +34,14 @@ from nvflare_fdd.client.boundary import check_num_samples, check_update, screen_
 from nvflare_fdd.client.handover import load_arrays, save_arrays
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
 from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
-from nvflare_fdd.client.process import WorkerProcess, exchange_parent_for
+from nvflare_fdd.client.process import WorkerProcess, exchange_parent_for, pretrained_handler
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.envs.prepare import prepare_environment
 from nvflare_fdd.executors.site_config import SitePolicy, kda_url_for, site_policy
 from nvflare_fdd.kda.raw import load_raw_datas
 from nvflare_fdd.metric_names import allowed_metric_names
+from nvflare_fdd.pretrained.manifest import PretrainedError
+from nvflare_fdd.pretrained.site import JobPretrained, site_cache_dir
 from nvflare_fdd.transport import (
     META_ALGORITHM,
     META_BASELINE_METRICS,
@@ -90,6 +92,8 @@ class KdaExecutor(Executor):
         self._policy = SitePolicy()
         self._allowed_metrics: frozenset[str] = frozenset()
         self._site_log = Path(USER_CODE_LOG)
+        self._pretrained: JobPretrained | None = None
+        self._task_ctx: FLContext | None = None
 
     def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
         if event_type == EventType.START_RUN:
@@ -106,7 +110,7 @@ class KdaExecutor(Executor):
     def execute(self, task_name: str, shareable: Shareable, fl_ctx: FLContext, abort_signal: Signal) -> Shareable:
         if task_name != self.train_task_name:
             return make_reply(ReturnCode.TASK_UNKNOWN)
-        self._abort = abort_signal
+        self._abort, self._task_ctx = abort_signal, fl_ctx
         site = fl_ctx.get_identity_name()
         round_num = int(shareable.get_header(AppConstants.CURRENT_ROUND, 0)) + 1
         try:
@@ -243,6 +247,12 @@ class KdaExecutor(Executor):
                               sandboxed=self._policy.sandbox)  # fmt: skip
             if not self._policy.sandbox:
                 self.log_warning(fl_ctx, "user code runs UNSANDBOXED (\"sandbox\": false in fdd_site.json); the job records it")
+            try:
+                cache_dir = site_cache_dir(site_dir)
+                cache_dir.mkdir(parents=True, exist_ok=True)
+            except (PretrainedError, OSError) as exc:
+                raise RoundError(Phase.ENVIRONMENT, site, None, f"the site's pretrained-model cache: {exc}") from exc
+            self._pretrained = JobPretrained(cache_dir)
             worker = WorkerProcess(
                 environment,
                 bundle_dir,
@@ -254,6 +264,9 @@ class KdaExecutor(Executor):
                 sandboxed=self._policy.sandbox,
                 share_error_messages=self._policy.share_error_messages,
                 exchange_parent=exchange_parent_for(model_bytes),
+                read_only_dirs=[str(cache_dir)],
+                handlers={"pretrained": pretrained_handler(lambda name: self._pretrained.path(name, self._task_ctx),
+                                                           self._note)},
             )
             try:
                 worker.start()

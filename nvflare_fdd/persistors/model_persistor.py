@@ -28,8 +28,9 @@ from nvflare.app_common.abstract.model import ModelLearnable, ModelLearnableKey,
 from nvflare.app_common.abstract.model_persistor import ModelPersistor
 
 from nvflare_fdd.envs.prepare import prepare_environment
-from nvflare_fdd.errors import BundleError
+from nvflare_fdd.errors import BundleError, FddError
 from nvflare_fdd.executors.site_config import site_policy
+from nvflare_fdd.pretrained.site import site_cache_dir
 from nvflare_fdd.persistors.builder import (
     DEFAULT_TIMEOUT,
     ModelSpec,
@@ -153,8 +154,12 @@ class FddModelPersistor(ModelPersistor):
         site_dir = fl_ctx.get_engine().get_workspace().get_site_config_dir()
         policy = site_policy(site_dir)
         environment = prepare_environment(bundle_dir, site_dir, policy, log=lambda line: self.log_info(fl_ctx, f"environment: {line}"))
+        cache_dir = site_cache_dir(site_dir)
+        cache_dir.mkdir(parents=True, exist_ok=True)
         weights = build_initial_model(bundle_dir, class_name, environment, seed=self.seed, timeout=self.build_timeout,
-                                      sandboxed=policy.sandbox, log=lambda line: self.log_info(fl_ctx, line))  # fmt: skip
+                                      sandboxed=policy.sandbox, log=lambda line: self.log_info(fl_ctx, line),
+                                      read_only_dirs=[str(cache_dir)],
+                                      handlers={"pretrained": lambda arguments: self._pretrained(arguments, fl_ctx, cache_dir)})  # fmt: skip
         self.spec = spec_of(weights)
         parameters = sum(int(np.prod(value.shape)) for value in weights.values())
         self.log_info(fl_ctx, f"built {class_name} from {bundle_dir} in a sandboxed process ({parameters:,} values)")
@@ -162,6 +167,19 @@ class FddModelPersistor(ModelPersistor):
             weights.update(_initial_weights(bundle_dir / self.initial_weights, self.spec))
             self.log_info(fl_ctx, f"starting from the saved global model {self.initial_weights}")
         return make_model_learnable(weights=weights, meta_props={})
+
+    def _pretrained(self, arguments: dict, fl_ctx: FLContext, cache_dir: Path) -> dict:
+        """``model_manager.download_model(name)`` while the server builds the model: straight from the platform's store."""
+        from nvflare_fdd.pretrained.server import PRETRAINED_SERVER_ID
+
+        name = arguments.get("name", "")
+        store = fl_ctx.get_engine().get_component(PRETRAINED_SERVER_ID)
+        if store is None:
+            raise FddError(f"model.py asked for pretrained model {name!r}, and the job's server has no "
+                           f"{PRETRAINED_SERVER_ID!r} component (the fdd job template has it)")  # fmt: skip
+        path = store.materialize(name, fl_ctx, cache_dir)
+        self.log_info(fl_ctx, f"pretrained model {name} for the server's model: {path}")
+        return {"path": str(path)}
 
     def save_model(self, model_learnable: ModelLearnable, fl_ctx: FLContext) -> None:
         self.save_weights(model_learnable[ModelLearnableKey.WEIGHTS], fl_ctx, LAST)

@@ -191,6 +191,37 @@ def materialize_pretrained(name: str, storage, cache_dir: Path) -> Path:
     return ensure_cached(manifest, cache_dir, fill)
 
 
+def from_this_machine(name: str, cache_dir: Path | None = None) -> Path:
+    """``download_model`` outside a job (``fdd check``): pretrained model ``name`` from this machine's platform store
+    (``$FDD_PLATFORM_URL``, else the platform's configured storage), into ``cache_dir`` (default: the cache).
+
+    Raises:
+        MissingPretrained: the store has no model ``name``, or this machine has no store.
+    """
+    from nvflare_fdd.platform.config import load_config
+    from nvflare_fdd.platform.storage import SqlStorage
+
+    check_name(name)
+    url = os.environ.get("FDD_PLATFORM_URL") or load_config().storage_url
+    if store_absent(url):
+        raise MissingPretrained(name)
+    storage = SqlStorage(url)
+    try:
+        return materialize_pretrained(name, storage, Path(cache_dir or default_cache_dir()))
+    finally:
+        storage.close()
+
+
+def store_absent(url: str) -> bool:
+    """Whether ``url`` is a SQLite database that does not exist (nothing was ever added on this machine)."""
+    if not url.startswith("sqlite"):
+        return False
+    from sqlalchemy import make_url
+
+    database = make_url(url).database
+    return bool(database) and database != ":memory:" and not os.path.exists(os.path.expanduser(database))
+
+
 def staged_whole(staging: Path, entry: PretrainedFile) -> bool:
     """Whether ``entry`` is in ``staging`` already (verified: only a verified file gets its final name)."""
     try:

@@ -32,6 +32,7 @@ from nvflare.apis.streaming import ObjectProducer, StreamContext
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.platform.records import PretrainedFile
 from nvflare_fdd.pretrained import wire
+from nvflare_fdd.pretrained.cache import store_absent
 from nvflare_fdd.pretrained.manifest import Manifest, MissingPretrained, PretrainedError, check_name
 
 PRETRAINED_SERVER_ID = "fdd_pretrained"
@@ -63,6 +64,7 @@ class PretrainedServer(FLComponent):
         if event_type == EventType.START_RUN:
             engine = fl_ctx.get_engine()
             self._site_config_dir = engine.get_workspace().get_site_config_dir()
+            engine.register_aux_message_handler(topic=wire.TOPIC_CATALOGUE, message_handle_func=self._handle_catalogue)
             engine.register_aux_message_handler(topic=wire.TOPIC_MANIFEST, message_handle_func=self._handle_manifest)
             engine.register_aux_message_handler(topic=wire.TOPIC_SEND, message_handle_func=self._handle_send)
         elif event_type == EventType.END_RUN and self._storage is not None:
@@ -72,6 +74,19 @@ class PretrainedServer(FLComponent):
             self._storage = None
 
     # -- requests -------------------------------------------------------------------------------
+
+    def _handle_catalogue(self, topic: str, request: Shareable, fl_ctx: FLContext) -> Shareable:
+        from nvflare_fdd.platform.errors import NotFound
+
+        try:
+            names = [model.name for model in self.store(fl_ctx).list_pretrained()]
+        except NotFound:
+            names = []
+        except Exception as exc:
+            return self._refusal(fl_ctx, "", exc)
+        reply = _status(wire.STATUS_OK)
+        reply[wire.KEY_NAMES] = names
+        return reply
 
     def _handle_manifest(self, topic: str, request: Shareable, fl_ctx: FLContext) -> Shareable:
         name = request.get(wire.KEY_NAME)
@@ -186,7 +201,7 @@ class PretrainedServer(FLComponent):
             from nvflare_fdd.platform.config import load_config
 
             url = load_config().storage_url
-            if _absent_sqlite(url):  # nothing was ever added on this machine: do not create a database for it
+            if store_absent(url):  # nothing was ever added on this machine: do not create a database for it
                 raise NotFound("the platform's pretrained-model store is empty (nothing was added on this machine); "
                                "add models with `fdd pretrained add NAME PATH`")  # fmt: skip
         backend = self.storage_backend or settings.get("platform_storage_backend", "sql")
@@ -246,12 +261,3 @@ def _status(status: str) -> Shareable:
 def _peer(fl_ctx: FLContext) -> str:
     peer_ctx = fl_ctx.get_peer_context()
     return peer_ctx.get_identity_name() if peer_ctx is not None else ""
-
-
-def _absent_sqlite(url: str) -> bool:
-    if not url.startswith("sqlite"):
-        return False
-    from sqlalchemy import make_url
-
-    database = make_url(url).database
-    return bool(database) and database != ":memory:" and not os.path.exists(os.path.expanduser(database))

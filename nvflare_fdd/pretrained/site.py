@@ -28,6 +28,8 @@ from nvflare_fdd.pretrained.cache import VerifiedFile, cached, ensure_cached, st
 from nvflare_fdd.pretrained.manifest import Manifest, MissingPretrained, PretrainedError, check_name
 
 DEFAULT_TIMEOUT = 120.0
+MAX_MODELS_PER_JOB = 8
+"""Distinct pretrained models one job may ask for at one site (each name it asks for reaches the server)."""
 ATTEMPTS = 3
 _WAIT_STEP = 0.2
 
@@ -68,6 +70,53 @@ def fetch_pretrained(name: str, fl_ctx: FLContext, cache_dir: Path, timeout: flo
         _fetch_files(engine, fl_ctx, manifest, staging, files, timeout)
 
     return ensure_cached(manifest, Path(cache_dir), fill, log=lambda line: _log(fl_ctx, line))
+
+
+class JobPretrained:
+    """The pretrained models of one job at one site: what the site's executor answers ``download_model`` with.
+
+    The names user code asks for are its words, so they are bounded before any reaches the server
+    (DESIGN §8): the job first gets the store's catalogue of names; a name not in it fails here, and
+    only names of the catalogue, at most ``limit`` distinct ones per job, are asked for. A name asked
+    again is answered from memory.
+
+    Args:
+        cache_dir: the site's cache (``site_cache_dir``).
+        limit: distinct models the job may ask for.
+        timeout: see ``fetch_pretrained``.
+    """
+
+    def __init__(self, cache_dir: Path, limit: int = MAX_MODELS_PER_JOB, timeout: float = DEFAULT_TIMEOUT):
+        self.cache_dir = Path(cache_dir)
+        self.limit = limit
+        self.timeout = timeout
+        self._catalogue: frozenset[str] | None = None
+        self._paths: dict[str, Path] = {}
+        self._lock = threading.Lock()
+
+    def path(self, name: str, fl_ctx: FLContext) -> Path:
+        """The local path of pretrained model ``name``, fetched from the job's server unless cached.
+
+        Raises:
+            MissingPretrained: the store has no model ``name`` (decided at the site: the name is not sent).
+            PretrainedError: more than ``limit`` models, a bad name, or the fetch failed.
+        """
+        check_name(name)
+        with self._lock:
+            if name in self._paths:
+                return self._paths[name]
+            if self._catalogue is None:
+                reply = _ask(fl_ctx.get_engine(), wire.TOPIC_CATALOGUE, {}, fl_ctx, self.timeout, name)
+                names = reply.get(wire.KEY_NAMES)
+                if not isinstance(names, list) or not all(isinstance(entry, str) for entry in names):
+                    raise PretrainedError("the server sent a bad catalogue of pretrained models")
+                self._catalogue = frozenset(names)
+            if name not in self._catalogue:
+                raise MissingPretrained(name)
+            if len(self._paths) >= self.limit:
+                raise PretrainedError(f"a job may use at most {self.limit} pretrained models at a site")
+            self._paths[name] = fetch_pretrained(name, fl_ctx, self.cache_dir, self.timeout)
+            return self._paths[name]
 
 
 def site_cache_dir(site_config_dir: str | Path | None) -> Path:

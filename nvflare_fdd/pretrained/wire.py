@@ -1,5 +1,8 @@
 """What a site and the server say to each other about pretrained models, over NVFlare's aux channel and streams.
 
+0. The site asks ``TOPIC_CATALOGUE`` once per job; the server answers ``{KEY_STATUS, KEY_NAMES}``: every
+   model's name in the store. A name user code asks for that is not among them fails at the site, so the
+   names user code passes to ``download_model`` never leave the site unless they are the store's own.
 1. The site asks ``TOPIC_MANIFEST`` with ``{KEY_NAME}``; the server answers ``{KEY_STATUS, KEY_MANIFEST}``
    (status ``ok``), or status ``missing`` / ``error`` with ``KEY_MESSAGE``.
 2. The site asks ``TOPIC_SEND`` with ``{KEY_TX, KEY_NAME, KEY_DIGEST, KEY_FILES}`` (the paths it lacks);
@@ -11,12 +14,14 @@
 
 from __future__ import annotations
 
+TOPIC_CATALOGUE = "fdd.pretrained.catalogue"
 TOPIC_MANIFEST = "fdd.pretrained.manifest"
 TOPIC_SEND = "fdd.pretrained.send"
 STREAM_CHANNEL = "fdd.pretrained"
 STREAM_TOPIC = "files"
 
 KEY_NAME = "fdd_pretrained_name"
+KEY_NAMES = "fdd_pretrained_names"
 KEY_STATUS = "fdd_pretrained_status"
 KEY_MESSAGE = "fdd_pretrained_message"
 KEY_MANIFEST = "fdd_pretrained_manifest"
