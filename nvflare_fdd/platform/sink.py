@@ -102,7 +102,7 @@ class StorageSink:
             return
         reason = "all rounds finished" if state == "completed" else (failure or {}).get("message", state)
         job = self._write("record the outcome", self.storage.transition, self.job_name, JobState(state), reason,
-                          failure=failure, quiet=True)  # fmt: skip
+                          failure=failure, quiet=True, reason_code=f"event.run_{state}", reason_params={"detail": reason})  # fmt: skip
         if job is not None:
             self.events("fdd_job_state_changed", job=self.job_name, old_state="running", new_state=state, reason=reason)
 
@@ -124,6 +124,7 @@ class StorageSink:
         self.storage.create_job(
             owner, self.job_name, None, "submitted to NVFlare outside the platform", num_rounds, sites,
             external=True, state=JobState.RUNNING, reason=f"NVFlare job {self.nvflare_job_id or '?'} started",
+            reason_code="event.external_started", reason_params={"id": self.nvflare_job_id or "?"},
         )  # fmt: skip
         self.events("fdd_job_state_changed", job=self.job_name, old_state=None, new_state="running", reason="external run")
 
