@@ -86,6 +86,10 @@ class StorageSink:
                     dropped_metrics)  # fmt: skip
         self.events("fdd_round_progress", job=self.job_name, round=round_num, site=site, phases=phases)
 
+    def site_setup(self, site: str, phases: list[dict]) -> None:
+        """A site's environment, then its whole setup, as each ends (before its first round's result)."""
+        self._write("record setup", self.storage.record_setup, self.job_name, site, phases)
+
     def metrics(self, round_num: int, site: str, kind: str, values: Mapping[str, float]) -> None:
         self._write("record metrics", self.storage.record_metrics, self.job_name, round_num, site, kind, values)
         self.events("fdd_metrics_recorded", job=self.job_name, round=round_num, site=site, kind=kind, metrics=dict(values))

@@ -490,6 +490,16 @@ class SqlStorage:
             session.merge(JobStageRow(job_id=job.id, round=round_num, site=site, phases=phases, num_samples=num_samples,
                                       dropped_metrics=dropped_metrics or None))  # fmt: skip
 
+    def record_setup(self, name: str, site: str, phases: list[dict]) -> None:
+        """A site's setup phases so far (round 0); never replaces a longer record (the events may arrive late)."""
+        with self._session() as session:
+            job = _job_row(session, name)
+            row = session.get(JobStageRow, (job.id, 0, site))
+            if row is None:
+                session.add(JobStageRow(job_id=job.id, round=0, site=site, phases=phases, num_samples=None))
+            elif len(phases) > len(row.phases or []):
+                row.phases = phases
+
     def record_metrics(self, name: str, round_num: int, site: str, kind: str, values: Mapping[str, float]) -> None:
         with self._session() as session:
             job = _job_row(session, name)
