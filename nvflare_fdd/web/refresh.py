@@ -17,6 +17,7 @@ from pathlib import Path
 
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.platform.records import User
+from nvflare_fdd.platform.service import PermissionDenied
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class DataRefresh:
             FddError: ``user`` is no admin, the runner cannot do it, or a refresh runs already.
         """
         if not user.is_admin:
-            raise FddError("only an admin can refresh the data information", code="admin.required")
+            raise PermissionDenied("only an admin can refresh the data information", code="admin.required")
         if not self.supported():
             raise FddError("this platform's runner cannot reach the sites' data; run `fdd data refresh` at the sites",
                            code="data.refresh_unsupported")  # fmt: skip
