@@ -138,7 +138,7 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
     "models.metric_names": ("추가 metric 이름 (선택)", "Extra metric names (optional)"),
     "models.metric_names_help": (
-        "evaluate()가 반환하는 이름 중 일반 이름(rmse, r2, accuracy, eval_loss …)도, evaluate()의 dict에 그대로 쓴 키도 아닌 것. "
+        "evaluate()가 반환하는 이름 중 일반 이름(rmse, r2, accuracy, eval_loss …)도, evaluate()가 반환하는 딕셔너리에 그대로 쓴 키도 아닌 것. "
         "실행 전에 알려진 이름만 기관 밖으로 나갑니다.",
         "Names evaluate() returns that are neither common ones (rmse, r2, accuracy, eval_loss …) nor literal keys of its "
         "dict. Only names known before a run leave a site.",
@@ -158,6 +158,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "models.uploading": ("검증 중…", "Validating…"),
     "models.remove_file": ("제거", "Remove"),
     "models.line": ("줄", "line"),
+    "models.pick_folder": ("번들 폴더 선택", "Choose the bundle's folder"),
     # jobs
     "jobs.title": ("연합학습 작업 관리", "Federated jobs"),
     "jobs.intro": (

@@ -39,6 +39,8 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   function render() {
+    // a folder's problem goes once no chosen file lies in that folder
+    problems = problems.filter((p) => !p.file || !p.file.endsWith("/") || [...selected.keys()].some((path) => path.includes(p.file)));
     list.replaceChildren();
     const byFile = new Map();
     const general = [];
@@ -106,6 +108,12 @@ document.addEventListener("DOMContentLoaded", () => {
 
   dropzone.addEventListener("click", () => input.click());
   dropzone.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") input.click(); });
+  const folderInput = document.getElementById("folder-input");
+  document.getElementById("pick-folder").addEventListener("click", () => folderInput.click());
+  folderInput.addEventListener("change", () => {  // a folder's files, with their paths inside it
+    add([...folderInput.files].map((file) => [file, file.webkitRelativePath || file.name]));
+    folderInput.value = "";
+  });
   input.addEventListener("change", () => {
     add([...input.files].map((file) => [file, file.webkitRelativePath || file.name]));
     input.value = "";
