@@ -132,6 +132,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "job.shared_with": ("공유 대상", "Shared with"),
     "job.share_with": ("읽기 전용으로 공유할 사용자", "Share read-only with"),
     "job.share": ("공유", "Share"),
+    "job.share_placeholder": ("사용자 이름 (쉼표로 구분)", "user names, comma separated"),
     "job.unsandboxed": (
         "샌드박스 없이 사용자 코드를 실행한 기관 (기관이 샌드박스를 껐습니다)",
         "Sites that ran the user code without the sandbox (the site turned it off)",

@@ -127,8 +127,13 @@ def wait(driver, condition, timeout: float = 20, message: str = ""):
     from selenium.webdriver.support.ui import WebDriverWait
 
     # the progress page redraws its steps on every poll: an element found may be replaced at once
+    from selenium.common.exceptions import TimeoutException
+
     waiting = WebDriverWait(driver, timeout, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException])
-    return waiting.until(condition, message)
+    try:
+        return waiting.until(condition)
+    except TimeoutException:
+        raise AssertionError(message() if callable(message) else message) from None
 
 
 def css(driver, selector: str):
@@ -258,7 +263,7 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
     for summary in JsonStatsStore(root / "stats").latest().values():
         collect(summary["tests"])
     user_data = {*sites, *PASSWORDS, "SolubilityMLP", "SolubilityMLP:1.0", "demo_job", "queued_job", "q_two", "q_three",
-                 "failed_job", "a_and_b", "bad_bundle", "utils/", "pharma", "지문 → MLP, 용해도", *data_names}  # fmt: skip
+                 "failed_job", "a_and_b", "bad_bundle", "utils/", "pharma", "nope", "지문 → MLP, 용해도", *data_names}  # fmt: skip
     walk = Walk(driver, base, shots, user_data)
     walk.size(WIDE)
 
@@ -266,13 +271,14 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
     walk.open("/", "signin")
     assert "/signin" in driver.current_url and css(driver, ".brand").text == "FDD 연합학습 플랫폼"
     walk.check("signin")
-    for attempt in range(5):
+    from selenium.webdriver.support.expected_conditions import staleness_of
+
+    for password in [f"wrong-{attempt}" for attempt in range(5)] + [PASSWORDS["bob"]]:
         set_value(driver, "#user", "bob")
-        set_value(driver, "#password", f"wrong-{attempt}")
+        set_value(driver, "#password", password)
+        page = css(driver, "#user")
         css(driver, "#signin-submit").click()
-    set_value(driver, "#user", "bob")
-    set_value(driver, "#password", PASSWORDS["bob"])
-    css(driver, "#signin-submit").click()
+        wait(driver, staleness_of(page), message="the sign-in page did not answer")
     assert "초 후에 다시 시도하세요" in css(driver, "#signin-throttled").text  # the right password waits too
     walk.check("signin-throttled")
     sign_in(driver, base, "alice")
@@ -350,7 +356,8 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
     no_sites = wait(driver, lambda d: css(d, "#job-error").text, message="no refusal without sites")
     assert "기관을 하나 이상 선택하세요" in no_sites and "--" not in no_sites
     walk.check("job-create")
-    Select(css(driver, "#group-select")).select_by_value("a_and_b")
+    Select(css(driver, "#group-select")).select_by_value("")
+    Select(css(driver, "#group-select")).select_by_value("a_and_b")  # the saved group ticks its sites again
     css(driver, "#job-submit").click()
     wait(driver, lambda d: all_css(d, 'tr[data-job="demo_job"][data-state="ready"]'), message="the job is not listed")
     assert platform.storage.get_job("demo_job").sites == ("pharma_a", "pharma_b")
@@ -419,8 +426,8 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
     css(driver, "#robust-range").click()
     wait(driver, lambda d: all_css(d, "figure.chart"))
     walk.check("job-results")
-    drawn = visible_series(driver)
-    assert drawn == {(m, s, k) for m in metrics for s in ("pharma_a", "pharma_b") for k in ("global", "local")}
+    expected = {(m, s, k) for m in metrics for s in ("pharma_a", "pharma_b") for k in ("global", "local")}
+    wait(driver, lambda d: visible_series(d) == expected, message=lambda: f"drawn: {visible_series(driver)}")  # charts redraw
     css(driver, "#download-csv").click()
     with open(wait_for_download(driver.downloads, "_metrics.csv"), newline="") as handle:
         assert len(list(csv.DictReader(handle))) == len(platform.storage.metrics("demo_job"))
@@ -482,7 +489,8 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
     walk.open("/models", "models")
     css(driver, 'tr[data-model="SolubilityMLP:1.0"] .delete-model').click()
     confirm(driver)
-    wait(driver, lambda d: all_css(d, "#models-empty"), message="the model was not deleted")
+    wait(driver, lambda d: all_css(d, "#models-empty"),
+         message=lambda: f"the model was not deleted: {[n.text for n in all_css(driver, '.inline-note')]}")
     assert platform.storage.list_models() == []
 
     # sign-out revokes the session: the same cookie replayed is signed out

@@ -110,7 +110,8 @@ const FDD = (() => {
     buttons.forEach((button) => { button.disabled = false; });
     if (!result.ok) return note(form, result.body.error || `HTTP ${result.status}`);
     const target = result.body.redirect;
-    if (target && new URL(target, location.href).pathname !== location.pathname) { window.location = target; return; }
+    const elsewhere = target && new URL(target, location.href).pathname !== location.pathname;
+    if (elsewhere || (target && !pollers.length)) { window.location = target; return; }  // a page without live state: show it anew
     note(form, result.body.message || "", "ok");
     form.dispatchEvent(new CustomEvent("fdd:acted", {bubbles: true, detail: result.body}));
     refreshNow();
