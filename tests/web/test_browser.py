@@ -373,6 +373,12 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
     while time.monotonic() < deadline and "completed" not in lag:
         state = job_state(platform, "demo_job").value
         seen_db.setdefault(state, time.monotonic())
+        recorded = platform.storage.progress("demo_job")
+        for site, phases in recorded.setup.items():
+            if any(p["code"] == 3000 for p in phases):
+                seen_db.setdefault(f"setup {site}", time.monotonic())
+        for site in recorded.rounds.get(1, {}).get("sites", {}):
+            seen_db.setdefault(f"round 1 {site}", time.monotonic())
         shown = driver.execute_script("const r = document.querySelector('tr[data-job=\"demo_job\"]'); return r && r.dataset.state;")
         if shown in seen_db and shown not in lag:
             lag[shown] = time.monotonic() - seen_db[shown]
@@ -395,6 +401,8 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
                 platform.stop_job(platform.user("alice"), name)
         time.sleep(0.05)
     assert job_state(platform, "demo_job") == JobState.COMPLETED, platform.storage.get_job("demo_job").failure
+    # each site's setup reached the platform as it ended, not with its first round's result
+    assert all(seen_db[f"setup {site}"] < seen_db[f"round 1 {site}"] for site in ("pharma_a", "pharma_b")), seen_db
     assert driver.execute_script("return window.loadedOnce === true;"), "the jobs list was reloaded"
     walk.lag = lag
     walk.check("jobs-completed")
