@@ -13,6 +13,9 @@ On the three demo institutions (``nvflare_fdd.demo.prepare_demo``) and the examp
 - ``fedprox`` and ``scaffold``: the same R rounds × E epochs with K-MELLODDY's FedProx term
   (``fedprox_mu``) and SCAFFOLD's control variates (the example bundle applies them through
   ``controller_manager``; the server's SCAFFOLD maths is ``ScaffoldControls``);
+- ``personalised``: each institution's model of the last round of each federated run — the
+  global model plus one round on its own data, which the site keeps (issue 19) — on its own
+  held-out split;
 - ``local``: each institution alone, R×E epochs on its own training split;
 - ``central``: one model, R×E epochs on the pooled training splits.
 
@@ -95,6 +98,7 @@ def federated(bundle: Path, sites: dict[str, str], rounds: int, initial: dict, a
             global_params = initial
             sample_counts = {}
             controls = ScaffoldControls(initial) if algorithm == "scaffold" else None
+            personalised: dict[str, dict[str, float]] = {}  # each site's last local model, on its own held-out split
             helpers: dict[str, object] = {}  # each site's FLScaffold: at a site it is one per process, here one per site
             for round_num in range(1, rounds + 1):
                 updates = []
@@ -109,6 +113,7 @@ def federated(bundle: Path, sites: dict[str, str], rounds: int, initial: dict, a
                         helpers[name] = manager.FLScaffold._instance
                     updates.append((update.params, update.num_samples))
                     sample_counts[name] = update.num_samples
+                    personalised[name] = {m: float(update.local_metrics[m]) for m in METRICS}
                     if controls is not None:
                         controls.add(update.control_diff, update.num_samples, name)
                 global_params = weighted_average(updates, previous=global_params)
@@ -116,7 +121,9 @@ def federated(bundle: Path, sites: dict[str, str], rounds: int, initial: dict, a
                     controls.end_round()
             first = next(iter(clients.values()))
             first.model.load_state_dict(global_params)
-            return score(first.model, clients, pooled(clients, "test", first.configs, False), bundle), sample_counts
+            scores = score(first.model, clients, pooled(clients, "test", first.configs, False), bundle)
+            scores["personalised"] = personalised
+            return scores, sample_counts
     finally:
         runtime.configure(**vars(previous))
 
@@ -197,6 +204,12 @@ def run(quick: bool = False, **overrides) -> Result:
         "central": {w: {m: stat("central", w, m) for m in METRICS} for w in where_all},
         "local": {i: {w: {m: stat("local", w, m, i) for m in METRICS} for w in where_all} for i in sites},
     }
+    federated_runs = ["federated", *(["federated_1_epoch_rounds"] if config["fine_grained"] else []), *config["algorithms"]]
+    table["personalised"] = {
+        run_name: {i: {m: mean_sd([one[run_name]["personalised"][i][m] for one in per_seed]) for m in METRICS}
+                   for i in sites}
+        for run_name in federated_runs
+    }  # fmt: skip
     fed = table["federated"][POOLED]["rmse"]
     central = table["central"][POOLED]["rmse"]
     n = len(config["seeds"])
@@ -227,8 +240,23 @@ def run(quick: bool = False, **overrides) -> Result:
             Figure(NAME, f"federated vs {institution} alone: RMSE, pooled held-out", fed["mean"], "",
                    f"{institution} local", local["mean"], target="< 1", met=fed["mean"] < local["mean"])
         )
+    paying = []
+    for run_name in federated_runs:  # does federation (the global model, or the site's own last model) pay everywhere?
+        wins = [min(table[run_name][i]["rmse"]["mean"], table["personalised"][run_name][i]["rmse"]["mean"])
+                < table["local"][i][i]["rmse"]["mean"] for i in sites]  # fmt: skip
+        if all(wins):
+            paying.append(run_name)
+    figures.append(Figure(NAME, "runs where every institution's own held-out RMSE beats its local-only model "
+                                "(global or personalised)", len(paying), "", "runs", len(federated_runs), target="≥ 1",
+                          met=bool(paying), note=", ".join(paying) or "none"))  # fmt: skip
     for institution in sites:
         own_local = table["local"][institution][institution]["rmse"]
+        for run_name in federated_runs:
+            mine = table["personalised"][run_name][institution]["rmse"]
+            figures.append(
+                Figure(NAME, f"{run_name} personalised vs {institution} alone: RMSE, {institution}'s held-out",
+                       mine["mean"], "", f"{institution} local", own_local["mean"], note="reported, not judged")
+            )
         for model in ("federated", *config["algorithms"]):
             own = table[model][institution]["rmse"]
             label = "federated" if model == "federated" else model

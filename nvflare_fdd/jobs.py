@@ -53,6 +53,7 @@ def create_job(
     metric_names: Sequence[str] = (),
     algorithm: str = "fedavg",
     fedprox_mu: float = DEFAULT_FEDPROX_MU,
+    local_baseline: bool = False,
 ) -> Path:
     """Write an NVFlare job folder for ``bundle_dir`` from the template.
 
@@ -69,6 +70,7 @@ def create_job(
         metric_names: metric names declared with the model (besides the vocabulary and ``evaluate()``'s keys).
         algorithm: ``fedavg``, ``fedprox`` or ``scaffold`` (DESIGN §9).
         fedprox_mu: FedProx's coefficient, sent to the sites with each task.
+        local_baseline: each site also trains a local-only baseline (metrics of kind ``baseline``).
 
     Returns:
         The job folder.
@@ -94,7 +96,8 @@ def create_job(
     return write_job_folder(
         job_dir, template, name, sites,
         server_vars={"model_class": model_class, "num_rounds": num_rounds, "algorithm": algorithm,
-                     "fedprox_mu": float(fedprox_mu), **declared, **(server_vars or {})},
+                     "fedprox_mu": float(fedprox_mu), "local_baseline": bool(local_baseline), **declared,
+                     **(server_vars or {})},
         client_vars={**declared, **(client_vars or {})}, custom_dir=bundle_dir, min_clients=min_clients,
     )  # fmt: skip
 

@@ -104,16 +104,18 @@ class RunRecorder:
 
     def site_round(
         self, round_num: int, site: str, phases: list[dict], num_samples: int | None, setup_phases: list[dict] | None = None,
-        dropped_metrics: dict | None = None,
+        dropped_metrics: dict | None = None, personalized: bool = False,
     ) -> None:
-        """A site's phase time stamps for one round (and its setup phases, sent with its first round), and the
-        count of metrics it kept back (``{kind: {reason: count}}``)."""
+        """A site's phase time stamps for one round (and its setup phases, sent with its first round), the count of
+        metrics it kept back (``{kind: {reason: count}}``), and whether it kept its personalized model."""
         with self._lock:
             if setup_phases:
                 self._progress["setup"][site] = setup_phases
             record = {"phases": phases, "num_samples": num_samples}
             if dropped_metrics:
                 record["dropped_metrics"] = dropped_metrics
+            if personalized:
+                record["personalized_model_kept"] = True
             self._round(round_num)["sites"][site] = record
             self._save_progress()
 

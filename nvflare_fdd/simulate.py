@@ -80,6 +80,7 @@ def run_simulation(
     environment: tuple[str, Mapping[str, object]] | None = None,
     algorithm: str = "fedavg",
     fedprox_mu: float = DEFAULT_FEDPROX_MU,
+    local_baseline: bool = False,
 ) -> RunOutcome:
     """Train ``bundle_dir`` with FedAvg (or FedProx, or SCAFFOLD) across ``sites`` in the NVFlare simulator.
 
@@ -99,6 +100,7 @@ def run_simulation(
         environment: ``(backend, options)`` every participant runs user code with (``fdd run --env-backend``),
             written into ``site_settings``' ``environment``; default: their own settings (``local``).
         algorithm: ``fedavg``, ``fedprox`` or ``scaffold``; ``fedprox_mu``: FedProx's coefficient.
+        local_baseline: each site also trains a local-only baseline (``metrics.csv`` kind ``baseline``).
 
     Returns:
         The outcome, once the run completed.
@@ -116,7 +118,7 @@ def run_simulation(
     work.mkdir(parents=True)
     job_dir = create_job(
         work / job_name, bundle_dir, model_class, rounds, sites=list(sites), name=job_name, server_vars=server_vars,
-        metric_names=metric_names, algorithm=algorithm, fedprox_mu=fedprox_mu,
+        metric_names=metric_names, algorithm=algorithm, fedprox_mu=fedprox_mu, local_baseline=local_baseline,
     )
     workspace, log_path = work / "workspace", work / LOG_FILE
     started = time.monotonic()
@@ -199,6 +201,7 @@ def simulate(
     progressed: Callable[[Path], bool] = lambda workspace: False,
     env: Mapping[str, str] | None = None,
     before_start: Callable[[Path], None] | None = None,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
 ) -> tuple[int | None, str | None]:
     """Run the simulator on ``job_dir`` until it ends, stalls or times out (see ``watch_simulator``).
 
@@ -209,6 +212,10 @@ def simulate(
     Args:
         env: the process environment; default ``simulator_env(sites)``.
         before_start: called with the workspace before each start (e.g. to write its ``local/`` files).
+        on_start: called with the simulator's process after each start.
+
+    If the caller is interrupted (``KeyboardInterrupt``, ``SystemExit`` from a signal), the simulator's
+    whole process tree is stopped before the exception goes on.
 
     Returns:
         ``(exit code, fatal log line)`` as ``watch_simulator`` reports them.
@@ -221,7 +228,13 @@ def simulate(
             before_start(workspace)
         with open(log_path, "wb") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            return_code, fatal = watch_simulator(process, workspace, log_path, on_progress, timeout, started)
+            try:
+                if on_start is not None:
+                    on_start(process)
+                return_code, fatal = watch_simulator(process, workspace, log_path, on_progress, timeout, started)
+            finally:
+                if process.poll() is None:
+                    _kill_tree(process)
         if fatal and port_clash(log_path) and not progressed(workspace) and attempt < START_ATTEMPTS:
             shutil.rmtree(workspace, ignore_errors=True)
             continue

@@ -31,6 +31,9 @@ META_DROPPED_METRICS = "fdd_dropped_metrics"  # {kind: {reason: count}}: what th
 # Task meta: the job's algorithm (DESIGN §9), with NVFlare's own keys for FedProx's coefficient and SCAFFOLD's
 # controls (server → site: the global controls; site → server: the site's control differences).
 META_ALGORITHM = "fdd_algorithm"
+META_LOCAL_BASELINE = "fdd_local_baseline"  # server → site: also train a local-only baseline
+META_BASELINE_METRICS = "fdd_baseline_metrics"  # site → server: the baseline's metrics (kind "baseline")
+META_PERSONALIZED = "fdd_personalized"  # site → server: it kept its last local model at the site (True/False)
 META_FEDPROX_MU = "fedprox_mu"  # AlgorithmConstants.FEDPROX_MU in NVFlare 2.9
 META_SCAFFOLD_CTRL_GLOBAL = "scaffold_c_global"  # AlgorithmConstants.SCAFFOLD_CTRL_GLOBAL
 META_SCAFFOLD_CTRL_DIFF = "scaffold_c_diff"  # AlgorithmConstants.SCAFFOLD_CTRL_DIFF

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -25,7 +26,7 @@ from nvflare_fdd.cli.common import algorithm_options, checked_bundle, checked_en
 @algorithm_options
 def check(
     bundle: Path, kda: str, rounds: int, model_class: str | None, device: str | None, site: str, in_env: bool,
-    env_backend: str | None, env_options: dict[str, object], algorithm: str, fedprox_mu: float,
+    env_backend: str | None, env_options: dict[str, object], algorithm: str, fedprox_mu: float, local_baseline: bool,
 ) -> None:  # fmt: skip
     """Run BUNDLE's client round on one site's data, without NVFlare.
 
@@ -41,10 +42,7 @@ def check(
     that environment, e.g. `--env --env-backend docker --env-option gpus=`.
     """
     from nvflare_fdd.bundle import open_bundle
-    from nvflare_fdd.client.check import ServerModelError, check_bundle
-    from nvflare_fdd.client.phases import RoundError
-    from nvflare_fdd.errors import FddError
-    from nvflare_fdd.kda import load_raw_datas
+    from nvflare_fdd.client.check import check_bundle
 
     checked_bundle(bundle, model_class)
     environment = checked_environment(env_backend, env_options)
@@ -52,27 +50,69 @@ def check(
         from nvflare_fdd.executors.site_config import DEFAULT_BACKEND
 
         backend, options = environment or (os.environ.get("FDD_ENV_BACKEND") or DEFAULT_BACKEND, {})
-        _check_in_environment(bundle, kda, rounds, model_class, device or "", site, backend, options, algorithm, fedprox_mu)
+        _check_in_environment(bundle, kda, rounds, model_class, device or "", site, backend, options, algorithm, fedprox_mu,
+                              local_baseline)  # fmt: skip
         return
-
-    def fetch():
-        raw_datas = load_raw_datas(kda)
-        summary = ", ".join(f"{key} {len(frame)} rows" for key, frame in raw_datas.items())
-        click.echo(f"       {len(raw_datas)} test(s): {summary or 'none'}")
-        return raw_datas
 
     from nvflare_fdd.client.round import default_device
 
     device = device or default_device()
     click.echo(f"Checking {bundle} on {kda} (device {device}, {algorithm})")
+    with _reported_failures(), open_bundle(bundle) as bundle_dir:
+        report = check_bundle(
+            bundle_dir, _kda_reader(kda), rounds=rounds, model_class=model_class, site=site, device=device,
+            on_phase=_PhasePrinter(), algorithm=algorithm, fedprox_mu=fedprox_mu, local_baseline=local_baseline,
+        )  # fmt: skip
+    _print_report(report)
+    click.echo(f"OK: {bundle} ran {len(report.rounds)} round(s) on {kda}")
+
+
+def _check_in_environment(
+    bundle: Path, kda: str, rounds: int, model_class: str | None, device: str, site: str, backend: str, options: dict,
+    algorithm: str = "fedavg", fedprox_mu: float = 0.01, local_baseline: bool = False,
+) -> None:  # fmt: skip
+    """``fdd check --env``: the same report, from a user-code process in the job's environment."""
+    from nvflare_fdd.bundle import open_bundle
+    from nvflare_fdd.cli.common import resolve_model_class
+    from nvflare_fdd.client.env_check import check_in_environment
+
+    click.echo(f"Checking {bundle} on {kda} in the {backend} environment" + (f" (device {device})" if device else ""))
+    with _reported_failures(), open_bundle(bundle) as bundle_dir:
+        model_class = resolve_model_class(bundle_dir, model_class)
+        report, description = check_in_environment(
+            bundle_dir, _kda_reader(kda), backend, options, model_class, rounds=rounds, site=site, device=device,
+            on_phase=_PhasePrinter(), log=lambda line: click.echo(f"       {line}"), algorithm=algorithm,
+            fedprox_mu=fedprox_mu, local_baseline=local_baseline,
+        )  # fmt: skip
+    _print_report(report)
+    click.echo(f"OK: {bundle} ran {len(report.rounds)} round(s) on {kda} in {description}")
+
+
+def _kda_reader(kda: str):
+    """Reads the KDA for phase 2000 and says what it found."""
+
+    def fetch():
+        from nvflare_fdd.kda import load_raw_datas
+
+        raw_datas = load_raw_datas(kda)
+        summary = ", ".join(f"{key} {len(frame)} rows" for key, frame in raw_datas.items())
+        click.echo(f"       {len(raw_datas)} test(s): {summary or 'none'}")
+        return raw_datas
+
+    return fetch
+
+
+@contextlib.contextmanager
+def _reported_failures():
+    """A failed phase, the server's model or any platform error as a CLI error (with the trace on stderr)."""
+    from nvflare_fdd.client.phases import RoundError
+    from nvflare_fdd.errors import FddError, ServerModelError
+
     try:
-        with open_bundle(bundle) as bundle_dir:
-            report = check_bundle(
-                bundle_dir, fetch, rounds=rounds, model_class=model_class, site=site, device=device, on_phase=_PhasePrinter(),
-                algorithm=algorithm, fedprox_mu=fedprox_mu,
-            )  # fmt: skip
+        yield
     except RoundError as exc:
-        click.echo(exc.trace, err=True)
+        if exc.trace:
+            click.echo(exc.trace, err=True)
         raise click.ClickException(f"phase {exc.code} ({exc.phase.label}) failed: {exc.message}") from None
     except ServerModelError as exc:
         if exc.trace:
@@ -81,11 +121,15 @@ def check(
     except FddError as exc:
         raise click.ClickException(str(exc)) from None
 
+
+def _print_report(report) -> None:
     click.echo(f"Server model {report.model_class}: {report.num_parameters:,} parameters")
     for result in report.rounds:
         click.echo(f"Round {result.round}: {result.num_samples} training samples")
         click.echo(f"  global eval  {_format_metrics(result.global_metrics)}")
         click.echo(f"  local eval   {_format_metrics(result.local_metrics)}")
+        if result.baseline_metrics is not None:
+            click.echo(f"  baseline     {_format_metrics(result.baseline_metrics)}  (this site's data alone)")
         for kind, dropped in result.dropped_metrics.items():
             for name, reason in dropped.items():
                 click.echo(f"  kept at site  {kind} metric {name!r}: {reason}")
@@ -96,55 +140,6 @@ def check(
                 f"  note         {len(result.missing_keys)} model weights not sent by the server, "
                 f"{len(result.unexpected_keys)} received weights not in the model"
             )
-    click.echo(f"OK: {bundle} ran {len(report.rounds)} round(s) on {kda}")
-
-
-def _check_in_environment(
-    bundle: Path, kda: str, rounds: int, model_class: str | None, device: str, site: str, backend: str, options: dict,
-    algorithm: str = "fedavg", fedprox_mu: float = 0.01,
-) -> None:  # fmt: skip
-    """``fdd check --env``: the same report, from a user-code process in the job's environment."""
-    from nvflare_fdd.bundle import open_bundle
-    from nvflare_fdd.cli.common import resolve_model_class
-    from nvflare_fdd.client.check import ServerModelError
-    from nvflare_fdd.client.env_check import check_in_environment
-    from nvflare_fdd.client.phases import RoundError
-    from nvflare_fdd.errors import FddError
-    from nvflare_fdd.kda import load_raw_datas
-
-    def fetch():
-        raw_datas = load_raw_datas(kda)
-        summary = ", ".join(f"{key} {len(frame)} rows" for key, frame in raw_datas.items())
-        click.echo(f"       {len(raw_datas)} test(s): {summary or 'none'}")
-        return raw_datas
-
-    click.echo(f"Checking {bundle} on {kda} in the {backend} environment" + (f" (device {device})" if device else ""))
-    try:
-        with open_bundle(bundle) as bundle_dir:
-            model_class = resolve_model_class(bundle_dir, model_class)
-            report, description = check_in_environment(
-                bundle_dir, fetch, backend, options, model_class, rounds=rounds, site=site, device=device,
-                on_phase=_PhasePrinter(), log=lambda line: click.echo(f"       {line}"), algorithm=algorithm,
-                fedprox_mu=fedprox_mu,
-            )  # fmt: skip
-    except RoundError as exc:
-        if exc.trace:
-            click.echo(exc.trace, err=True)
-        raise click.ClickException(f"phase {exc.code} ({exc.phase.label}) failed: {exc.message}") from None
-    except ServerModelError as exc:
-        if exc.trace:
-            click.echo(exc.trace, err=True)
-        raise click.ClickException(f"server model: {exc}") from None
-    except FddError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"Server model {report.model_class}: {report.num_parameters:,} parameters")
-    for result in report.rounds:
-        click.echo(f"Round {result.round}: {result.num_samples} training samples")
-        click.echo(f"  global eval  {_format_metrics(result.global_metrics)}")
-        click.echo(f"  local eval   {_format_metrics(result.local_metrics)}")
-        values = sum(tensor.numel() for tensor in result.params.values())
-        click.echo(f"  update       {len(result.params)} tensors, {values:,} values; loads into {report.model_class}")
-    click.echo(f"OK: {bundle} ran {len(report.rounds)} round(s) on {kda} in {description}")
 
 
 class _PhasePrinter:

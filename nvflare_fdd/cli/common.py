@@ -101,12 +101,17 @@ def checked_environment(backend: str | None, options: dict[str, object]) -> tupl
 
 
 def algorithm_options(command):
-    """``--algorithm fedavg|fedprox|scaffold`` and ``--fedprox-mu MU`` (DESIGN §9)."""
+    """``--algorithm fedavg|fedprox|scaffold``, ``--fedprox-mu MU`` (DESIGN §9) and ``--local-baseline``."""
     from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 
     command = click.option(
         "--fedprox-mu", type=click.FloatRange(min=0), default=DEFAULT_FEDPROX_MU, show_default=True,
         help="FedProx's coefficient, sent to the sites with each task (controller_manager.FLFedProx() uses it).",
+    )(command)  # fmt: skip
+    command = click.option(
+        "--local-baseline", is_flag=True,
+        help="Each site also trains a local-only copy of the model with the same budget a round; its metrics are "
+             "reported as kind 'baseline': what the site would reach alone.",
     )(command)  # fmt: skip
     return click.option(
         "--algorithm", type=click.Choice(ALGORITHMS), default="fedavg", show_default=True,

@@ -30,7 +30,7 @@ def job() -> None:
               help="A metric name evaluate() returns that is neither a common name nor a literal key of its dict.")
 @algorithm_options
 def create(template: str, job_folder: Path, bundle: Path, model_class: str | None, rounds: int, sites: tuple[str, ...],
-           metric_names: tuple[str, ...], algorithm: str, fedprox_mu: float) -> None:  # fmt: skip
+           metric_names: tuple[str, ...], algorithm: str, fedprox_mu: float, local_baseline: bool) -> None:  # fmt: skip
     """Create an NVFlare job folder for a bundle from the fdd template.
 
     The same folder as `nvflare job create -w fdd -j JOB -sd BUNDLE -f
@@ -45,7 +45,8 @@ def create(template: str, job_folder: Path, bundle: Path, model_class: str | Non
         with open_bundle(bundle) as bundle_dir:
             model_class = resolve_model_class(bundle_dir, model_class)
             create_job(job_folder, bundle_dir, model_class, rounds, sites=list(sites) or None, template=template,
-                       metric_names=metric_names, algorithm=algorithm, fedprox_mu=fedprox_mu)  # fmt: skip
+                       metric_names=metric_names, algorithm=algorithm, fedprox_mu=fedprox_mu,
+                       local_baseline=local_baseline)  # fmt: skip
     except FddError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created {job_folder} ({model_class}, {rounds} round(s), {algorithm}).")

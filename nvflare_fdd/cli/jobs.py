@@ -29,11 +29,12 @@ def jobs() -> None:
 @user_option
 @json_option
 @platform_command
-def create(name, model, rounds, sites, group, description, min_sites, algorithm, fedprox_mu, user_name, as_json) -> None:
+def create(name, model, rounds, sites, group, description, min_sites, algorithm, fedprox_mu, local_baseline, user_name,
+           as_json) -> None:  # fmt: skip
     """Create job NAME (English letters, digits and _; unique across all users). It waits in `ready`."""
     platform = get_platform()
     job = platform.create_job(platform.user(user_name), name, model, rounds, sites, group, description, min_sites,
-                              algorithm=algorithm, fedprox_mu=fedprox_mu)  # fmt: skip
+                              algorithm=algorithm, fedprox_mu=fedprox_mu, local_baseline=local_baseline)  # fmt: skip
     if as_json:
         return emit_json(job)
     click.echo(f"Created {job.name} ({job.model}, {job.algorithm}, {job.rounds} rounds, sites {', '.join(job.sites)}): ready.")

@@ -24,6 +24,7 @@ _COMMANDS = {
     "kda": "nvflare_fdd.cli.kda:kda",
     "models": "nvflare_fdd.cli.models:models",
     "plugins": "nvflare_fdd.cli.plugins:plugins",
+    "pretrained": "nvflare_fdd.cli.pretrained:pretrained",
     "run": "nvflare_fdd.cli.run:run",
     "server": "nvflare_fdd.cli.server:server",
     "templates": "nvflare_fdd.cli.job:templates",

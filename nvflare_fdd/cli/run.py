@@ -47,7 +47,7 @@ def parse_site(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
 def run(
     bundle: Path, sites: dict[str, str], rounds: int, out_dir: Path, model_class: str | None, timeout: float | None,
     metric_names: tuple[str, ...], env_backend: str | None, env_options: dict[str, object], algorithm: str,
-    fedprox_mu: float,
+    fedprox_mu: float, local_baseline: bool,
 ) -> None:  # fmt: skip
     """Train BUNDLE with sample-weighted FedAvg (or FedProx, or SCAFFOLD) across sites, in the NVFlare simulator.
 
@@ -60,7 +60,8 @@ def run(
     `--env-backend docker --env-option base_image=nvflare-fdd:latest --env-option gpus=`.
     """
     environment = checked_environment(env_backend, env_options)
-    run_bundle(bundle, sites, rounds, out_dir, model_class, timeout, metric_names, environment, algorithm, fedprox_mu)
+    run_bundle(bundle, sites, rounds, out_dir, model_class, timeout, metric_names, environment, algorithm, fedprox_mu,
+               local_baseline)  # fmt: skip
 
 
 def run_bundle(
@@ -69,6 +70,7 @@ def run_bundle(
     environment: tuple[str, dict[str, object]] | None = None,
     algorithm: str = "fedavg",
     fedprox_mu: float = 0.01,
+    local_baseline: bool = False,
 ) -> None:  # fmt: skip
     """Validate, run and report; shared by ``fdd run`` and ``fdd demo``."""
     from nvflare_fdd.bundle import open_bundle
@@ -85,7 +87,7 @@ def run_bundle(
             model_class = resolve_model_class(bundle_dir, model_class)
             outcome = run_simulation(bundle_dir, sites, rounds, out_dir, model_class, on_progress=printer, timeout=timeout,
                                      metric_names=metric_names, environment=environment, algorithm=algorithm,
-                                     fedprox_mu=fedprox_mu)  # fmt: skip
+                                     fedprox_mu=fedprox_mu, local_baseline=local_baseline)  # fmt: skip
     except RunFailed as exc:
         if exc.failure and exc.failure.get("trace"):
             click.echo(exc.failure["trace"], err=True)

@@ -44,6 +44,7 @@ def check_bundle(
     on_phase: PhaseListener | None = None,
     algorithm: str = "fedavg",
     fedprox_mu: float = DEFAULT_FEDPROX_MU,
+    local_baseline: bool = False,
 ) -> CheckReport:
     """Run the client round ``rounds`` times on one site's data, as a one-site federation would.
 
@@ -60,6 +61,7 @@ def check_bundle(
         device: ``cpu`` or ``cuda:N``; default ``cuda:0`` when present.
         on_phase: progress listener (see ``ClientRound``).
         algorithm: ``fedavg``, ``fedprox`` or ``scaffold``; ``fedprox_mu``: what the server would send.
+        local_baseline: also train the local-only baseline each round (``RoundResult.baseline_metrics``).
 
     Raises:
         RoundError: a client phase failed (its code is the K-MELLODDY code).
@@ -69,7 +71,8 @@ def check_bundle(
         raise FddError(f"rounds must be at least 1, got {rounds}")
     previous = runtime.current()
     device = device or default_device()
-    runtime.configure(device=device, algorithm=algorithm, fedprox_mu=fedprox_mu, requester=previous.requester)
+    runtime.configure(device=device, algorithm=algorithm, fedprox_mu=fedprox_mu, requester=previous.requester,
+                      local_baseline=local_baseline)  # fmt: skip
     try:
         return _check(bundle_dir, fetch_raw_datas, rounds, model_class, site, device, on_phase, algorithm)
     finally:

@@ -41,6 +41,7 @@ def check_in_environment(
     log: Logger = lambda line: None,
     algorithm: str = "fedavg",
     fedprox_mu: float = DEFAULT_FEDPROX_MU,
+    local_baseline: bool = False,
 ) -> tuple[CheckReport, str]:
     """Run ``rounds`` client rounds of ``bundle_dir`` in the environment ``backend`` builds for it.
 
@@ -87,7 +88,7 @@ def check_in_environment(
             raise
         except FddError as exc:  # the backend could not form the command (no sandbox, a bad mount)
             raise RoundError(Phase.ENVIRONMENT, site, None, str(exc)) from exc
-        job = {"algorithm": algorithm, "fedprox_mu": fedprox_mu}
+        job = {"algorithm": algorithm, "fedprox_mu": fedprox_mu, "local_baseline": local_baseline}
         worker.setup(**job)
         started = time.perf_counter()
         with user_modules(bundle_dir):  # the server's side, in this process
@@ -106,7 +107,8 @@ def check_in_environment(
             reply = worker.run_round(round_num, params_path, controls_path, **job)
             update = load_file(str(reply.params))
             result = RoundResult(round_num, update, reply.num_samples, dict(reply.global_metrics or {}),
-                                 dict(reply.local_metrics or {}), reply.phases)  # fmt: skip
+                                 dict(reply.local_metrics or {}), reply.phases,
+                                 baseline_metrics=dict(reply.baseline_metrics) if local_baseline else None)  # fmt: skip
             _check_update_fits(server_model, result, site)
             if controls is not None:
                 controls.add(load_arrays(reply.control_diff), result.num_samples, site)

@@ -22,6 +22,7 @@ class Phase(IntEnum):
     GLOBAL_EVAL = 5000
     TRAIN = 6000
     LOCAL_EVAL = 7000
+    BASELINE = 7500  # the local-only baseline's training and eval (a job setting; not one of K-MELLODDY's codes)
     SEND = 8000
 
     @property
@@ -41,6 +42,7 @@ _LABELS = {
     Phase.GLOBAL_EVAL: "global eval",
     Phase.TRAIN: "train",
     Phase.LOCAL_EVAL: "local eval",
+    Phase.BASELINE: "local baseline",
     Phase.SEND: "send",
 }
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ class RoundResult:
     """Metrics kept at the site, by kind then name, with the reason: only finite scalars leave a site."""
     control_diff: dict[str, Any] | None = None
     """SCAFFOLD: the change of this site's control variates (``FLScaffold.scaffold_meta()``), else ``None``."""
+    baseline_metrics: dict[str, Any] | None = None
+    """With the job's ``local_baseline``: the metrics of this site's local-only model after this round."""
 
 
 def default_device() -> str:
@@ -94,6 +97,8 @@ class ClientRound:
         self.model: Any = None
         self.setup_phases: list[PhaseTiming] = []
         self._train_eval = None
+        self._baseline_state: dict[str, Any] | None = None  # the local-only model, trained on this site's data alone
+        self._baseline_helpers: dict[str, Any] = {}  # its own FLScaffold / FLFedProx instances
 
     def __enter__(self) -> ClientRound:
         self._stack.enter_context(user_modules(self.bundle_dir))
@@ -144,6 +149,8 @@ class ClientRound:
             if global_params:
                 missing, unexpected = self._load_global(global_params)
             self.model.to(self.device)
+            if runtime.current().local_baseline and self._baseline_state is None:
+                self._baseline_state = _copy_state(self.model)  # the local-only model starts where the federation did
         with self.phase(Phase.GLOBAL_EVAL, round_num, timings):
             evaluate = user_function(self._train_eval_module(), "evaluate")
             global_metrics = screen_metrics(metrics_dict(evaluate(self.model, self.data, self.configs)))
@@ -155,6 +162,10 @@ class ClientRound:
             train_return = train(self.model, self.data, self.configs)
         with self.phase(Phase.LOCAL_EVAL, round_num, timings):
             local_metrics = screen_metrics(metrics_dict(evaluate(self.model, self.data, self.configs)))
+        baseline_metrics = None
+        if runtime.current().local_baseline:
+            with self.phase(Phase.BASELINE, round_num, timings):
+                baseline_metrics = self._baseline_round()
         with self.phase(Phase.SEND, round_num, timings):
             num_samples = count_training_samples(train_return, self.data)
             params = {key: value.detach().cpu() for key, value in self.model.state_dict().items()}
@@ -170,6 +181,7 @@ class ClientRound:
                 missing_keys=missing,
                 unexpected_keys=unexpected,
                 control_diff=control_diff,
+                baseline_metrics=baseline_metrics.accepted if baseline_metrics is not None else None,
             )
             if send is not None:
                 send(result)
@@ -181,6 +193,24 @@ class ClientRound:
         if self._train_eval is None:
             self._train_eval = import_user_module(self.bundle_dir, "train_eval")
         return self._train_eval
+
+    def _baseline_round(self):
+        """One round of the local-only baseline: the same training budget, on this site's data alone.
+
+        The model trained from the global model is set aside; the baseline's own state is trained and
+        evaluated, kept for the next round, and the federated model put back. The bundle's FedProx and
+        SCAFFOLD helpers (one per process) get a separate instance for the baseline, so its training
+        never touches the federated controls.
+        """
+        federated = _copy_state(self.model)
+        self.model.load_state_dict(self._baseline_state, strict=False)
+        with _separate_helpers(self._baseline_helpers):
+            user_function(self._train_eval_module(), "train")(self.model, self.data, self.configs)
+            metrics = screen_metrics(metrics_dict(user_function(self._train_eval_module(), "evaluate")(
+                self.model, self.data, self.configs)))  # fmt: skip
+        self._baseline_state = _copy_state(self.model)
+        self.model.load_state_dict(federated, strict=False)
+        return metrics
 
     def _load_global_controls(self, global_params: Mapping[str, Any] | None, controls: Mapping[str, Any] | None) -> None:
         """SCAFFOLD: the server's global controls into the process's ``FLScaffold`` (K-MELLODDY's ``script.py``)."""
@@ -245,6 +275,27 @@ class ClientRound:
         self._on_phase(
             {"site": self.site, "round": round_num, "code": phase.value, "phase": phase.label, "event": event, "time": time}
         )
+
+
+def _copy_state(model) -> dict[str, Any]:
+    return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+
+@contextlib.contextmanager
+def _separate_helpers(own: dict) -> Iterator[None]:
+    """Within the block, K-MELLODDY's one-per-process helpers (``FLScaffold``, ``FLFedProx``) are the instances in
+    ``own`` (kept there across blocks), not the process's."""
+    manager = sys.modules.get("controller_manager")
+    classes = [getattr(manager, name) for name in ("FLScaffold", "FLFedProx") if hasattr(manager, name)] if manager else []
+    saved = {cls: getattr(cls, "_instance", None) for cls in classes}
+    for cls in classes:
+        cls._instance = own.get(cls.__name__)
+    try:
+        yield
+    finally:
+        for cls in classes:
+            own[cls.__name__] = getattr(cls, "_instance", None)
+            cls._instance = saved[cls]
 
 
 def count_training_samples(train_return: Any, data: Any) -> int:

@@ -28,12 +28,14 @@ class Runtime:
         algorithm: ``fedavg``, ``fedprox`` or ``scaffold``.
         fedprox_mu: FedProx's coefficient, as the server sent it.
         requester: asks the platform for something (``"pretrained"``), or ``None`` where nothing can be asked.
+        local_baseline: each round also trains a local-only copy of the model (its metrics: kind ``baseline``).
     """
 
     device: str = "cpu"
     algorithm: str = "fedavg"
     fedprox_mu: float = DEFAULT_FEDPROX_MU
     requester: Requester | None = None
+    local_baseline: bool = False
 
     def request(self, what: str, **arguments: Any) -> dict[str, Any]:
         """Ask the platform (the site's executor, the server) for ``what``.

@@ -124,9 +124,11 @@ def _die_with_parent(interval: float = 1.0) -> None:
 def _follow_the_job(command: dict) -> None:
     """The job's algorithm and FedProx coefficient, as the server sent them with the task."""
     settings = runtime.current()
-    algorithm = command.get("algorithm", settings.algorithm)
-    mu = command.get("fedprox_mu", settings.fedprox_mu)
-    runtime.configure(device=settings.device, requester=settings.requester, algorithm=algorithm, fedprox_mu=float(mu))
+    runtime.configure(
+        device=settings.device, requester=settings.requester, algorithm=command.get("algorithm", settings.algorithm),
+        fedprox_mu=float(command.get("fedprox_mu", settings.fedprox_mu)),
+        local_baseline=bool(command.get("local_baseline", settings.local_baseline)),
+    )  # fmt: skip
 
 
 def _round(client: ClientRound, command: dict) -> dict:
@@ -150,7 +152,7 @@ def _round(client: ClientRound, command: dict) -> dict:
 
     result = client.run(round_num, params, controls, send=send)
     return {"ok": True, "params": str(out), "num_samples": result.num_samples, "global_metrics": result.global_metrics,
-            "local_metrics": result.local_metrics, **files}  # fmt: skip
+            "local_metrics": result.local_metrics, "baseline_metrics": result.baseline_metrics, **files}  # fmt: skip
 
 
 def savable_tensors(params: dict) -> dict:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from functools import partial
 from typing import Any
 
 from nvflare.apis.controller_spec import ClientTask, Task
@@ -44,6 +45,7 @@ from nvflare_fdd.errors import ServerModelError
 from nvflare_fdd.persistors.builder import check_against_spec
 from nvflare_fdd.persistors.model_persistor import BEST, LAST
 from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
+from nvflare_fdd.controllers.saver import BackgroundSaver, SaveFailed
 from nvflare_fdd.controllers.scaffold import ScaffoldControls
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.transport import (
@@ -51,6 +53,7 @@ from nvflare_fdd.transport import (
     META_ALGORITHM,
     META_FEDPROX_MU,
     META_GLOBAL_METRICS,
+    META_LOCAL_BASELINE,
     META_NUM_SAMPLES,
     META_SCAFFOLD_CTRL_DIFF,
     META_SCAFFOLD_CTRL_GLOBAL,
@@ -71,7 +74,7 @@ class FddFedAvg(FddController):
         persistor_id: id of the ``FddModelPersistor``.
         recorder_id: id of the ``FddRecorder``.
         train_task_name: task name the sites' executor handles.
-        train_timeout: seconds a round may take per site; 0 waits for ever.
+        train_timeout: seconds a round may take per site (default 6 hours); 0 waits for ever.
         best_metric: Global eval metric that picks the best global model; default the first one a site reports.
         best_mode: ``min``, ``max``, or ``auto`` (max for names like r2/accuracy/auc, else min).
         task_check_period: seconds between checks for results; small values shorten each round.
@@ -79,6 +82,8 @@ class FddFedAvg(FddController):
         start_round: rounds already done (a resumed job); the run continues with the next one.
         algorithm: ``fedavg``, ``fedprox`` or ``scaffold``.
         fedprox_mu: FedProx's coefficient, sent to the sites with each task (``fedprox``).
+        local_baseline: each site also trains a local-only copy of the initial model, with the same budget a round,
+            and reports its metrics (kind ``baseline``): what the site would reach alone.
     """
 
     def __init__(
@@ -87,7 +92,7 @@ class FddFedAvg(FddController):
         persistor_id: str = "persistor",
         recorder_id: str = RECORDER_ID,
         train_task_name: str = TRAIN_TASK,
-        train_timeout: int = 0,
+        train_timeout: int = 21600,
         best_metric: str = "",
         best_mode: str = "auto",
         task_check_period: float = 0.05,
@@ -95,6 +100,7 @@ class FddFedAvg(FddController):
         start_round: int = 0,
         algorithm: str = "fedavg",
         fedprox_mu: float = DEFAULT_FEDPROX_MU,
+        local_baseline: bool = False,
     ):
         super().__init__(task_check_period=task_check_period)
         if algorithm not in ALGORITHMS:
@@ -103,6 +109,10 @@ class FddFedAvg(FddController):
             raise ValueError(f"fedprox_mu must be a number ≥ 0, got {fedprox_mu!r}")
         self.algorithm = algorithm
         self.fedprox_mu = float(fedprox_mu)
+        if not isinstance(local_baseline, bool):
+            raise ValueError(f"local_baseline must be true or false, got {local_baseline!r}")
+        self.local_baseline = local_baseline
+        self._saver = BackgroundSaver()
         self._controls: ScaffoldControls | None = None
         if not isinstance(num_rounds, int) or num_rounds < 1:
             raise ValueError(f"num_rounds must be a whole number ≥ 1, got {num_rounds!r}")
@@ -194,17 +204,14 @@ class FddFedAvg(FddController):
             if self._failure is not None:
                 return  # _fail() recorded it and ended the run
             if abort_signal.triggered:
+                self._saver.close()
                 self._record("finished", "cancelled", time.time())
                 return
             for site in sorted(set(targets) - set(self._accumulator.sources)):
                 self._site_lost(site, "sent no result within the round (train_timeout)", fl_ctx)
             if self._failure is not None:
                 return
-            try:
-                self._keep_if_best(params, round_num, fl_ctx)
-            except OSError as exc:
-                self._fail_to_save(exc, round_num, fl_ctx)
-                return
+            sent, best = params, self._is_best(round_num, fl_ctx)
             try:
                 params = self._accumulator.result(previous=params)
             except AggregationError as exc:
@@ -212,16 +219,42 @@ class FddFedAvg(FddController):
                             "message": str(exc), "trace": ""}, fl_ctx)
                 return
             self._accumulator = None
-            try:
-                if self._controls is not None:  # the controls first: a round is saved once its model is
-                    self._controls.end_round()
-                    self._persistor.save_controls(self._controls.controls, fl_ctx)
-                self._persistor.save_weights(params, fl_ctx, LAST)
-            except OSError as exc:  # a full disk, a lost mount: the last saved round stays the last complete one
-                self._fail_to_save(exc, round_num, fl_ctx)
-                return
-            self._record("round_finished", round_num, time.time())
-        self._record("finished", "completed", time.time())
+            controls = None
+            if self._controls is not None:
+                self._controls.end_round()
+                controls = dict(self._controls.controls)
+            first_of_run = round_num == self.start_round + 1
+            steps = partial(self._persist, round_num, sent if best and first_of_run else None, best, params, controls,
+                            fl_ctx)  # fmt: skip
+            if not self._save(lambda: self._saver.submit(round_num, steps), fl_ctx):
+                return  # the next round starts while this one is saved; a failed save ends the job
+        if self._save(self._saver.wait, fl_ctx):
+            self._record("finished", "completed", time.time())
+
+    def _persist(self, round_num: int, sent: dict | None, best: bool, params: dict, controls: dict | None,
+                 fl_ctx: FLContext) -> None:  # fmt: skip
+        """Round ``round_num``'s files, in the saver's thread: the best model (the one sent this round: the last one
+        saved, hard-linked, or on the run's first round ``sent`` itself), the controls, the new global model, and only
+        then the round's record (what resume starts from)."""
+        if best and (sent is not None or not self._persistor.keep_last_as_best(fl_ctx)):
+            self._persistor.save_weights(sent, fl_ctx, BEST)
+        if controls is not None:
+            self._persistor.save_controls(controls, fl_ctx)
+        self._persistor.save_weights(params, fl_ctx, LAST)
+        self._record("round_finished", round_num, time.time())
+
+    def _save(self, action, fl_ctx: FLContext) -> bool:
+        """Run a saver call; a failed save (a full disk, a lost mount) fails the job. True if all went well."""
+        try:
+            action()
+        except SaveFailed as exc:
+            if isinstance(exc.cause, OSError):
+                self._fail_to_save(exc.cause, exc.round, fl_ctx)
+            else:
+                self._fail({"code": None, "phase": "saving results", "site": "server", "round": exc.round,
+                            "message": f"{type(exc.cause).__name__}: {exc.cause}", "trace": ""}, fl_ctx)  # fmt: skip
+            return False
+        return True
 
     def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
         super().handle_event(event_type, fl_ctx)
@@ -253,6 +286,7 @@ class FddFedAvg(FddController):
             self.cancel_task(self._task, fl_ctx=fl_ctx)
 
     def stop_controller(self, fl_ctx: FLContext) -> None:
+        self._saver.close()
         self._accumulator = None
 
     # -- results ------------------------------------------------------------------------------
@@ -296,7 +330,8 @@ class FddFedAvg(FddController):
 
     def _task_meta(self) -> dict[str, Any]:
         """What the sites need of the algorithm with each task."""
-        meta: dict[str, Any] = {META_ALGORITHM: self.algorithm, META_FEDPROX_MU: self.fedprox_mu}
+        meta: dict[str, Any] = {META_ALGORITHM: self.algorithm, META_FEDPROX_MU: self.fedprox_mu,
+                                META_LOCAL_BASELINE: self.local_baseline}  # fmt: skip
         if self._controls is not None:
             meta[META_SCAFFOLD_CTRL_GLOBAL] = self._controls.task_meta()
         return meta
@@ -308,22 +343,20 @@ class FddFedAvg(FddController):
         if self.best_metric in metrics:
             self._global_scores.append((metrics[self.best_metric], num_samples))
 
-    def _keep_if_best(self, params: dict, round_num: int, fl_ctx: FLContext) -> None:
-        """Round ``r``'s Global eval scored the model sent in round ``r``; keep it if it is the best so far."""
+    def _is_best(self, round_num: int, fl_ctx: FLContext) -> bool:
+        """Round ``r``'s Global eval scored the model sent in round ``r``: whether it is the best so far."""
         total = sum(weight for _, weight in self._global_scores)
         if not total:
-            return
+            return False
         score = sum(value * weight for value, weight in self._global_scores) / total
         higher = self.best_mode == "max" or (
             self.best_mode == "auto" and any(word in self.best_metric.lower() for word in _HIGHER_IS_BETTER)
         )
-        if self._best_score is None or (score > self._best_score if higher else score < self._best_score):
-            self._best_score = score
-            # the model sent in this round is the last one saved (after the previous round): link it
-            first_round_of_run = round_num == self.start_round + 1
-            if first_round_of_run or not self._persistor.keep_last_as_best(fl_ctx):
-                self._persistor.save_weights(params, fl_ctx, BEST)
-            self.log_info(fl_ctx, f"round {round_num}: best global model so far ({self.best_metric}={score:.4g})")
+        if self._best_score is not None and not (score > self._best_score if higher else score < self._best_score):
+            return False
+        self._best_score = score
+        self.log_info(fl_ctx, f"round {round_num}: best global model so far ({self.best_metric}={score:.4g})")
+        return True
 
     def _fail_to_save(self, exc: OSError, round_num: int, fl_ctx: FLContext) -> None:
         where = f" ({exc.filename})" if exc.filename else ""
@@ -336,6 +369,7 @@ class FddFedAvg(FddController):
         if self._failure is not None:
             return  # the first failure is the one that ended the job
         self._failure = failure
+        self._saver.close()  # a round being saved completes (and is recorded) before the job ends
         self.log_error(fl_ctx, _describe(failure))
         self._record("finished", "failed", time.time(), failure)
         self.cancel_all_tasks(fl_ctx=fl_ctx)

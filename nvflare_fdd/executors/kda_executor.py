@@ -34,7 +34,7 @@ from nvflare_fdd.client.boundary import check_num_samples, check_update, screen_
 from nvflare_fdd.client.handover import load_arrays, save_arrays
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
 from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
-from nvflare_fdd.client.process import WorkerProcess
+from nvflare_fdd.client.process import WorkerProcess, exchange_parent_for
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.envs.prepare import prepare_environment
 from nvflare_fdd.executors.site_config import SitePolicy, kda_url_for, site_policy
@@ -42,14 +42,17 @@ from nvflare_fdd.kda.raw import load_raw_datas
 from nvflare_fdd.metric_names import allowed_metric_names
 from nvflare_fdd.transport import (
     META_ALGORITHM,
+    META_BASELINE_METRICS,
     META_DROPPED_METRICS,
     META_FEDPROX_MU,
     META_SCAFFOLD_CTRL_DIFF,
     META_SCAFFOLD_CTRL_GLOBAL,
     META_GLOBAL_METRICS,
+    META_LOCAL_BASELINE,
     META_LOCAL_METRICS,
     META_NUM_SAMPLES,
     META_NVFLARE_STEPS,
+    META_PERSONALIZED,
     META_PHASES,
     META_ROUND,
     META_SETUP_PHASES,
@@ -62,6 +65,8 @@ from nvflare_fdd.usercode import keep_out_of_process
 
 
 USER_CODE_LOG = "fdd_user_code.log"
+PERSONALIZED_MODEL = "fdd_personalized_model.safetensors"
+"""In the site's run folder: the last round's local model, which stays at the site."""
 """In the site's run folder: the user code's output and what the executor kept at the site (never sent)."""
 
 
@@ -112,7 +117,7 @@ class KdaExecutor(Executor):
                 job = _job_settings(task.meta)
             except Exception as exc:
                 raise RoundError(Phase.RECEIVE, site, round_num, f"cannot read the task: {exc}") from exc
-            worker = self._start(site, fl_ctx, job)
+            worker = self._start(site, fl_ctx, job, sum(int(getattr(v, "nbytes", 0)) for v in task.data.values()))
             params_path = worker.exchange / f"global-{round_num}.safetensors"
             controls_path = None
             global_params = task.data
@@ -130,16 +135,22 @@ class KdaExecutor(Executor):
             except Exception as exc:
                 raise RoundError(Phase.SEND, site, round_num, "the update is not a readable safetensors file",
                                  detail=str(exc)) from exc  # fmt: skip
-            finally:
-                params_path.unlink(missing_ok=True)
+            finally:  # the files were read into memory: free the exchange folder (shared memory, often)
+                for used in (params_path, reply.params):
+                    used.unlink(missing_ok=True)
             check_update(update, global_params, site, round_num)
             control_diff = None
             if controls is not None:
                 control_diff = load_arrays(str(reply.control_diff))
+                for used in (controls_path, reply.control_diff):
+                    used.unlink(missing_ok=True)
                 check_update(control_diff, controls, site, round_num, what="SCAFFOLD control differences")
             num_samples = check_num_samples(reply.num_samples, worker.served_rows, site, round_num)
             metrics, dropped = {}, {}
-            for kind, raw in (("global", reply.global_metrics), ("local", reply.local_metrics)):
+            reported = [("global", reply.global_metrics), ("local", reply.local_metrics)]
+            if job["local_baseline"]:
+                reported.append(("baseline", reply.baseline_metrics))
+            for kind, raw in reported:
                 screened = screen_site_metrics(raw, self._allowed_metrics, self._policy.metric_digits)
                 metrics[kind] = screened.accepted
                 if screened.dropped:
@@ -158,6 +169,7 @@ class KdaExecutor(Executor):
                 META_NVFLARE_STEPS: num_samples,
                 META_GLOBAL_METRICS: metrics["global"],
                 META_LOCAL_METRICS: metrics["local"],
+                **({META_BASELINE_METRICS: metrics["baseline"]} if job["local_baseline"] else {}),
                 META_PHASES: phases,
             }
             if dropped:
@@ -167,6 +179,8 @@ class KdaExecutor(Executor):
             if self._setup_phases is not None:
                 meta[META_SETUP_PHASES] = self._setup_phases
                 self._setup_phases = None  # sent once, with the first round
+            if round_num == int(shareable.get_header(AppConstants.NUM_ROUNDS, 0) or 0):
+                meta[META_PERSONALIZED] = self._keep_personalized(update, fl_ctx)
             self.log_info(fl_ctx, f"round {round_num}: sending {len(update)} tensors, {num_samples} samples")
             return update_shareable(update, meta)
         except RoundError as error:
@@ -175,6 +189,22 @@ class KdaExecutor(Executor):
             if error.detail:
                 self._note(f"{error}\n{error.detail}")
             return error_shareable(error.to_dict())
+
+    def _keep_personalized(self, update: dict, fl_ctx: FLContext) -> bool:
+        """Keep the last round's local model (the global model plus one round on this site's data) at the site.
+
+        It is what the site would deploy: it never leaves the site (only the update goes, as every round).
+        """
+        from nvflare_fdd.results import atomic_save
+
+        path = self._site_log.parent / PERSONALIZED_MODEL
+        try:
+            atomic_save(path, lambda temp: save_arrays(update, temp))
+        except OSError as exc:
+            self.log_warning(fl_ctx, f"could not keep the personalized model at {path}: {exc}")
+            return False
+        self.log_info(fl_ctx, f"kept this site's personalized model (never sent) at {path}")
+        return True
 
     def _note(self, text: str) -> None:
         """Write to this site's own log of the job's user code, which never leaves the site.
@@ -187,7 +217,7 @@ class KdaExecutor(Executor):
         except OSError:
             pass
 
-    def _start(self, site: str, fl_ctx: FLContext, job: dict) -> WorkerProcess:
+    def _start(self, site: str, fl_ctx: FLContext, job: dict, model_bytes: int) -> WorkerProcess:
         """Environment, user-code process and setup, once per job; a setup failure is kept and re-raised."""
         if self._setup_error is not None:
             raise self._setup_error
@@ -225,6 +255,7 @@ class KdaExecutor(Executor):
                 should_stop=lambda: self._abort is not None and self._abort.triggered,
                 sandboxed=self._policy.sandbox,
                 share_error_messages=self._policy.share_error_messages,
+                exchange_parent=exchange_parent_for(model_bytes),
             )
             try:
                 worker.start()
@@ -266,4 +297,4 @@ def _job_settings(meta: dict) -> dict:
     mu = meta.get(META_FEDPROX_MU, DEFAULT_FEDPROX_MU)
     if isinstance(mu, bool) or not isinstance(mu, (int, float)) or not mu >= 0:
         raise FddError(f"the server sent an invalid fedprox_mu {mu!r}")
-    return {"algorithm": algorithm, "fedprox_mu": float(mu)}
+    return {"algorithm": algorithm, "fedprox_mu": float(mu), "local_baseline": meta.get(META_LOCAL_BASELINE) is True}

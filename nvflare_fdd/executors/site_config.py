@@ -13,6 +13,10 @@ are the strict ones, and each loosening is the site's explicit choice::
      "metric_digits": 6,              # significant digits metric values keep
      "package_indexes": ["https://pypi.org/simple"]}   # indexes requirements.txt may name (https only)
 
+Pretrained models a job asks for (``model_manager.download_model``) are fetched from the job's server and
+kept in the site's cache, ``"pretrained_cache": "/srv/fdd/pretrained"`` (default ``$FDD_PRETRAINED_CACHE``, else
+``~/.cache/nvflare-fdd/pretrained``; see ``nvflare_fdd.pretrained.site.site_cache_dir``).
+
 The KDA URL is looked up in that file, then ``$FDD_KDA_URLS`` (a JSON object of site
 name → URL, what ``fdd run`` sets for the simulator), then ``$FDD_KDA_URL``. The
 environment backend is the file's ``environment.backend``, else ``$FDD_ENV_BACKEND``,

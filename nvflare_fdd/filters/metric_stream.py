@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nvflare.apis.dxo import DXO
+from nvflare.apis.dxo import DXO, from_shareable
+from nvflare.apis.fl_constant import ReturnCode
 from nvflare.apis.dxo_filter import DXOFilter
 from nvflare.apis.fl_context import FLContext
 from nvflare.apis.shareable import Shareable
@@ -22,10 +23,12 @@ from nvflare_fdd.client.phases import Phase
 from nvflare_fdd.filters.screening import MAX_METRICS, MAX_NAME_LENGTH, screen_metrics
 from nvflare_fdd.metric_names import allowed_metric_names
 from nvflare_fdd.transport import (
+    META_BASELINE_METRICS,
     META_DROPPED_METRICS,
     META_GLOBAL_METRICS,
     META_LOCAL_METRICS,
     META_NUM_SAMPLES,
+    META_PERSONALIZED,
     META_PHASES,
     META_ROUND,
     META_SETUP_PHASES,
@@ -55,6 +58,17 @@ class MetricStreamFilter(DXOFilter):
         self.metric_names = list(metric_names or [])
         self._allowed: frozenset[str] | None = None
 
+    def process(self, shareable: Shareable, fl_ctx: FLContext) -> Shareable:
+        """Screen every result, also one without weights: ``DXOFilter`` skips a DXO with empty data, whose metrics
+        would then go unscreened and unrecorded (a site whose partial ``state_dict()`` is empty)."""
+        if shareable.get_return_code() != ReturnCode.OK:
+            return shareable
+        try:
+            dxo = from_shareable(shareable)
+        except Exception:  # not a DXO: not a result of our executor
+            return shareable
+        return (self.process_dxo(dxo, shareable, fl_ctx) or dxo).update_shareable(shareable)
+
     def allowed(self, fl_ctx: FLContext) -> frozenset[str]:
         """The job's metric names, read once from the server's copy of the bundle."""
         if self._allowed is None:
@@ -70,7 +84,9 @@ class MetricStreamFilter(DXOFilter):
             round_num = None
         recorder = self._recorder(fl_ctx)
         allowed = self.allowed(fl_ctx)
-        for key, kind in ((META_GLOBAL_METRICS, "global"), (META_LOCAL_METRICS, "local")):
+        for key, kind in ((META_GLOBAL_METRICS, "global"), (META_LOCAL_METRICS, "local"), (META_BASELINE_METRICS, "baseline")):
+            if key not in dxo.meta:
+                continue
             metrics = dxo.meta.get(key, {})
             if isinstance(metrics, dict):
                 unknown = [name for name in metrics if name not in allowed]
@@ -87,11 +103,13 @@ class MetricStreamFilter(DXOFilter):
         phases = clean_phases(dxo.meta.get(META_PHASES))
         setup = clean_phases(dxo.meta.get(META_SETUP_PHASES))
         dropped = _clean_dropped(dxo.meta.get(META_DROPPED_METRICS))
+        personalized = dxo.meta.get(META_PERSONALIZED) is True
         dxo.meta[META_PHASES] = phases
         dxo.meta[META_SETUP_PHASES] = setup
         dxo.meta[META_DROPPED_METRICS] = dropped
         if recorder is not None and round_num is not None:
-            recorder.site_round(round_num, site, phases, _count(dxo.meta.get(META_NUM_SAMPLES)), setup, dropped or None)
+            recorder.site_round(round_num, site, phases, _count(dxo.meta.get(META_NUM_SAMPLES)), setup, dropped or None,
+                                personalized)  # fmt: skip
         return dxo
 
     def _recorder(self, fl_ctx: FLContext):
@@ -123,7 +141,7 @@ def _clean_dropped(dropped: Any) -> dict[str, dict[str, int]]:
     if not isinstance(dropped, dict):
         return {}
     clean: dict[str, dict[str, int]] = {}
-    for kind in ("global", "local"):
+    for kind in ("global", "local", "baseline"):
         reasons = dropped.get(kind)
         if isinstance(reasons, dict):
             kept = {str(reason)[:64]: count for reason, count in list(reasons.items())[:8]

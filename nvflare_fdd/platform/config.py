@@ -18,6 +18,7 @@ Read from ``$FDD_PLATFORM_CONFIG`` or ``<home>/platform.yaml`` (home: ``$FDD_HOM
         backend: docker            # default: local
         base_image: nvflare-fdd:latest
         gpus: ""
+    pretrained_max_gb: 50          # largest pretrained model `fdd pretrained add` takes (all its files)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ CONFIG_ENV = "FDD_PLATFORM_CONFIG"
 STORAGE_URL_ENV = "FDD_PLATFORM_URL"
 RUNNER_ENV = "FDD_RUNNER"
 CONFIG_FILE = "platform.yaml"
+DEFAULT_PRETRAINED_MAX_GB = 50
 
 
 @dataclass
@@ -49,6 +51,7 @@ class PlatformConfig:
     simulator_environment: dict = field(default_factory=dict)
     flare: dict = field(default_factory=dict)
     source: Path | None = None
+    pretrained_max_bytes: int = DEFAULT_PRETRAINED_MAX_GB << 30
 
     @property
     def jobs_dir(self) -> Path:
@@ -86,6 +89,7 @@ def load_config(path: str | Path | None = None) -> PlatformConfig:
         simulator_environment=dict((values.get("simulator") or {}).get("environment") or {}),
         flare=dict(values.get("flare") or {}),
         source=path if path.is_file() else None,
+        pretrained_max_bytes=_gigabytes(values.get("pretrained_max_gb", DEFAULT_PRETRAINED_MAX_GB), "pretrained_max_gb"),
     )
     if config.runner not in ("simulator", "flare"):
         raise FddError(f"runner must be simulator or flare, got {config.runner!r}")
@@ -94,3 +98,13 @@ def load_config(path: str | Path | None = None) -> PlatformConfig:
     if config.capacity < 1 or config.max_queued_per_user < 1:
         raise FddError("capacity and max_queued_per_user must be at least 1")
     return config
+
+
+def _gigabytes(value, key: str) -> int:
+    try:
+        gigabytes = float(value)
+    except (TypeError, ValueError):
+        gigabytes = -1.0
+    if gigabytes <= 0:
+        raise FddError(f"{key} must be a positive number of GiB, got {value!r}")
+    return int(gigabytes * 2**30)

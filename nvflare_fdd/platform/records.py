@@ -101,6 +101,8 @@ class Job:
     algorithm: str = "fedavg"
     """``fedavg``, ``fedprox`` or ``scaffold`` (DESIGN §9)."""
     fedprox_mu: float = 0.01
+    local_baseline: bool = False
+    """Each site also trains a local-only baseline (metrics of kind ``baseline``)."""
 
 
 @dataclass(frozen=True)
@@ -131,3 +133,31 @@ class JobProgress:
     setup: dict[str, list[dict]] = field(default_factory=dict)  # site → phases (900 environment ... 3000)
     rounds: dict[int, dict] = field(default_factory=dict)  # round → {"started", "finished", "sites": {site: {...}}}
     events: list[JobEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PretrainedFile:
+    """One file of a pretrained model: its path inside the model's folder (``/``-separated), size and sha256."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    """A model in the pretrained-model store, shared by every user (``fdd pretrained``).
+
+    Attributes:
+        kind: ``folder`` (laid out like a Hugging Face model repository) or ``file`` (one file).
+        digest: sha256 of the manifest (each file's path, size and sha256): the model's folder name in every cache.
+        size: bytes of all its files together.
+    """
+
+    name: str
+    kind: str
+    digest: str
+    size: int
+    owner: str
+    created_at: datetime
+    files: tuple[PretrainedFile, ...]

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -60,7 +61,8 @@ class BlobRow(PlatformBase):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    size: Mapped[int] = mapped_column(Integer)
+    # 64-bit since migration 0005 (pretrained files pass 2 GiB); SQLite's INTEGER always was, and stays as created
+    size: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
 
 
 class BlobChunkRow(PlatformBase):
@@ -143,6 +145,7 @@ class JobRow(PlatformBase):
     # added in migration 0004
     algorithm: Mapped[str] = mapped_column(String(16), default="fedavg", server_default="fedavg")
     fedprox_mu: Mapped[float] = mapped_column(Float, default=0.01, server_default="0.01")
+    local_baseline: Mapped[bool] = mapped_column(Boolean, default=False)
     # added in migration 0006: the name in lower case, unique: names differing only in case collide
     name_key: Mapped[str | None] = mapped_column(String(128))
 
@@ -195,6 +198,8 @@ class JobStageRow(PlatformBase):
     num_samples: Mapped[int | None] = mapped_column(Integer)
     # added in migration 0003: {kind: {reason: count}} of the metrics the site kept back
     dropped_metrics: Mapped[dict | None] = mapped_column(JSON)
+    # added in migration 0003: the site kept its personalized model (its last round's local model)
+    personalized: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class JobRoundRow(PlatformBase):
@@ -226,3 +231,32 @@ class ArtefactRow(PlatformBase):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"))
     size: Mapped[int] = mapped_column(Integer)
+
+
+class PretrainedModelRow(PlatformBase):
+    """A pretrained model in the store (migration 0005): a folder laid out like a Hugging Face repository, or one file.
+
+    ``digest`` is the sha256 of its manifest (every file's relative path, size and sha256): the name of its
+    folder in every cache.
+    """
+
+    __tablename__ = "pretrained_models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "folder" or "file"
+    digest: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PretrainedFileRow(PlatformBase):
+    """One file of a pretrained model: its path inside the model's folder (``/``-separated) and its content."""
+
+    __tablename__ = "pretrained_files"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("pretrained_models.id", ondelete="CASCADE"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)

@@ -21,7 +21,7 @@ from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
 from nvflare_fdd.jobs import check_algorithm
 from nvflare_fdd.metric_names import check_declared
 from nvflare_fdd.platform.config import PlatformConfig, load_config
-from nvflare_fdd.platform.records import Job, JobState, MetricValue, Model, SiteGroup, User
+from nvflare_fdd.platform.records import Job, JobState, MetricValue, Model, PretrainedModel, SiteGroup, User
 from nvflare_fdd.platform.runners import Runner, RunStatus
 from nvflare_fdd.platform.storage import CHECKPOINT, CONTROLS_CHECKPOINT, NotFound, StorageConflict
 from nvflare_fdd.plugin.manager import FddPluginManager, plugin_manager
@@ -210,6 +210,43 @@ class Platform:
 
         return files()
 
+    # -- the pretrained-model store: shared by everyone signed in; its owner or an admin removes a model --
+
+    def add_pretrained(self, user: User, name: str, path: str | Path, progress=None) -> PretrainedModel:
+        """Add the folder (laid out like a Hugging Face model repository) or file at ``path`` as ``name``.
+
+        Args:
+            progress: ``progress(stage, file, nbytes)`` as the files are hashed and stored (see ``PretrainedStore``).
+
+        Raises:
+            PretrainedError: a bad name, path or file, or more than ``pretrained_max_gb``.
+            StorageConflict: the name is taken.
+        """
+        from nvflare_fdd.pretrained.manifest import check_name, scan_source
+
+        check_name(name)
+        found = scan_source(path, self.config.pretrained_max_bytes)
+        return self._pretrained_storage().add_pretrained(user.name, name, found.kind, found.files, progress)
+
+    def pretrained_models(self) -> list[PretrainedModel]:
+        """Every model in the store (anyone signed in may list and use them)."""
+        return self._pretrained_storage().list_pretrained()
+
+    def pretrained_model(self, name: str) -> PretrainedModel:
+        """One model of the store with its files; ``NotFound`` names the missing name."""
+        return self._pretrained_storage().get_pretrained(name)
+
+    def remove_pretrained(self, user: User, name: str) -> None:
+        """Remove a model from the store (its owner or an admin). A job that asks for it later fails, naming it."""
+        storage = self._pretrained_storage()
+        self._owned(user, storage.get_pretrained(name).owner, "pretrained model", name)
+        storage.remove_pretrained(name)
+
+    def _pretrained_storage(self):
+        if not hasattr(self.storage, "get_pretrained"):
+            raise FddError(f"the storage backend {self.config.storage_backend!r} has no pretrained-model store")
+        return self.storage
+
     # -- site groups ----------------------------------------------------------------------------
 
     def save_group(self, user: User, name: str, sites: Iterable[str]) -> SiteGroup:
@@ -233,7 +270,7 @@ class Platform:
 
     def create_job(self, user: User, name: str, model: str, rounds: int, sites: Iterable[str] = (),
                    group: str | None = None, description: str = "", min_sites: int = 0, algorithm: str = "fedavg",
-                   fedprox_mu: float = DEFAULT_FEDPROX_MU) -> Job:  # fmt: skip
+                   fedprox_mu: float = DEFAULT_FEDPROX_MU, local_baseline: bool = False) -> Job:  # fmt: skip
         """A new job in state ``ready``: it waits for its owner to start it.
 
         Args:
@@ -241,6 +278,7 @@ class Platform:
             sites: the sites to train on; or ``group`` names a saved site group.
             min_sites: sites a round needs; 0 (the default) means all: a site that goes away fails the job.
             algorithm: ``fedavg``, ``fedprox`` or ``scaffold`` (DESIGN §9); ``fedprox_mu``: FedProx's coefficient.
+            local_baseline: each site also trains a local-only baseline (its metrics: kind ``baseline``).
         """
         check_algorithm(algorithm, fedprox_mu)
         check_length("job_name", name or "")
@@ -267,7 +305,8 @@ class Platform:
             raise FddError(f"min_sites must be between 0 (all sites) and the number of sites ({len(sites)}), got {min_sites!r}",
                            code="job.min_sites_invalid", params={"value": min_sites, "sites": len(sites)})
         job = self.storage.create_job(user.name, name, (class_name, version), description, rounds, sites, min_sites=min_sites,
-                                      algorithm=algorithm, fedprox_mu=float(fedprox_mu))  # fmt: skip
+                                      algorithm=algorithm, fedprox_mu=float(fedprox_mu),
+                                      local_baseline=bool(local_baseline))  # fmt: skip
         self._event(job.name, None, JobState.READY.value, "created")
         return job
 
@@ -302,10 +341,11 @@ class Platform:
             raise StorageConflict(f"job {name} already finished all {job.rounds} rounds", code="job.all_rounds_done",
                                   params={"name": name, "rounds": job.rounds})
         reason = f"resumed by {user.name} after round {done}" if done else f"restarted by {user.name} (no round had finished)"
+        previous = job.state.value
         job = self.storage.enqueue_job(name, self.config.max_queued_per_user, resume_from=done, reason=reason,
                                        reason_code="event.resumed" if done else "event.restarted",
                                        reason_params={"user": user.name, "round": done})  # fmt: skip
-        self._event(name, "failed", "queued", reason)
+        self._event(name, previous, "queued", reason)
         return job
 
     def reconcile(self) -> list[str]:
@@ -404,7 +444,8 @@ class Platform:
                     server_vars.update(initial_controls=RESUME_CONTROLS)
             job_dir = create_job(work / "job", bundle, class_name, job.rounds, sites=list(job.sites), name=job.name,
                                  server_vars=server_vars, min_clients=job.min_sites, metric_names=metric_names,
-                                 algorithm=job.algorithm, fedprox_mu=job.fedprox_mu)  # fmt: skip
+                                 algorithm=job.algorithm, fedprox_mu=job.fedprox_mu,
+                                 local_baseline=job.local_baseline)  # fmt: skip
             handle = self.runner.submit(job, job_dir, work)
         except Exception as exc:
             reason = f"could not start: {exc}"
@@ -480,10 +521,10 @@ class Platform:
 
     @staticmethod
     def _owned(user: User, owner: str, kind: str, name: str) -> None:
-        """Refuse a change by anyone but ``owner`` or an admin (``kind``: ``model`` or ``job``)."""
+        """Refuse a change by anyone but ``owner`` or an admin (``kind``: ``model``, ``job`` or ``pretrained model``)."""
         if user.name != owner and not user.is_admin:
             raise PermissionDenied(f"{kind} {name} belongs to {owner}; only its owner or an admin can change it",
-                                   code=f"{kind}.not_owner", params={"name": name, "owner": owner})
+                                   code=f"{kind.replace(' model', '')}.not_owner", params={"name": name, "owner": owner})
 
     def _event(self, job: str, old: str | None, new: str, reason: str) -> None:
         self.plugins.notify("fdd_job_state_changed", job=job, old_state=old, new_state=new, reason=reason)
@@ -517,7 +558,7 @@ def import_results(storage, name: str, folder: Path) -> None:
                 finished.append(int(round_key))
             for site, site_record in record.get("sites", {}).items():
                 storage.record_stage(name, int(round_key), site, site_record.get("phases", []), site_record.get("num_samples"),
-                                     site_record.get("dropped_metrics"))  # fmt: skip
+                                     site_record.get("dropped_metrics"), site_record.get("personalized_model_kept", False))  # fmt: skip
         checkpoint, controls = saved_state(folder)
         if finished and checkpoint is not None:  # the global model (and SCAFFOLD's controls) after the last finished round
             storage.record_round(name, max(finished), checkpoint=checkpoint, controls=controls)

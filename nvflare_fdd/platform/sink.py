@@ -6,14 +6,18 @@ server's workspace. It finds the platform job by the NVFlare job's name; a job
 submitted outside the platform (``nvflare job create -w fdd`` and the admin console)
 gets a record of its own, owned by its submitter.
 
-A storage error never breaks the training run: each write is retried, then logged;
-the files the recorder writes next to it keep the full record.
+A storage error never breaks the training run: a write that fails for a reason that can
+pass (the database is away, a lock timed out) is retried a few times with a growing wait,
+then logged; one that can never succeed (no such job, a conflict) is logged at once. The
+files the recorder writes next to it keep the full record.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,20 @@ from nvflare_fdd.platform.storage import NotFound, SqlStorage
 log = logging.getLogger(__name__)
 
 RETRIES = 3
+RETRY_WAIT = 0.5
+
+
+def transient(error: BaseException) -> bool:
+    """Whether a storage error may pass if tried again: the database away or busy, not a refusal."""
+    from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+    from nvflare_fdd.platform.db import StorageError
+
+    if isinstance(error, IntegrityError):
+        return False
+    return isinstance(error, (OperationalError, StorageError)) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
 ARTEFACTS = ("global_model.pt", "global_model.safetensors", "best_global_model.pt", "best_global_model.safetensors")
 
 
@@ -78,12 +96,12 @@ class StorageSink:
 
     def site_round(
         self, round_num: int, site: str, phases: list[dict], num_samples: int | None, setup_phases: list[dict] | None = None,
-        dropped_metrics: dict | None = None,
+        dropped_metrics: dict | None = None, personalized: bool = False,
     ) -> None:
         if setup_phases:
             self._write("record setup", self.storage.record_stage, self.job_name, 0, site, setup_phases, None)
         self._write("record progress", self.storage.record_stage, self.job_name, round_num, site, phases, num_samples,
-                    dropped_metrics)  # fmt: skip
+                    dropped_metrics, personalized)  # fmt: skip
         self.events("fdd_round_progress", job=self.job_name, round=round_num, site=site, phases=phases)
 
     def site_setup(self, site: str, phases: list[dict]) -> None:
@@ -133,12 +151,11 @@ class StorageSink:
         self.events("fdd_job_state_changed", job=self.job_name, old_state=None, new_state="running", reason="external run")
 
     def _write(self, what: str, action: Callable, *args, **kwargs):
-        for attempt in range(1, RETRIES + 1):
-            try:
-                return action(*args, **kwargs)
-            except Exception as exc:  # the database is away: retry, then leave it to the files
-                if attempt == RETRIES:
-                    log.error("platform storage: could not %s for job %s after %d tries: %s", what, self.job_name, RETRIES, exc)
-                    return None
-                time.sleep(0.5 * attempt)
-        return None
+        retrying = Retrying(stop=stop_after_attempt(RETRIES), wait=wait_exponential(multiplier=RETRY_WAIT, max=5),
+                            retry=retry_if_exception(transient), reraise=True)  # fmt: skip
+        try:
+            return retrying(action, *args, **kwargs)
+        except Exception as exc:  # leave it to the run's files, which the platform copies in later
+            tries = f"after {RETRIES} tries" if transient(exc) else "(not retried: it cannot succeed)"
+            log.error("platform storage: could not %s for job %s %s: %s", what, self.job_name, tries, exc)
+            return None

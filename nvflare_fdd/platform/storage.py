@@ -8,18 +8,22 @@ transaction that writes, so two platform processes can never both win.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.platform.blobs import CHUNK_BYTES  # noqa: F401 (re-exported)
+from nvflare_fdd.platform.blobs import blob_chunks as _blob_chunks
+from nvflare_fdd.platform.blobs import drop_blob_if_unused as _drop_blob_if_unused
+from nvflare_fdd.platform.blobs import put_blob as _put_blob
 from nvflare_fdd.platform.db import make_platform_engine, session_factory, session_scope
+from nvflare_fdd.platform.errors import NotFound, StorageConflict  # noqa: F401 (re-exported: where callers find them)
+from nvflare_fdd.platform.pretrained_store import PretrainedStore
 from nvflare_fdd.platform.records import (
     TRANSITIONS,
     Job,
@@ -34,8 +38,6 @@ from nvflare_fdd.platform.records import (
 )
 from nvflare_fdd.platform.schema import (
     ArtefactRow,
-    BlobChunkRow,
-    BlobRow,
     JobEventRow,
     JobRoundRow,
     JobRow,
@@ -49,25 +51,17 @@ from nvflare_fdd.platform.schema import (
     WebSessionRow,
 )
 
-CHUNK_BYTES = 8 << 20
 CHECKPOINT = "checkpoint.safetensors"  # the global model after the last finished round
 CONTROLS_CHECKPOINT = "checkpoint_controls.safetensors"  # SCAFFOLD's global controls after that round
 ACTIVE_STATES = (JobState.QUEUED.value, JobState.RUNNING.value)
-
-
-class StorageConflict(FddError):
-    """A name is taken, a limit is reached, or the record is in a state that forbids the change."""
-
-
-class NotFound(FddError):
-    """No such user, model, group or job."""
+SCHEDULER_LOCK = 0x46_44_44_02  # an arbitrary, fixed advisory-lock key: one job claim at a time
 
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class SqlStorage:
+class SqlStorage(PretrainedStore):
     """The platform's records in a SQL database.
 
     Args:
@@ -277,8 +271,8 @@ class SqlStorage:
     def create_job(
         self, owner: str, name: str, model: tuple[str, str] | None, description: str, rounds: int, sites: Iterable[str],
         external: bool = False, state: JobState = JobState.READY, reason: str = "created", min_sites: int = 0,
-        algorithm: str = "fedavg", fedprox_mu: float = 0.01, reason_code: str | None = "event.created",
-        reason_params: Mapping[str, Any] | None = None,
+        algorithm: str = "fedavg", fedprox_mu: float = 0.01, local_baseline: bool = False,
+        reason_code: str | None = "event.created", reason_params: Mapping[str, Any] | None = None,
     ) -> Job:  # fmt: skip
         """A new job (``ready``); the name must be new across all users (names differing only in case count as one)."""
         with self._session() as session:
@@ -290,6 +284,7 @@ class SqlStorage:
                 name=name, name_key=name.lower(), owner_id=owner_row.id, model_id=model_id, description=description,
                 rounds=rounds, sites=list(sites), state=state.value, created_at=stamp, external=external, min_sites=min_sites,
                 started_at=stamp if state == JobState.RUNNING else None, algorithm=algorithm, fedprox_mu=fedprox_mu,
+                local_baseline=local_baseline,
             )  # fmt: skip
             if taken is not None:
                 raise _job_exists(taken)
@@ -348,8 +343,14 @@ class SqlStorage:
             return _job(session, row)
 
     def claim_next_queued(self, capacity: int, runner: str) -> Job | None:
-        """The oldest queued job, moved to ``running``, if fewer than ``capacity`` jobs of ``runner`` run."""
+        """The oldest queued job, moved to ``running``, if fewer than ``capacity`` jobs of ``runner`` run.
+
+        Schedulers claim one at a time (SQLite: its write lock; PostgreSQL: an advisory lock), so two of
+        them never both see room for one more job.
+        """
         with self._session() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text(f"SELECT pg_advisory_xact_lock({SCHEDULER_LOCK})"))
             running = session.scalar(
                 select(func.count()).select_from(JobRow).where(
                     JobRow.state == JobState.RUNNING.value, JobRow.runner == runner
@@ -419,10 +420,7 @@ class SqlStorage:
 
     def job_events(self, name: str) -> list[JobEvent]:
         with self._session() as session:
-            row = _job_row(session, name)
-            events = session.scalars(select(JobEventRow).where(JobEventRow.job_id == row.id).order_by(JobEventRow.id))
-            return [JobEvent(at=e.at, from_state=e.from_state, to_state=e.to_state, reason=e.reason, code=e.reason_code,
-                             params=dict(e.reason_params or {})) for e in events]  # fmt: skip
+            return _events(session, _job_row(session, name))
 
     def delete_job(self, name: str) -> None:
         """Delete a job with its events, progress, metrics and result files; refused while it is queued or running."""
@@ -483,12 +481,13 @@ class SqlStorage:
             )
 
     def record_stage(self, name: str, round_num: int, site: str, phases: list[dict], num_samples: int | None,
-                     dropped_metrics: dict | None = None) -> None:  # fmt: skip
-        """A site's phases of a round (round 0: environment and setup), and the count of metrics it kept back."""
+                     dropped_metrics: dict | None = None, personalized: bool = False) -> None:  # fmt: skip
+        """A site's phases of a round (round 0: environment and setup), the count of metrics it kept back, and
+        whether it kept its personalized model (its last round)."""
         with self._session() as session:
             job = _job_row(session, name)
             session.merge(JobStageRow(job_id=job.id, round=round_num, site=site, phases=phases, num_samples=num_samples,
-                                      dropped_metrics=dropped_metrics or None))  # fmt: skip
+                                      dropped_metrics=dropped_metrics or None, personalized=personalized or None))  # fmt: skip
 
     def record_setup(self, name: str, site: str, phases: list[dict]) -> None:
         """A site's setup phases so far (round 0); never replaces a longer record (the events may arrive late)."""
@@ -527,11 +526,13 @@ class SqlStorage:
                     record["sites"][stage.site] = {"phases": stage.phases, "num_samples": stage.num_samples}
                     if stage.dropped_metrics:
                         record["sites"][stage.site]["dropped_metrics"] = stage.dropped_metrics
+                    if stage.personalized:
+                        record["sites"][stage.site]["personalized_model_kept"] = True
             for round_row in session.scalars(select(JobRoundRow).where(JobRoundRow.job_id == job.id)):
                 record = progress.rounds.setdefault(round_row.round, {"started": None, "finished": None, "sites": {}})
                 record.update(started=round_row.started_at, finished=round_row.finished_at)
+            progress.events = _events(session, job)  # one transaction: the events match the records
         progress.rounds = dict(sorted(progress.rounds.items()))
-        progress.events = self.job_events(name)
         return progress
 
     def put_artefact(self, name: str, artefact: str, path: Path) -> None:
@@ -657,47 +658,14 @@ def _job(session: Session, row: JobRow) -> Job:
         rounds=row.rounds, sites=tuple(row.sites), state=JobState(row.state), created_at=row.created_at,
         queued_at=row.queued_at, started_at=row.started_at, finished_at=row.finished_at, runner=row.runner,
         run_handle=row.run_handle, failure=row.failure, external=row.external, min_sites=row.min_sites,
-        resume_from=row.resume_from, algorithm=row.algorithm, fedprox_mu=row.fedprox_mu,
+        resume_from=row.resume_from, algorithm=row.algorithm, fedprox_mu=row.fedprox_mu, local_baseline=row.local_baseline,
         shared_with=tuple(sorted(session.scalars(
             select(UserRow.name).join(JobShareRow, JobShareRow.user_id == UserRow.id).where(JobShareRow.job_id == row.id)
         ))),
     )  # fmt: skip
 
 
-# -- blobs --------------------------------------------------------------------------------------
-
-
-def _put_blob(session: Session, path: Path) -> tuple[int, int]:
-    """Store a file's content once (by sha256), in chunks; returns ``(blob id, size)``."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    sha = digest.hexdigest()
-    existing = session.scalars(select(BlobRow).where(BlobRow.sha256 == sha)).first()
-    if existing is not None:
-        return existing.id, existing.size
-    blob = BlobRow(sha256=sha, size=size)
-    session.add(blob)
-    session.flush()
-    with open(path, "rb") as handle:
-        for seq, chunk in enumerate(iter(lambda: handle.read(CHUNK_BYTES), b"")):
-            session.execute(insert(BlobChunkRow).values(blob_id=blob.id, seq=seq, data=chunk))
-    return blob.id, size
-
-
-def _drop_blob_if_unused(session: Session, blob_id: int) -> None:
-    used = session.scalar(select(func.count()).select_from(ArtefactRow).where(ArtefactRow.blob_id == blob_id))
-    used += session.scalar(select(func.count()).select_from(ModelFileRow).where(ModelFileRow.blob_id == blob_id))
-    if not used:
-        session.execute(delete(BlobChunkRow).where(BlobChunkRow.blob_id == blob_id))
-        session.execute(delete(BlobRow).where(BlobRow.id == blob_id))
-
-
-def _blob_chunks(session: Session, blob_id: int) -> Iterator[bytes]:
-    """A blob's chunks in order, one in memory at a time (columns, not entities: nothing piles up in the session)."""
-    seqs = session.scalars(select(BlobChunkRow.seq).where(BlobChunkRow.blob_id == blob_id).order_by(BlobChunkRow.seq)).all()
-    for seq in seqs:
-        yield session.scalar(select(BlobChunkRow.data).where(BlobChunkRow.blob_id == blob_id, BlobChunkRow.seq == seq))
+def _events(session: Session, job: JobRow) -> list[JobEvent]:
+    events = session.scalars(select(JobEventRow).where(JobEventRow.job_id == job.id).order_by(JobEventRow.id))
+    return [JobEvent(at=e.at, from_state=e.from_state, to_state=e.to_state, reason=e.reason, code=e.reason_code,
+                     params=dict(e.reason_params or {})) for e in events]  # fmt: skip

@@ -46,6 +46,11 @@ class FddPluginManager:
         for plugin in plugins:
             self.pm.register(plugin)
         self.pm.check_pending()  # a misspelled hook in a plugin fails here, not silently
+        for hook_name in EVENT_HOOKS:
+            for implementation in getattr(self.pm.hook, hook_name).get_hookimpls():
+                if not (implementation.hookwrapper or getattr(implementation, "wrapper", False)):
+                    implementation.function = _logging_failures(implementation.function, implementation.plugin_name,
+                                                                hook_name)  # fmt: skip
 
     def plugin_names(self) -> list[str]:
         """Names of the registered plugins (built-in and third-party)."""
@@ -71,11 +76,7 @@ class FddPluginManager:
         """Tell every plugin of a platform event (one of ``EVENT_HOOKS``); a failing plugin is logged, not raised."""
         if hook_name not in EVENT_HOOKS:
             raise ValueError(f"{hook_name} is not a platform event; events are {', '.join(EVENT_HOOKS)}")
-        for implementation in getattr(self.pm.hook, hook_name).get_hookimpls():
-            try:  # like pluggy, pass each implementation only the arguments it declares
-                implementation.function(**{name: kwargs[name] for name in implementation.argnames})
-            except Exception:
-                log.exception("plugin %s failed in %s", implementation.plugin_name, hook_name)
+        getattr(self.pm.hook, hook_name)(**kwargs)  # pluggy's order (tryfirst/trylast) and wrappers apply
 
     def _collect(self, hook, what: str) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -91,6 +92,22 @@ class FddPluginManager:
 
             implementation.function(register=register)
         return found
+
+
+def _logging_failures(function: Callable, plugin_name: str, hook_name: str) -> Callable:
+    """``function`` (an event hook implementation), with its exceptions logged instead of raised: one failing
+    plugin must not keep the others from an event, nor break the platform."""
+    import functools
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except Exception:
+            log.exception("plugin %s failed in %s", plugin_name, hook_name)
+            return None
+
+    return call
 
 
 _manager: FddPluginManager | None = None

@@ -160,6 +160,36 @@ LABELS: dict[str, tuple[str, str]] = {
     "models.remove_file": ("제거", "Remove"),
     "models.line": ("줄", "line"),
     "models.pick_folder": ("번들 폴더 선택", "Choose the bundle's folder"),
+    # the pretrained-model store, on the models page
+    "pretrained.title": ("사전학습 모델 저장소", "Pretrained-model store"),
+    "pretrained.intro": (
+        "사용자 코드에서 model_manager.download_model(이름)으로 불러오는 사전학습 모델입니다. 모든 사용자가 함께 "
+        "사용하며, 각 기관은 작업이 처음 요청할 때 NVFlare를 통해 받습니다. Hugging Face 모델 폴더 또는 파일 하나를 올리세요.",
+        "Pretrained models user code loads with model_manager.download_model(name), shared by every user; each site "
+        "receives one through NVFlare the first time a job asks. Upload a Hugging Face model folder or one file.",
+    ),
+    "pretrained.name": ("이름", "Name"),
+    "pretrained.name_help": (
+        "영문, 숫자, '.', '_', '-' (예: chemberta-77M). 전체 사용자에서 유일해야 합니다",
+        "Letters, digits, '.', '_', '-' (e.g. chemberta-77M); new across all users",
+    ),
+    "pretrained.kind": ("형태", "Kind"),
+    "pretrained.kind_folder": ("폴더", "folder"),
+    "pretrained.kind_file": ("파일", "file"),
+    "pretrained.size": ("크기", "Size"),
+    "pretrained.add": ("사전학습 모델 올리기", "Upload a pretrained model"),
+    "pretrained.upload": ("올리기", "Upload"),
+    "pretrained.choose_folder": ("폴더 선택", "Choose a folder"),
+    "pretrained.choose_file": ("파일 선택", "Choose a file"),
+    "pretrained.files_chosen": ("개 파일", "file(s)"),
+    "pretrained.empty": ("저장소에 사전학습 모델이 없습니다", "The store has no pretrained models yet"),
+    "pretrained.nothing": ("올릴 폴더나 파일을 선택하세요", "Choose a folder or a file to upload"),
+    "pretrained.uploading": ("올리는 중…", "Uploading…"),
+    "pretrained.storing": ("저장 중… (큰 모델은 몇 분 걸립니다)", "Storing… (a large model takes minutes)"),
+    "pretrained.remove_confirm": (
+        "저장소에서 이 모델을 삭제하시겠습니까? 이후 이 모델을 요청하는 작업은 실패합니다.",
+        "Remove this model from the store? Jobs that ask for it afterwards will fail.",
+    ),
     # jobs
     "jobs.title": ("연합학습 작업 관리", "Federated jobs"),
     "jobs.intro": (

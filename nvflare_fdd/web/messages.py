@@ -190,6 +190,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                    "The extra metric names are not valid: use lower-case letters, digits and _"),
     "model.not_owner": ("모델 {name} 은(는) {owner} 의 것입니다. 소유자 또는 관리자만 변경할 수 있습니다",
                         "Model {name} belongs to {owner}; only its owner or an admin can change it"),
+    "pretrained.not_owner": ("사전학습 모델 {name} 은(는) {owner} 의 것입니다. 소유자 또는 관리자만 삭제할 수 있습니다",
+                             "Pretrained model {name} belongs to {owner}; only its owner or an admin can remove it"),
     "group.not_found": ("선택그룹 '{name}' 이(가) 없습니다", "You have no site group named '{name}'"),
     "group.name_required": ("선택그룹 이름을 입력하세요 (북마크 제목)", "Type a name for the site group"),
     "group.no_sites": ("선택그룹에 넣을 기관을 하나 이상 선택하세요", "Tick at least one site for the group"),
@@ -262,12 +264,12 @@ def translate_generic(language: str) -> str:
 
 
 def error_message(error: Exception, language: str) -> str:
-    """A platform error in the UI's words; an error without a known code falls back to a generic message
-    (its English text in the English UI)."""
+    """A platform error in the UI's words; an error without a code yet keeps its own message, which names the
+    problem (better than a generic one; ``test_live_and_integrity`` keeps the platform's and the bundle's coded)."""
     code = getattr(error, "code", None)
     if code in MESSAGES:
         return message(code, getattr(error, "params", {}), language)
-    return str(error) if language != "ko" else translate_generic(language)
+    return str(error) or translate_generic(language)
 
 
 def problem_dict(problem, language: str) -> dict:

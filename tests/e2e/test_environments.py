@@ -122,3 +122,17 @@ def test_a_user_process_killed_mid_round_fails_the_job_with_its_site_and_phase(m
     assert progress["state"] == "failed"
     time.sleep(2)
     assert user_code_processes(tmp_path) == {}, "user-code processes outlived the job"
+
+
+def test_a_site_that_misses_the_round_timeout_fails_the_job_naming_it(make_bundle, two_sites, tmp_path):
+    slow = ("import time\n\ndef train(model, data, configs):\n    if len(data['train'].dataset) > 50:\n"
+            "        time.sleep(120)\n\ndef evaluate(model, data, configs):\n    return {'loss': 1.0}\n")  # fmt: skip
+    bundle = make_bundle({"train_eval.py": slow}, name="slow_site")
+    started = time.monotonic()
+    with pytest.raises(RunFailed) as caught:
+        run_simulation(bundle, two_sites, rounds=2, out_dir=tmp_path / "out", model_class="TinyRegressor", timeout=300,
+                       server_vars={"round_timeout": 15})  # fmt: skip
+    failure = caught.value.failure
+    assert failure["site"] == "site_b" and failure["round"] == 1  # the site with 90 rows, which sleeps
+    assert "sent no result within the round" in failure["message"]
+    assert time.monotonic() - started < 100

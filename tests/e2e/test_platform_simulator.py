@@ -10,7 +10,8 @@ import pytest
 
 from nvflare_fdd.platform.config import PlatformConfig
 from nvflare_fdd.platform.records import JobState
-from nvflare_fdd.platform.runners.simulator import SimulatorRunner, _alive
+from nvflare_fdd.platform.runners.processes import alive
+from nvflare_fdd.platform.runners.simulator import SimulatorRunner
 from nvflare_fdd.platform.service import Platform
 from nvflare_fdd.platform.storage import SqlStorage
 from nvflare_fdd.plugin.manager import FddPluginManager
@@ -79,16 +80,19 @@ def test_stop_cancels_a_running_job_and_ends_its_processes(platform, make_bundle
     run_until(platform, "slow_job", lambda j: 1 in platform.storage.progress("slow_job").rounds and j.state == JobState.RUNNING)
     handle = json.loads(platform.storage.get_job("slow_job").run_handle)
 
+    simulator = int(Path(handle["simulator_pid"]).read_text().split()[0])
     started = time.monotonic()
     assert platform.stop_job(alice, "slow_job").state == JobState.CANCELLED
-    assert not _alive(handle["pid"])
+    assert not alive(handle["pid"]) and not alive(simulator)  # the launcher and the simulator it ran
     assert time.monotonic() - started < 15
     platform.tick()
     assert platform.storage.get_job("slow_job").state == JobState.CANCELLED
     reasons = [e.reason for e in platform.storage.job_events("slow_job")]
     assert reasons[-1] == "stopped by alice"
-    time.sleep(1)
-    workers = [p for p in Path("/proc").glob("[0-9]*") if b"nvflare_fdd.client.worker" in _cmdline(p) and b"slow" in _cmdline(p)]
+    deadline = time.monotonic() + 10
+    while (workers := [p for p in Path("/proc").glob("[0-9]*")
+                       if b"nvflare_fdd.client.worker" in _cmdline(p) and b"slow" in _cmdline(p)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert workers == [], "user-code processes outlived the stopped job"
 
 
@@ -132,7 +136,9 @@ def test_a_killed_run_is_marked_failed_and_resumes_from_its_last_round(platform,
     platform.create_job(alice, "killed", "TinyRegressor:1.0", 4, ["site_a", "site_b"])
     platform.start_job(alice, "killed")
     run_until(platform, "killed", lambda j: platform.storage.last_checkpoint("killed") == 2)
-    os.killpg(json.loads(platform.storage.get_job("killed").run_handle)["pid"], signal.SIGKILL)
+    handle = json.loads(platform.storage.get_job("killed").run_handle)
+    for pid in (handle["pid"], int(Path(handle["simulator_pid"]).read_text().split()[0])):  # the whole run, at once
+        os.killpg(pid, signal.SIGKILL)
 
     job = run_until(platform, "killed", lambda j: j.state.is_final, timeout=30)
     assert job.state == JobState.FAILED
@@ -209,3 +215,18 @@ def test_a_storage_outage_during_a_run_loses_nothing(postgres_url, two_sites, ma
     assert keys == {(r, s, k) for r in range(1, 6) for s in ("site_a", "site_b") for k in ("global", "local")}
     assert all(record["finished"] for record in platform.storage.progress("outage").rounds.values())
     storage.close()
+
+
+def test_a_recycled_pid_is_not_taken_for_a_running_job(platform, tmp_path):
+    """A handle whose launcher ended long ago, its pid since given to another process, is a finished run."""
+    import subprocess
+    import sys
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        handle = json.dumps({"pid": other.pid, "started": 1, "workspace": str(tmp_path / "gone"), "log": str(tmp_path / "log"),
+                             "outcome": str(tmp_path / "outcome.json"), "simulator_pid": str(tmp_path / "none.pid")})  # fmt: skip
+        status = platform.runner.poll(handle)
+    finally:
+        other.kill()
+    assert status.finished and status.state == "failed"

@@ -100,3 +100,14 @@ def test_only_the_jobs_metric_names_pass_even_from_a_modified_site(tmp_path):
     assert dxo.meta[META_LOCAL_METRICS] == {}
     progress = json.loads((tmp_path / "progress.json").read_text())
     assert progress["rounds"]["1"]["sites"]["site_a"]["dropped_metrics"] == {"global": {"not one of the job's metric names": 3}}
+
+
+def test_a_result_without_weights_is_screened_and_recorded_too(tmp_path):
+    recorder = RunRecorder(tmp_path)
+    meta = {META_ROUND: 1, META_NUM_SAMPLES: 5, META_GLOBAL_METRICS: {"rmse": 0.5, "CCO": 1.0}}
+    shareable = DXO(DataKind.WEIGHTS, data={}, meta=meta).to_shareable()  # a partial state_dict() with nothing in it
+
+    filtered = MetricStreamFilter().process(shareable, fake_context("site_a", recorder))
+
+    assert from_shareable(filtered).meta[META_GLOBAL_METRICS] == {"rmse": 0.5}
+    assert "1,site_a,global,rmse,0.5" in (tmp_path / "metrics.csv").read_text()

@@ -146,3 +146,11 @@ def test_a_run_nvflare_ended_on_its_own_names_the_round_and_the_silent_sites(pla
     failure = platform.storage.get_job("resumable").failure
     assert (failure["phase"], failure["site"], failure["round"]) == ("site lost", "site_b", 2)
     assert "no round 2 result came from site_b" in failure["message"]
+
+
+def test_resuming_a_cancelled_job_says_it_was_cancelled(platform, running):
+    events = []
+    platform.plugins.notify = lambda hook, **event: events.append(event)  # what the plugins are told
+    platform.stop_job(running, "resumable")
+    platform.resume_job(running, "resumable")
+    assert [(e["old_state"], e["new_state"]) for e in events] == [("running", "cancelled"), ("cancelled", "queued")]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import threading
+import time
 
 import pytest
 import torch
@@ -159,10 +161,24 @@ def test_a_job_submitted_outside_the_platform_gets_its_own_record(platform):
     assert platform.storage.get_job("console_job").state == JobState.FAILED
 
 
-def test_a_storage_outage_does_not_break_the_run(platform, caplog):
-    sink = StorageSink(platform.storage, "ghost")  # no such job: every write fails
+def test_a_write_that_cannot_succeed_is_logged_at_once_not_retried(platform, caplog):
+    sink = StorageSink(platform.storage, "ghost")  # no such job: every write fails, and would fail again
+    started = time.monotonic()
     sink.metrics(1, "site_a", "global", {"rmse": 1.0})
-    assert "could not record metrics for job ghost after 3 tries" in caplog.text
+    assert "could not record metrics for job ghost (not retried: it cannot succeed)" in caplog.text
+    assert time.monotonic() - started < 0.5  # no sleeping in the server's thread
+
+
+def test_a_storage_outage_is_retried_then_left_to_the_files(tmp_path, caplog):
+    from nvflare_fdd.platform.storage import SqlStorage
+
+    storage = SqlStorage(f"sqlite:///{tmp_path / 'platform.db'}")
+    storage.engine.dispose()
+    (tmp_path / "platform.db").unlink()
+    (tmp_path / "platform.db").mkdir()  # the database file is gone and cannot be opened: an outage
+    sink = StorageSink(storage, "any_job")
+    sink.metrics(1, "site_a", "global", {"rmse": 1.0})
+    assert "could not record metrics for job any_job after 3 tries" in caplog.text
 
 
 def test_processes_starting_together_migrate_the_schema_once(storage_url):
@@ -183,3 +199,34 @@ def test_time_stamps_come_back_in_utc(platform):
     user = platform.user("tz")
     assert user.created_at.tzinfo is not None
     assert user.created_at.utcoffset() == timezone.utc.utcoffset(None)
+
+
+def test_schedulers_claiming_at_once_never_exceed_the_capacity(platform, platform_factory, tiny_bundle):
+    alice = platform.user("alice")
+    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
+    for index in range(4):
+        platform.create_job(alice, f"job{index}", "TinyRegressor:1.0", 1, ["site_a"])
+    for index in range(2):
+        platform.start_job(alice, f"job{index}")
+    schedulers = [platform_factory() for _ in range(4)]  # separate storages: separate connections, as separate processes
+    claimed, errors = race(lambda i: schedulers[i].storage.claim_next_queued(capacity=1, runner="simulator"), count=4)
+    assert errors == []
+    assert len([job for job in claimed if job is not None]) == 1
+    assert len(platform.storage.list_jobs(states=[JobState.RUNNING])) == 1
+
+
+def test_two_writers_of_the_same_content_share_one_blob(platform_factory, tiny_bundle, tmp_path):
+    writers = [platform_factory() for _ in range(4)]
+    for index, writer in enumerate(writers):
+        writer.user(f"user{index}")
+    weights = tmp_path / "same.pt"
+    weights.write_bytes(b"the same weights" * 1000)
+    bundles = []
+    for index in range(4):
+        bundle = tmp_path / f"bundle{index}"
+        shutil.copytree(tiny_bundle, bundle)
+        shutil.copy(weights, bundle / "pretrained.pt")
+        bundles.append(bundle)
+    models, errors = race(lambda i: writers[i].register_model(writers[i].user(f"user{i}"), bundles[i], "TinyRegressor",
+                                                                f"{i}.0"), count=4)  # fmt: skip
+    assert errors == [] and len(models) == 4

@@ -66,3 +66,37 @@ def test_fdd_plugins_lists_plugins_and_backends():
     assert result.exit_code == 0, result.output
     assert "nvflare_fdd.envs.local" in result.output
     assert "local" in result.output.split("Environment backends:")[1]
+
+
+def test_events_follow_pluggys_order_and_wrappers_and_a_failing_plugin_stops_no_other():
+    from nvflare_fdd.plugin import hookimpl
+
+    calls = []
+
+    class First:
+        @hookimpl(tryfirst=True)
+        def fdd_job_state_changed(self, job, new_state):
+            calls.append(("first", job, new_state))
+
+    class Broken:
+        @hookimpl
+        def fdd_job_state_changed(self, job):
+            raise RuntimeError("this plugin is broken")
+
+    class Last:
+        @hookimpl(trylast=True)
+        def fdd_job_state_changed(self, job):
+            calls.append(("last", job))
+
+    class Around:
+        @hookimpl(wrapper=True)
+        def fdd_job_state_changed(self, job):
+            calls.append(("before", job))
+            result = yield
+            calls.append(("after", job))
+            return result
+
+    manager = FddPluginManager(autoload=False, plugins=(Last(), Broken(), First(), Around()))
+    manager.notify("fdd_job_state_changed", job="j", old_state=None, new_state="ready", reason="created")
+
+    assert calls == [("before", "j"), ("first", "j", "ready"), ("last", "j"), ("after", "j")]

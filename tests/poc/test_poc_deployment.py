@@ -178,3 +178,24 @@ def test_a_job_submitted_from_the_console_is_recorded_as_external(poc, site_size
     assert "global_model.pt" in platform.storage.artefacts(job.name)
     platform.tick()  # the platform leaves external jobs to their recorder
     assert platform.storage.get_job(job.name).state == JobState.COMPLETED
+
+
+def test_a_scaffold_job_of_a_k_melloddy_style_bundle_runs_on_the_poc_deployment(flare_platform, poc, site_sizes, tmp_path):
+    from pathlib import Path
+
+    platform = flare_platform
+    alice = platform.user("alice")
+    bundle = Path(__file__).resolve().parents[1] / "kmelloddy" / "bundles" / "mlp_scaffold"
+    platform.register_model(alice, bundle, "SolubilityMLP", "poc-scaffold")
+    platform.create_job(alice, "poc_scaffold", "SolubilityMLP:poc-scaffold", rounds=2, sites=list(poc.sites),
+                        algorithm="scaffold")  # fmt: skip
+    platform.start_job(alice, "poc_scaffold")
+
+    job = tick_until_final(platform, "poc_scaffold", poc)
+
+    assert job.state == JobState.COMPLETED, f"{job.failure}\n{poc.log_tails(flare_job_id(platform, 'poc_scaffold'))}"
+    assert job.algorithm == "scaffold"
+    assert_recorded(platform, "poc_scaffold", site_sizes, rounds=2, metrics={"loss"})
+    from nvflare_fdd.platform.storage import CONTROLS_CHECKPOINT
+
+    assert CONTROLS_CHECKPOINT in platform.storage.artefacts("poc_scaffold")  # the controls, saved with the model

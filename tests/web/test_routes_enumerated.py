@@ -12,9 +12,9 @@ from nvflare_fdd.platform.records import JobState
 # rule → (who may change alice's things through it); GET rules only read
 CHANGES_ALICES_THINGS = {
     "/jobs/<name>/start", "/jobs/<name>/stop", "/jobs/<name>/resume", "/jobs/<name>/share", "/jobs/<name>/delete",
-    "/api/models/<class_name>/<version>", "/models/<class_name>/<version>/delete",
+    "/api/models/<class_name>/<version>", "/models/<class_name>/<version>/delete", "/pretrained/<pretrained>/remove",
 }  # fmt: skip
-CHANGES_OWN_THINGS = {"/api/jobs", "/api/models", "/api/groups", "/api/groups/<name>/delete"}
+CHANGES_OWN_THINGS = {"/api/jobs", "/api/models", "/api/groups", "/api/groups/<name>/delete", "/api/pretrained"}
 ADMIN_ONLY = {"/data/refresh"}  # collects every site's statistics again
 SESSION = {"/signin", "/signout", "/lang/<code>", "/account/password"}  # /lang only sets the display language
 READ_ONLY = {
@@ -31,6 +31,7 @@ def alices_job(platform, tiny_bundle):
     platform.start_job(alice, "alices_job")
     platform.save_group(alice, "alices_group", ["site_a"])
     platform.storage.record_metrics("alices_job", 1, "site_a", "global", {"rmse": 1.0})
+    platform.add_pretrained(alice, "alices-weights", tiny_bundle / "model.py")  # the store is shared; removing is hers
     return platform
 
 
@@ -45,13 +46,15 @@ def routes(app) -> dict[str, set[str]]:
 
 def concrete(rule: str) -> str:
     return (rule.replace("<name>", "alices_job").replace("<class_name>", "TinyRegressor").replace("<version>", "1.0")
-            .replace("<fmt>", "pt").replace("<code>", "en"))  # fmt: skip
+            .replace("<fmt>", "pt").replace("<code>", "en").replace("<pretrained>", "alices-weights"))  # fmt: skip
 
 
 def snapshot(platform) -> tuple:
     job = platform.storage.get_job("alices_job")
     models = [(m.label, m.description, m.updated_at) for m in platform.storage.list_models()]
-    return job.state, models, [g.name for g in platform.groups(platform.user("alice"))], len(platform.storage.list_jobs())
+    pretrained = [(m.name, m.digest) for m in platform.pretrained_models()]
+    groups = [g.name for g in platform.groups(platform.user("alice"))]
+    return job.state, models, groups, len(platform.storage.list_jobs()), pretrained
 
 
 def test_every_route_is_classified(app):

@@ -1,7 +1,10 @@
 """The embedded runner: each job runs in the NVFlare simulator, in a process of its own.
 
-The simulator process is detached from the platform (its own session), so a
-restarted platform finds it again by its handle: pid, workspace and log.
+The job's launcher (``nvflare_fdd.platform.runners.launch``) is detached from the platform
+(its own session), so a restarted platform finds it again by its handle: the launcher's pid
+and start time (a recycled pid is not mistaken for the job), the workspace, the log and the
+outcome file. The launcher watches the simulator as ``fdd run`` does: a port clash at start
+is retried, and a simulator that broke down is stopped instead of hanging for ever.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,8 +21,9 @@ from nvflare_fdd.errors import FddError
 from nvflare_fdd.platform.config import STORAGE_URL_ENV
 from nvflare_fdd.platform.records import Job
 from nvflare_fdd.platform.runners import RunStatus
+from nvflare_fdd.platform.runners.processes import alive, same_process, start_time
 from nvflare_fdd.results import read_failure, read_progress
-from nvflare_fdd.simulate import environment_section, find_results, simulator_command, simulator_env, write_site_settings
+from nvflare_fdd.simulate import environment_section, find_results, simulator_env, write_site_settings
 
 
 class SimulatorRunner:
@@ -64,18 +69,26 @@ class SimulatorRunner:
             raise FddError(f"unknown site(s) {', '.join(unknown)}; this platform has {', '.join(self.sites())}")
         workspace = work_dir / "workspace"
         log_path = work_dir / "simulator.log"
-        command = simulator_command(job_dir, workspace, job.sites)
+        outcome, simulator_pid = work_dir / "outcome.json", work_dir / "simulator.pid"
+        for stale in (outcome, simulator_pid):
+            stale.unlink(missing_ok=True)
+        command = [
+            sys.executable, "-m", "nvflare_fdd.platform.runners.launch", "--job", str(job_dir), "--workspace",
+            str(workspace), "--log", str(log_path), "--sites", ",".join(job.sites), "--outcome", str(outcome),
+            "--simulator-pid", str(simulator_pid),
+        ]  # fmt: skip
         env = simulator_env({site: self._sites[site] for site in job.sites}, **{STORAGE_URL_ENV: self.storage_url})
         if self.environment is not None:  # every simulated participant reads the workspace's local/fdd_site.json
             write_site_settings(workspace / "local", {"environment": environment_section(*self.environment)})
-        with open(log_path, "ab") as log:
+        with open(work_dir / "launcher.log", "ab") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        return json.dumps({"pid": process.pid, "workspace": str(workspace), "log": str(log_path)})
+        return json.dumps({"pid": process.pid, "started": start_time(process.pid), "workspace": str(workspace),
+                           "log": str(log_path), "outcome": str(outcome), "simulator_pid": str(simulator_pid)})  # fmt: skip
 
     def poll(self, handle: str) -> RunStatus:
         info = json.loads(handle)
-        if _alive(info["pid"]):
-            return RunStatus("running")
+        if any(pid and same_process(pid, started) for pid, started in (_launcher(info), _simulator(info))):
+            return RunStatus("running")  # the launcher, or a simulator it started that outlived it
         results = find_results(Path(info["workspace"]))
         progress = read_progress(results) if results else None
         failure = read_failure(results) if results else None
@@ -83,6 +96,11 @@ class SimulatorRunner:
             return RunStatus("completed", "all rounds finished")
         if failure:
             return RunStatus("failed", failure.get("message", "a site failed"), failure)
+        fatal = _outcome(info).get("fatal")
+        if fatal:
+            message = f"the NVFlare simulator broke down and was stopped: {fatal}"
+            return RunStatus("failed", message, {"code": None, "phase": "runner", "site": "server", "round": None,
+                                                 "message": message, "trace": f"see {info['log']}"})  # fmt: skip
         # The simulator's log holds every simulated site's log too: it stays on this machine, named, not copied.
         return RunStatus("failed", "the simulator ended before the job finished", {
             "code": None, "phase": "runner", "site": "server", "round": None,
@@ -95,34 +113,39 @@ class SimulatorRunner:
         return find_results(Path(json.loads(handle)["workspace"]))
 
     def abort(self, handle: str) -> None:
-        pid = json.loads(handle)["pid"]
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                return
-            for _ in range(30):
-                if not _alive(pid):
-                    return
-                time.sleep(0.1)
+        """Stop the job: its launcher (which stops the simulator it runs), then whatever of the simulator is left."""
+        info = json.loads(handle)
+        groups = [pid for pid, started in (_launcher(info), _simulator(info)) if pid and same_process(pid, started)]
+        for pid in groups:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    break
+                for _ in range(100):
+                    if not alive(pid):
+                        break
+                    time.sleep(0.1)
+                else:
+                    continue
+                break
 
 
-def _alive(pid: int) -> bool:
-    """The process exists and is not a zombie (works for processes this platform did not start)."""
+def _launcher(info: dict) -> tuple[int, int | None]:
+    return info["pid"], info.get("started")
+
+
+def _simulator(info: dict) -> tuple[int | None, int | None]:
+    """The simulator the launcher started, as its pid file says (``"pid start_time"``)."""
     try:
-        with open(f"/proc/{pid}/stat") as handle:
-            state = handle.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True
-    if state == "Z":
-        try:
-            os.waitpid(pid, os.WNOHANG)  # reap our own child
-        except ChildProcessError:
-            pass
-        return False
-    return True
+        pid, started = Path(info["simulator_pid"]).read_text().split()
+        return int(pid), int(started) if started != "None" else None
+    except (KeyError, OSError, ValueError):
+        return None, None
 
+
+def _outcome(info: dict) -> dict:
+    try:
+        return json.loads(Path(info["outcome"]).read_text())
+    except (KeyError, OSError, ValueError):
+        return {}

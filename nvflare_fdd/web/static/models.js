@@ -171,3 +171,98 @@ document.addEventListener("DOMContentLoaded", () => {
     button.addEventListener("click", () => open("edit", button.dataset));
   });
 });
+
+// The pretrained-model store: upload a folder (each file under its path inside the folder) or one file, with progress.
+document.addEventListener("DOMContentLoaded", () => {
+  const labels = FDD.json("labels");
+  const dialog = document.getElementById("pretrained-dialog");
+  if (!dialog) return;
+  const form = document.getElementById("pretrained-form");
+  const name = document.getElementById("pretrained-name");
+  const folderInput = document.getElementById("pretrained-folder");
+  const fileInput = document.getElementById("pretrained-file");
+  const chosen = document.getElementById("pretrained-chosen");
+  const progress = document.getElementById("pretrained-progress");
+  const error = document.getElementById("pretrained-error");
+  const submit = document.getElementById("pretrained-submit");
+  let files = [];     // [{file, path}]
+  let kind = "folder";
+
+  function size(bytes) {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let value = bytes, unit = 0;
+    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+    return unit ? `${value.toFixed(1)} ${units[unit]}` : `${value} B`;
+  }
+
+  document.querySelectorAll("#pretrained-table td.size").forEach((cell) => { cell.textContent = size(Number(cell.dataset.bytes)); });
+
+  function choose(list, picked) {
+    kind = picked;
+    // a folder's files are named by their path inside it (its own name dropped); version control stays behind
+    files = [...list].map((file) => {
+      const parts = (file.webkitRelativePath || file.name).split("/");
+      return {file, path: picked === "folder" && parts.length > 1 ? parts.slice(1).join("/") : file.name};
+    }).filter((item) => !item.path.split("/").includes(".git"));
+    const total = files.reduce((sum, item) => sum + item.file.size, 0);
+    chosen.textContent = files.length ? `${files.length} ${labels.pretrained_files}, ${size(total)}` : "";
+    error.hidden = true;
+  }
+
+  document.getElementById("new-pretrained").addEventListener("click", () => {
+    form.reset();
+    files = [];
+    chosen.textContent = "";
+    error.hidden = progress.hidden = true;
+    dialog.showModal();
+  });
+  document.getElementById("pretrained-cancel").addEventListener("click", () => dialog.close());
+  document.getElementById("choose-folder").addEventListener("click", () => folderInput.click());
+  document.getElementById("choose-file").addEventListener("click", () => fileInput.click());
+  folderInput.addEventListener("change", () => choose(folderInput.files, "folder"));
+  fileInput.addEventListener("change", () => choose(fileInput.files, "file"));
+
+  // XMLHttpRequest, not fetch: it reports the upload's progress (a model can be several GB)
+  function send(data) {
+    return new Promise((resolve) => {
+      const request = new XMLHttpRequest();
+      request.open("POST", form.dataset.target);
+      request.setRequestHeader("X-CSRF-Token", document.querySelector('meta[name="csrf-token"]').content);
+      request.setRequestHeader("Accept", "application/json");
+      request.upload.addEventListener("progress", (event) => {
+        if (!event.lengthComputable) return;
+        progress.value = Math.round((100 * event.loaded) / event.total);
+        if (event.loaded === event.total) submit.textContent = labels.pretrained_storing;
+      });
+      request.addEventListener("load", () => {
+        let body;
+        try { body = JSON.parse(request.responseText); } catch (e) { body = {error: request.statusText}; }
+        resolve({ok: request.status >= 200 && request.status < 300, status: request.status, body});
+      });
+      request.addEventListener("error", () => resolve({ok: false, status: 0, body: {error: "network error"}}));
+      request.send(data);
+    });
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!files.length) { error.textContent = labels.pretrained_nothing; error.hidden = false; return; }
+    const data = new FormData();
+    data.append("name", name.value.trim());
+    data.append("kind", kind);
+    for (const item of files) data.append("files", item.file, item.path);
+    submit.disabled = true;
+    const label = submit.textContent;
+    submit.textContent = labels.pretrained_uploading;
+    progress.value = 0;
+    progress.hidden = false;
+    error.hidden = true;
+    const result = await send(data);
+    submit.disabled = false;
+    submit.textContent = label;
+    progress.hidden = true;
+    if (result.ok) { window.location = result.body.redirect; return; }
+    error.textContent = result.body.error || `HTTP ${result.status}`;
+    error.hidden = false;
+  });
+});

@@ -1,4 +1,5 @@
-"""AI models (the guide's "AI Model 관리"): list, register by upload, edit, delete."""
+"""AI models (the guide's "AI Model 관리"): list, register by upload, edit, delete; and the pretrained-model store
+(shared by everyone signed in): list, upload a folder (its relative paths kept) or a file, remove (owner or admin)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from flask import Blueprint, flash, g, jsonify, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 
 from nvflare_fdd.bundle import Problem
 from nvflare_fdd.errors import BundleError, FddError
+from nvflare_fdd.platform.records import PretrainedModel
 from nvflare_fdd.platform.service import BundleRejected
 from nvflare_fdd.web.messages import message, problem_dict
-from nvflare_fdd.web.views import acted, model_summary, platform, t, user
+from nvflare_fdd.web.security import can_change
+from nvflare_fdd.web.views import acted, iso, model_summary, platform, t, user
 
 blueprint = Blueprint("models", __name__)
 
@@ -26,7 +29,8 @@ def index():
             used.setdefault(job.model, []).append(job.name)
     found = [model_summary(m) | {"created_at": m.created_at, "updated_at": m.updated_at, "jobs": used.get(m.label, [])}
              for m in platform().models(user())]  # fmt: skip
-    return render_template("models.html", models=found)
+    store = [pretrained_summary(m) | {"created_at": m.created_at} for m in platform().pretrained_models()]
+    return render_template("models.html", models=found, pretrained=store)
 
 
 @blueprint.post("/api/models")
@@ -121,3 +125,59 @@ def _rejected(error: BundleError):
     listed = [problem_dict(p, g.lang) for p in problems]
     return jsonify(error=message("bundle.rejected", {"count": len(problems)}, g.lang), code="bundle.rejected",
                    problems=listed), 422
+
+
+# -- the pretrained-model store ---------------------------------------------------------------------
+
+UPLOAD_SLACK_BYTES = 16 << 20  # the form's own bytes around the files
+
+
+@blueprint.post("/api/pretrained")
+def add_pretrained():
+    """Add an uploaded folder (each file named by its path inside it) or one file (``kind=file``) to the store."""
+    from nvflare_fdd.pretrained.manifest import check_name
+
+    request.max_content_length = platform().config.pretrained_max_bytes + UPLOAD_SLACK_BYTES  # past the bundle limit
+    name = check_name(request.form.get("name", "").strip())
+    with uploaded_pretrained(request.form.get("kind", "folder")) as source:
+        model = platform().add_pretrained(user(), name, source)
+    flash(f"{model.name} ✓")
+    return jsonify(pretrained=pretrained_summary(model), redirect=url_for("models.index")), 201
+
+
+@blueprint.post("/pretrained/<pretrained>/remove")
+def remove_pretrained(pretrained: str):
+    platform().remove_pretrained(user(), pretrained)
+    flash(f"{pretrained} — {t('common.delete')} ✓")
+    return redirect(url_for("models.index"))
+
+
+def pretrained_summary(model: PretrainedModel) -> dict:
+    return {"name": model.name, "kind": model.kind, "files": len(model.files), "size": model.size, "owner": model.owner,
+            "digest": model.digest, "added": iso(model.created_at), "can_change": can_change(model.owner)}  # fmt: skip
+
+
+@contextmanager
+def uploaded_pretrained(kind: str) -> Iterator[Path]:
+    """The request's ``files`` written into a temporary folder under their relative paths (each checked before
+    anything is written); yields that folder, or for ``kind=file`` the one file.
+
+    Raises:
+        PretrainedError: no files, a path that is not a plain relative path inside the folder, or a name given twice.
+    """
+    from nvflare_fdd.pretrained.manifest import PretrainedError, check_relative_path
+
+    uploads = [f for f in request.files.getlist("files") if f.filename]
+    if not uploads:
+        raise PretrainedError(t("pretrained.nothing"))
+    if kind not in ("folder", "file") or (kind == "file" and (len(uploads) != 1 or "/" in uploads[0].filename)):
+        raise PretrainedError("upload a folder (kind=folder), or exactly one file (kind=file)")
+    paths = [check_relative_path(upload.filename) for upload in uploads]
+    if len(set(paths)) != len(paths):
+        raise PretrainedError("a file was uploaded twice; a folder has each path once")
+    with tempfile.TemporaryDirectory(prefix="fdd-pretrained-") as temporary:
+        root = Path(temporary) / "model"
+        for upload, path in zip(uploads, paths):
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            upload.save(root / path)
+        yield root / paths[0] if kind == "file" else root

@@ -1,0 +1,150 @@
+"""``fdd pretrained``: the pretrained-model store (``model_manager.download_model(name)`` at the sites and the server)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from nvflare_fdd.cli.platform_common import emit_json, emit_table, get_platform, json_option, platform_command, user_option, when
+
+
+@click.group()
+def pretrained() -> None:
+    """Add, list and remove pretrained models, shared by every user.
+
+    A model is a folder laid out like a Hugging Face model repository (subfolders allowed) or one
+    file. User code gets its local path with model_manager.download_model(NAME); sites receive it
+    through NVFlare from the job's server, and keep it in their cache.
+    """
+
+
+@pretrained.command("add")
+@click.argument("name")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@user_option
+@json_option
+@platform_command
+def add(name: str, path: Path, user_name: str, as_json: bool) -> None:
+    """Add the folder or file PATH to the store as NAME (letters, digits, '.', '_', '-')."""
+    from nvflare_fdd.pretrained.manifest import check_name, scan_source
+
+    platform = get_platform()
+    check_name(name)
+    found = scan_source(path, platform.config.pretrained_max_bytes)
+    for skipped in found.skipped:
+        click.echo(f"left out {skipped} (not part of the model)", err=True)
+    with _Progress(len(found.files), found.size) as progress:
+        model = platform.add_pretrained(platform.user(user_name), name, path, progress=progress)
+    if as_json:
+        return emit_json(model)
+    click.echo(f"Added {model.name}: {len(model.files)} file(s), {size_text(model.size)} (content {model.digest[:12]}).")
+
+
+@pretrained.command("list")
+@json_option
+@platform_command
+def list_(as_json: bool) -> None:
+    """Every model in the store."""
+    found = get_platform().pretrained_models()
+    if as_json:
+        return emit_json(found)
+    emit_table(
+        ["name", "kind", "files", "size", "owner", "added"],
+        [[m.name, m.kind, len(m.files), size_text(m.size), m.owner, when(m.created_at)] for m in found],
+    )
+
+
+@pretrained.command("show")
+@click.argument("name")
+@json_option
+@platform_command
+def show(name: str, as_json: bool) -> None:
+    """One model and its files."""
+    model = get_platform().pretrained_model(name)
+    if as_json:
+        return emit_json(model)
+    click.echo(f"{model.name}  {model.kind}  {size_text(model.size)}  owner {model.owner}  added {when(model.created_at)}")
+    click.echo(f"content {model.digest}")
+    emit_table(["file", "bytes", "sha256"], [[f.path, f.size, f.sha256] for f in model.files])
+
+
+@pretrained.command("remove")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@user_option
+@platform_command
+def remove(name: str, yes: bool, user_name: str) -> None:
+    """Remove NAME from the store (its owner or an admin). Jobs that ask for it afterwards fail, naming it."""
+    if not yes:
+        click.confirm(f"Remove pretrained model {name} from the store?", abort=True)
+    platform = get_platform()
+    platform.remove_pretrained(platform.user(user_name), name)
+    click.echo(f"Removed {name}.")
+
+
+def size_text(size: int) -> str:
+    """Bytes as people read them (binary units)."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+class _Progress:
+    """Hashing, then storing, with the files and bytes done (``PretrainedStore``'s progress callback), on stderr:
+    a bar on a terminal, else a line per file and per GiB."""
+
+    LABELS = {"hash": "Hashing", "store": "Storing"}
+    LINE_EVERY = 1 << 30
+
+    def __init__(self, files: int, total: int):
+        self.files = files
+        self.total = total
+        self.interactive = sys.stderr.isatty()
+        self.stage = ""
+        self.bar = None
+        self.done = 0
+        self.said = 0
+        self.seen: list[str] = []
+
+    def __call__(self, stage: str, path: str, nbytes: int) -> None:
+        if stage != self.stage:
+            self._close()
+            self.stage, self.done, self.said, self.seen = stage, 0, 0, []
+            if self.interactive:
+                self.bar = click.progressbar(length=max(self.total, 1), label=self.LABELS.get(stage, stage), file=sys.stderr,
+                                             item_show_func=lambda item: self._counts(), show_eta=True)  # fmt: skip
+                self.bar.__enter__()
+        if not self.seen or self.seen[-1] != path:
+            if self.seen and not self.interactive:
+                self._say()
+            self.seen.append(path)
+        self.done += nbytes
+        if self.bar is not None:
+            self.bar.update(nbytes, current_item=path)
+        elif self.done - self.said >= self.LINE_EVERY:
+            self._say()
+
+    def _counts(self) -> str:
+        return f"{len(self.seen)}/{self.files} files  {size_text(self.done)} of {size_text(self.total)}"
+
+    def _say(self) -> None:
+        self.said = self.done
+        click.echo(f"{self.LABELS.get(self.stage, self.stage)}: {self._counts()}", err=True)
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+        elif self.stage:
+            self._say()
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._close()
