@@ -14,7 +14,7 @@ ALLOWED_WORDS = {
     "VERSION", "pkg", "min", "s", "h", "v", "μ", "DEVICE", "safetensors", "pt", "py", "txt", "yaml", "yml", "json",
     "ckpt", "pth", "ipynb", "pyc", "sh", "whl", "xlsx", "csv", "bin", "simulator", "controller", "manager",
     "FLFedProx", "FLScaffold", "Pearson", "Spearman", "key", "value", "metric", "Class", "version", "Sign",
-    "B", "KB", "MB", "GB", "rmse", "mse", "mae", "r2", "accuracy", "auroc", "auprc", "ef",  # sizes; metric names (code)
+    "Hugging", "Face", "B", "KB", "MB", "GB", "rmse", "mse", "mae", "r2", "accuracy", "auroc", "auprc", "ef",  # sizes; metric names (code)
 }  # fmt: skip
 CODE_LIKE = re.compile(r"[\w.\-]*[._/:][\w.\-/:]*|\w+\(\)|\w*_\w*")
 """File names, identifiers, URLs, labels such as Class:1.0 — code, not prose."""
