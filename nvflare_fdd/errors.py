@@ -4,7 +4,24 @@ from __future__ import annotations
 
 
 class FddError(Exception):
-    """Base of every error nvflare-fdd raises on purpose."""
+    """Base of every error nvflare-fdd raises on purpose.
+
+    The message is English, for the CLI and logs. ``code`` names the error for interfaces that say it
+    in their own words (the web UI's catalogue, ``nvflare_fdd.web.messages``), with ``params`` the
+    values the message names.
+
+    Attributes:
+        code: a stable key such as ``"job.name_taken"``; ``None`` for errors without one.
+        params: the values the message names, by name.
+    """
+
+    code: str | None = None
+
+    def __init__(self, *args, code: str | None = None, params: dict | None = None):
+        super().__init__(*args)
+        if code is not None:
+            self.code = code
+        self.params = dict(params or {})
 
 
 class BundleError(FddError):

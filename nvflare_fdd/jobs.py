@@ -109,9 +109,11 @@ def check_algorithm(algorithm: str, fedprox_mu: float = DEFAULT_FEDPROX_MU) -> N
         FddError: naming the bad value and the choices.
     """
     if algorithm not in ALGORITHMS:
-        raise FddError(f"algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+        raise FddError(f"algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}", code="job.algorithm_invalid",
+                       params={"algorithm": algorithm, "choices": ", ".join(ALGORITHMS)})
     if isinstance(fedprox_mu, bool) or not isinstance(fedprox_mu, (int, float)) or not fedprox_mu >= 0:
-        raise FddError(f"fedprox_mu must be a number ≥ 0 (K-MELLODDY's examples use 0.01), got {fedprox_mu!r}")
+        raise FddError(f"fedprox_mu must be a number ≥ 0 (K-MELLODDY's examples use 0.01), got {fedprox_mu!r}",
+                       code="job.fedprox_mu_invalid", params={"value": fedprox_mu})
 
 
 def write_job_folder(

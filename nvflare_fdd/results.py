@@ -119,6 +119,14 @@ class RunRecorder:
             self._round(round_num)["sites"][site] = record
             self._save_progress()
 
+    def site_setup(self, site: str, phases: list[dict]) -> None:
+        """A site's setup phases as they end (its environment first, then config to model)."""
+        with self._lock:
+            known = self._progress["setup"].get(site, [])
+            if len(phases) >= len(known):
+                self._progress["setup"][site] = phases
+                self._save_progress()
+
     def metrics(self, round_num: int, site: str, kind: str, values: Mapping[str, float]) -> None:
         """Append one site's Global or Local metrics of one round."""
         rows = [(round_num, site, kind, name, repr(float(value))) for name, value in values.items()]

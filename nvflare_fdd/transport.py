@@ -23,6 +23,9 @@ META_GLOBAL_METRICS = "fdd_global_metrics"
 META_LOCAL_METRICS = "fdd_local_metrics"
 META_PHASES = "fdd_phases"
 META_SETUP_PHASES = "fdd_setup_phases"
+SETUP_EVENT = "fdd.site_setup"
+"""The federation event a site sends as soon as its environment (900) and then its setup (1000–3000) are done,
+with ``phases``: the timings so far, so the platform shows each step ending when it ends."""
 META_ROUND = "fdd_round"
 META_DROPPED_METRICS = "fdd_dropped_metrics"  # {kind: {reason: count}}: what the site kept back, by count only
 # Task meta: the job's algorithm (DESIGN §9), with NVFlare's own keys for FedProx's coefficient and SCAFFOLD's

@@ -30,7 +30,7 @@ from nvflare_fdd.bundle.contract import (
     Problem,
     format_size,
 )
-from nvflare_fdd.bundle.rules_files import SUBFOLDER_MESSAGE
+from nvflare_fdd.bundle.rules_files import subfolder_problem
 from nvflare_fdd.errors import ArchiveError, BundleError
 
 ARCHIVE_MARGIN_BYTES = 256 << 20
@@ -77,14 +77,15 @@ def list_archive(path: Path) -> ArchiveListing:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as error:
-        problem = Problem(path.name, f"is not a readable zip archive ({error}): create the zip again")
+        problem = Problem(path.name, f"is not a readable zip archive ({error}): create the zip again",
+                          code="bundle.zip_unreadable", params={"error": str(error)})
         return ArchiveListing(problems=(problem,), extractable=False)
     problems: list[Problem] = []
     kept: list[tuple[list[str], zipfile.ZipInfo]] = []
     for info in infos:
         parts = [part for part in info.filename.replace("\\", "/").split("/") if part not in ("", ".")]
-        if reason := _unsafe_reason(info):
-            problems.append(Problem(info.filename, reason))
+        if unsafe := _unsafe_reason(info):
+            problems.append(Problem(info.filename, unsafe[1], code=unsafe[0]))
         elif parts and not any(part in IGNORED_FOLDERS for part in parts) and parts[-1] not in IGNORED_NAMES:
             kept.append((parts, info))
     top_folder = _single_top_folder(kept)
@@ -99,6 +100,7 @@ def list_archive(path: Path) -> ArchiveListing:
                 path.name,
                 f"the archive declares {format_size(declared)} of uncompressed files, more than a bundle can "
                 f"hold (1 GB of weights plus {format_size(ARCHIVE_MARGIN_BYTES)}): remove large files",
+                code="bundle.zip_too_large", params={"declared": format_size(declared), "margin": format_size(ARCHIVE_MARGIN_BYTES)},
             )
         )
         return ArchiveListing(members, tuple(problems), extractable=False, top_folder=top_folder)
@@ -132,11 +134,12 @@ def extract_members(path: Path, listing: ArchiveListing, destination: Path) -> N
                                 "holds more data than the archive declares (corrupt or crafted zip): "
                                 "create the zip again"
                             )
-                            raise ArchiveError(str(path), [Problem(info.filename, message)])
+                            raise ArchiveError(str(path), [Problem(info.filename, message, code="bundle.zip_overflow")])
                         sink.write(chunk)
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as error:
                 message = f"cannot be extracted ({error}): create the zip again with standard (deflate) compression"
-                raise ArchiveError(str(path), [Problem(info.filename, message)]) from error
+                problem = Problem(info.filename, message, code="bundle.zip_extract_failed", params={"error": str(error)})
+                raise ArchiveError(str(path), [problem]) from error
 
 
 @contextlib.contextmanager
@@ -170,16 +173,17 @@ def open_bundle(path: str | Path) -> Iterator[Path]:
         yield Path(temporary)
 
 
-def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
+def _unsafe_reason(info: zipfile.ZipInfo) -> tuple[str, str] | None:
+    """``(code, message)`` when the entry is unsafe to extract."""
     name = info.filename.replace("\\", "/")
     if name.startswith("/") or _WINDOWS_DRIVE.match(name):
-        return "absolute path in the archive: zip the bundle's files by their bare names"
+        return "bundle.zip_absolute", "absolute path in the archive: zip the bundle's files by their bare names"
     if ".." in name.split("/"):
-        return "the path leaves the bundle folder ('..'): zip the bundle's files by their bare names"
+        return "bundle.zip_dotdot", "the path leaves the bundle folder ('..'): zip the bundle's files by their bare names"
     if stat.S_ISLNK(info.external_attr >> 16):
-        return "is a symbolic link: zip a copy of the file instead"
+        return "bundle.zip_symlink", "is a symbolic link: zip a copy of the file instead"
     if info.flag_bits & 0x1:
-        return "is encrypted: create the zip without a password"
+        return "bundle.zip_encrypted", "is encrypted: create the zip without a password"
     return None
 
 
@@ -208,17 +212,19 @@ def _flat_members(
         if name in members:
             if name not in reported:
                 reported.add(name)
-                problems.append(Problem(info.filename, "the archive holds this name more than once: keep one copy"))
+                problems.append(Problem(info.filename, "the archive holds this name more than once: keep one copy",
+                                        code="bundle.zip_duplicate"))
         elif name.lower() in by_lower_name:
             other = by_lower_name[name.lower()]
             problems.append(
                 Problem(
                     info.filename,
                     f"differs from {other} only in case; the two collide on some systems: rename or remove one",
+                    code="bundle.zip_case_collision", params={"other": other},
                 )
             )
         else:
             members[name] = info
             by_lower_name[name.lower()] = name
-    problems.extend(Problem(folder, SUBFOLDER_MESSAGE) for folder in subfolders)
+    problems.extend(subfolder_problem(folder) for folder in subfolders)
     return members, problems

@@ -6,7 +6,7 @@ repeating literals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 REQUIRED_FILES = ("model.py", "data.py", "train_eval.py", "requirements.txt")
 CONFIG_FILE = "config.yaml"
@@ -39,11 +39,15 @@ class Problem:
         file: the bundle file (or archive entry) the problem is about.
         message: what is wrong and how to fix it, in one line.
         line: 1-based line in ``file``, when the problem has one.
+        code: a stable key of the kind of problem (e.g. ``"bundle.subfolder"``), for interfaces that say it in
+            their own words; ``params``: the values the message names. Neither takes part in equality.
     """
 
     file: str
     message: str
     line: int | None = None
+    code: str | None = field(default=None, compare=False)
+    params: dict = field(default_factory=dict, compare=False)
 
     def __str__(self) -> str:
         file = self.file if self.file.isprintable() else ascii(self.file)[1:-1]  # no raw control characters

@@ -34,9 +34,10 @@ def parse_sources(folder: Path, names: list[str]) -> tuple[dict[str, ast.Module]
                 trees[name] = ast.parse(source, filename=name)
         except SyntaxError as error:
             message = f"syntax error: {error.msg}; fix it so Python can import the file"
-            problems.append(Problem(name, message, error.lineno))
+            problems.append(Problem(name, message, error.lineno, code="bundle.syntax_error", params={"detail": error.msg}))
         except ValueError as error:  # null bytes, on Python versions that do not raise SyntaxError
-            problems.append(Problem(name, f"cannot be read as Python source ({error}): save it as UTF-8 text"))
+            problems.append(Problem(name, f"cannot be read as Python source ({error}): save it as UTF-8 text",
+                                    code="bundle.not_python_source", params={"error": str(error)}))
     return trees, problems
 
 

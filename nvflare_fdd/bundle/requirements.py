@@ -60,9 +60,10 @@ def check_requirements(text: str) -> list[Problem]:
     """
     problems = []
     for line_number, line in _logical_lines(text):
-        message = _line_problem(line)
-        if message:
-            problems.append(Problem(FILE, message, line_number))
+        found = _line_problem(line)
+        if found:
+            code, message, params = found
+            problems.append(Problem(FILE, message, line_number, code=code, params=params))
     return problems
 
 
@@ -92,7 +93,8 @@ def index_warnings(text: str) -> list[Problem]:
     """Warnings for a bundle that names package indexes: each site installs only from the indexes it allows."""
     return [
         Problem(FILE, f"names the package index {url} ({option}); a site installs only from indexes on its own "
-                      "allow-list (https only), so ask the sites' operators to allow it, or use packages from PyPI", number)
+                      "allow-list (https only), so ask the sites' operators to allow it, or use packages from PyPI", number,
+                code="bundle.req_index", params={"url": url, "option": option})
         for number, option, url in named_indexes(text)
     ]  # fmt: skip
 
@@ -137,16 +139,21 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     return lines
 
 
-def _line_problem(line: str) -> str | None:
+Found = tuple[str, str, dict]
+"""``(code, message, params)`` of a problem with one line."""
+
+
+def _line_problem(line: str) -> Found | None:
     if shell := _shell_problem(line):
-        return shell
+        return "bundle.req_shell", shell, {}
     if line.startswith("-"):
         return _option_problem(line)
     requirement, *options = _OPTION_START.split(line)
     for option in options:
         name = option.split("=", 1)[0].split()[0]
         if name not in _PER_REQUIREMENT_OPTIONS:
-            return f"option {name} after a requirement is not supported by uv pip install -r: remove it"
+            return ("bundle.req_option_after", f"option {name} after a requirement is not supported by uv pip install -r: "
+                    "remove it", {"option": name})  # fmt: skip
     return _requirement_problem(requirement)
 
 
@@ -160,7 +167,7 @@ def _shell_problem(line: str) -> str | None:
     return None
 
 
-def _option_problem(line: str) -> str | None:
+def _option_problem(line: str) -> Found | None:
     try:
         words = shlex.split(line)
     except ValueError:
@@ -171,49 +178,51 @@ def _option_problem(line: str) -> str | None:
     if not value and len(words) > 1:
         value = words[1]
     if option in _EDITABLE_OPTIONS:
-        return (
+        return "bundle.req_editable", (
             "editable installs (-e) need the package's source on the site's disk: publish the package "
             "and write NAME==VERSION, or NAME @ https://URL-of-the-wheel"
-        )
+        ), {}
     if option in _INCLUDE_OPTIONS:
-        return (
+        return "bundle.req_include", (
             f"{_INCLUDE_OPTIONS[option]} includes another file, which cannot be resolved from one "
             "upload (subfolders and relative paths do not exist on the sites): copy its lines into requirements.txt"
-        )
+        ), {"option": _INCLUDE_OPTIONS[option]}
     if option in _FLAG_OPTIONS:
         return None
     if option in _VALUE_OPTIONS:
-        return None if value else f"{option} needs a value: add it or remove the line"
+        return None if value else ("bundle.req_needs_value", f"{option} needs a value: add it or remove the line", {"option": option})
     if option in _URL_OPTIONS:
         if not value:
-            return f"{option} needs a URL: add it or remove the line"
+            return "bundle.req_needs_url", f"{option} needs a URL: add it or remove the line", {"option": option}
         if not value.startswith(("https://", "http://")):
-            return f"{_URL_OPTIONS[option]} {value} {LOCAL_MESSAGE}" if _looks_local(value) else (
-                f"{_URL_OPTIONS[option]} needs an http(s) URL, not {value!r}: write the full https:// address"
-            )
+            if _looks_local(value):
+                return "bundle.req_local", f"{_URL_OPTIONS[option]} {value} {LOCAL_MESSAGE}", {"text": f"{_URL_OPTIONS[option]} {value}"}
+            return ("bundle.req_not_http", f"{_URL_OPTIONS[option]} needs an http(s) URL, not {value!r}: write the full https:// "
+                    "address", {"option": _URL_OPTIONS[option], "value": value})  # fmt: skip
         return None
-    return f"option {option} is not supported in a bundle's requirements.txt: remove it"
+    return ("bundle.req_option_unsupported", f"option {option} is not supported in a bundle's requirements.txt: remove it",
+            {"option": option})  # fmt: skip
 
 
-def _requirement_problem(text: str) -> str | None:
+def _requirement_problem(text: str) -> Found | None:
     if _looks_local(text):
-        return f"{text} {LOCAL_MESSAGE}"
+        return "bundle.req_local", f"{text} {LOCAL_MESSAGE}", {"text": text}
     if text.startswith(_REMOTE_SCHEMES):
         return None  # a bare URL: pip and uv infer the name from the wheel or archive
     try:
         requirement = Requirement(text)
     except InvalidRequirement as error:
         reason = str(error).splitlines()[0]
-        return f"cannot read {text!r} as a requirement ({reason}): write NAME==VERSION or NAME @ https://URL"
+        return ("bundle.req_unreadable", f"cannot read {text!r} as a requirement ({reason}): write NAME==VERSION or "
+                "NAME @ https://URL", {"text": text, "reason": reason})  # fmt: skip
     if requirement.url is None:
         return None
     if requirement.url.startswith(_REMOTE_SCHEMES):
         return None
     if requirement.url.startswith(("git+ssh://", "git@")):
-        return (
-            f"{requirement.url} needs SSH keys the sites do not have: use the https:// address of the repository"
-        )
-    return f"{requirement.name} @ {requirement.url} {LOCAL_MESSAGE}"
+        return ("bundle.req_ssh", f"{requirement.url} needs SSH keys the sites do not have: use the https:// address of "
+                "the repository", {"url": requirement.url})  # fmt: skip
+    return "bundle.req_local", f"{requirement.name} @ {requirement.url} {LOCAL_MESSAGE}", {"text": f"{requirement.name} @ {requirement.url}"}
 
 
 def _looks_local(text: str) -> bool:

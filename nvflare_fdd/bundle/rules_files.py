@@ -28,6 +28,15 @@ SUBFOLDER_MESSAGE = (
     "import or find files inside one; move the files you need to the top level, with unique names"
 )
 
+SUBFOLDER_EXAMPLE = "from utils.additional_utils import ..."
+"""The guide's own example of code that needs a subfolder."""
+
+
+def subfolder_problem(folder: str) -> Problem:
+    """The problem of a subfolder in a bundle (a dropped folder, a zip entry, a folder bundle)."""
+    return Problem(folder, SUBFOLDER_MESSAGE, code="bundle.subfolder", params={"folder": folder, "example": SUBFOLDER_EXAMPLE})
+
+
 _ALLOWED = (
     f"allowed types are weights ({' '.join(WEIGHT_SUFFIXES)}) and other files ({' '.join(OTHER_SUFFIXES)})"
 )
@@ -73,12 +82,18 @@ def odd_name_reason(name: str) -> str | None:
     Returns:
         a message naming the problem and the fix, or ``None``.
     """
+    found = _odd_name(name)
+    return found[1] if found else None
+
+
+def _odd_name(name: str) -> tuple[str, str] | None:
+    """``(code, message)`` of ``odd_name_reason``."""
     if any(ord(char) < 32 or ord(char) == 127 for char in name):
-        return "the name contains control characters: rename the file"
+        return "bundle.name_control", "the name contains control characters: rename the file"
     if "/" in name or "\\" in name:
-        return "the name contains a path separator: rename the file without '/' or '\\'"
+        return "bundle.name_separator", "the name contains a path separator: rename the file without '/' or '\\'"
     if name.startswith("-"):
-        return "the name starts with '-', which tools read as an option: rename the file"
+        return "bundle.name_dash", "the name starts with '-', which tools read as an option: rename the file"
     return None
 
 
@@ -101,15 +116,15 @@ def scan_folder(folder: Path) -> tuple[dict[str, int], list[Problem]]:
         if name in IGNORED_NAMES or (name in IGNORED_FOLDERS and entry.is_dir(follow_symlinks=False)):
             continue
         if entry.is_symlink():
-            problems.append(Problem(name, "is a symbolic link: replace it with a copy of the file"))
+            problems.append(Problem(name, "is a symbolic link: replace it with a copy of the file", code="bundle.symlink"))
         elif entry.is_dir():
-            problems.append(Problem(f"{name}/", SUBFOLDER_MESSAGE))
+            problems.append(subfolder_problem(f"{name}/"))
         elif not entry.is_file():
-            problems.append(Problem(name, "is not a regular file: remove it"))
-        elif reason := odd_name_reason(name):
-            problems.append(Problem(name, reason))
+            problems.append(Problem(name, "is not a regular file: remove it", code="bundle.not_regular"))
+        elif odd := _odd_name(name):
+            problems.append(Problem(name, odd[1], code=odd[0]))
         elif name.startswith("."):
-            problems.append(Problem(name, f"hidden files are not allowed ({_ALLOWED}): remove it"))
+            problems.append(Problem(name, f"hidden files are not allowed ({_ALLOWED}): remove it", code="bundle.hidden"))
         else:
             files[name] = entry.stat().st_size
     return files, problems
@@ -153,6 +168,7 @@ def check_weights(files: dict[str, int]) -> list[Problem]:
             largest,
             f"weight files total {shown} ({listing}), over the 1 GB limit ({MAX_WEIGHTS_BYTES:,} bytes): "
             "remove or shrink them (e.g. save only trainable weights, or use half precision)",
+            code="bundle.weights_too_large", params={"total": shown, "listing": listing},
         )
     ]
 
@@ -167,7 +183,9 @@ def _type_problem(name: str) -> Problem | None:
         return None
     shown = suffix or "(no suffix)"
     hint = _TYPE_HINTS.get(suffix, "remove it or convert it to an allowed type")
-    return Problem(name, f"file type {shown} is not allowed ({_ALLOWED}): {hint}")
+    kind = {"": "no_suffix", ".xlsx": "data", ".csv": "data"}.get(suffix, suffix[1:] if suffix in _TYPE_HINTS else "other")
+    return Problem(name, f"file type {shown} is not allowed ({_ALLOWED}): {hint}", code=f"bundle.type_not_allowed.{kind}",
+                   params={"suffix": shown})
 
 
 def _missing_required(names: list[str]) -> list[Problem]:
@@ -179,12 +197,15 @@ def _missing_required(names: list[str]) -> list[Problem]:
             continue
         message = f"required file is missing (a bundle needs {', '.join(REQUIRED_FILES)})"
         close = difflib.get_close_matches(required, list(candidates), n=1, cutoff=0.75)
+        params = {"file": required, "required": ", ".join(REQUIRED_FILES)}
         if close:
             lookalike = candidates.pop(close[0])
             message += f"; {lookalike} looks like it: rename it to {required}"
+            problem = Problem(required, message, code="bundle.missing_lookalike", params={**params, "lookalike": lookalike})
         else:
             message += f": add {required}"
-        problems.append(Problem(required, message))
+            problem = Problem(required, message, code="bundle.missing", params=params)
+        problems.append(problem)
     return problems
 
 
@@ -196,6 +217,7 @@ def _config_lookalikes(names: list[str]) -> list[Problem]:
             name,
             f"only a file named exactly {CONFIG_FILE} is read as the config, so this one would be "
             f"ignored: rename it to {CONFIG_FILE}",
+            code="bundle.config_lookalike", params={"config": CONFIG_FILE},
         )
         for name in names
         if _suffix(name) in (".yaml", ".yml") and PurePosixPath(name).stem.lower() in _CONFIG_LOOKALIKE_STEMS
@@ -208,6 +230,7 @@ def _shadowing(names: list[str]) -> list[Problem]:
             name,
             f"a helper named {name} hides the '{name[:-3]}' module that Python, the platform or "
             "your own imports need: rename it (e.g. my_" + name + ")",
+            code="bundle.shadowing", params={"module": name[:-3], "file": name},
         )
         for name in names
         if name.endswith(".py") and name[:-3] in SHADOWING_NAMES

@@ -39,7 +39,7 @@ def check_model_class(trees: dict[str, ast.Module], class_name: str) -> list[Pro
         message = (
             f"{class_name!r} is not a Python class name: register the model with the name of its class in model.py"
         )
-        return [Problem(MODEL_FILE, message)]
+        return [Problem(MODEL_FILE, message, code="bundle.class_name_invalid", params={"class_name": class_name})]
     if MODEL_FILE not in trees:
         return []
     resolver = _Resolver(trees)
@@ -57,7 +57,8 @@ def check_model_class(trees: dict[str, ast.Module], class_name: str) -> list[Pro
             f"defines no top-level class {class_name} ({hint}): "
             "add it, or register the model with the right class name"
         )
-        return [Problem(MODEL_FILE, message)]
+        code = "bundle.class_missing" if module_classes else "bundle.class_missing_none"
+        return [Problem(MODEL_FILE, message, code=code, params={"class_name": class_name, "classes": ", ".join(module_classes)})]
     definition = resolver.classes("model").get(class_name)
     if definition is None:  # bound by an import or an assignment that leads to no torch module class
         return [
@@ -65,6 +66,7 @@ def check_model_class(trees: dict[str, ast.Module], class_name: str) -> list[Pro
                 MODEL_FILE,
                 f"{class_name} is imported or assigned in model.py but does not lead to a torch.nn.Module "
                 "class in the bundle: define class " + class_name + "(nn.Module) in model.py",
+                code="bundle.class_not_module", params={"class_name": class_name},
             )
         ]
     bases = ", ".join(ast.unparse(base) for base in definition.bases)
@@ -74,6 +76,7 @@ def check_model_class(trees: dict[str, ast.Module], class_name: str) -> list[Pro
             f"class {class_name}({bases}) does not derive from torch.nn.Module, but the server builds it as "
             "a torch module: derive it from nn.Module (or a class that is one)",
             definition.lineno,
+            code="bundle.class_not_nn_module", params={"class_name": class_name, "bases": bases},
         )
     ]
 

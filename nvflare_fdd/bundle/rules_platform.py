@@ -72,7 +72,7 @@ def cuda_warnings(trees: dict[str, ast.Module]) -> list[Problem]:
         for line, device in sorted(lines):
             warnings.append(Problem(
                 file, f"moves data to {device}; on a site without a GPU this fails — use "
-                      "`model_manager.DEVICE` (this site's device)", line,
+                      "`model_manager.DEVICE` (this site's device)", line, code="bundle.cuda_pinned", params={"device": device},
             ))  # fmt: skip
     return warnings
 
@@ -80,4 +80,6 @@ def cuda_warnings(trees: dict[str, ast.Module]) -> list[Problem]:
 def _unknown(file: str, module: str, name: str, line: int, known: frozenset[str]) -> Problem:
     close = difflib.get_close_matches(name, sorted(known), n=1)
     hint = f"did you mean {close[0]}? " if close else ""
-    return Problem(file, f"{module} has no {name!r}: {hint}it offers {', '.join(sorted(known))} (DESIGN §9)", line)
+    return Problem(file, f"{module} has no {name!r}: {hint}it offers {', '.join(sorted(known))} (DESIGN §9)", line,
+                   code="bundle.platform_unknown_name" if not close else "bundle.platform_unknown_name_close",
+                   params={"module": module, "name": name, "known": ", ".join(sorted(known)), "close": close[0] if close else ""})

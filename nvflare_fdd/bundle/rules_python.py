@@ -47,12 +47,14 @@ def check_entry_points(trees: dict[str, ast.Module]) -> list[Problem]:
             if function not in bindings:
                 if _STAR not in bindings:
                     message = f"defines no top-level function {function}: the platform calls {call}; add it"
-                    problems.append(Problem(file, message))
+                    problems.append(Problem(file, message, code="bundle.entry_missing", params={"function": function, "call": call}))
                 continue
             binding = bindings[function][-1]  # the last binding is the one the module ends with
-            message = _signature_problem(function, binding, parameters, call)
-            if message:
-                problems.append(Problem(file, message, binding.line))
+            found = _signature_problem(function, binding, parameters, call)
+            if found:
+                code, message, params = found
+                problems.append(Problem(file, message, binding.line, code=code,
+                                        params={"function": function, "call": call, "parameters": ", ".join(parameters), **params}))
     return problems
 
 
@@ -69,6 +71,8 @@ def check_relative_imports(trees: dict[str, ast.Module]) -> list[Problem]:
                         f"relative import from {'.' * node.level}{node.module or ''} fails: the platform imports "
                         f"bundle files as top-level modules, not as a package; write 'from {target} import ...'",
                         node.lineno,
+                        code="bundle.relative_import",
+                        params={"module": f"{'.' * node.level}{node.module or ''}", "target": target},
                     )
                 )
     return problems
@@ -111,12 +115,14 @@ def _target_names(target: ast.expr) -> list[str]:
     return []
 
 
-def _signature_problem(function: str, binding: _Binding, parameters: tuple[str, ...], call: str) -> str | None:
+def _signature_problem(function: str, binding: _Binding, parameters: tuple[str, ...],
+                       call: str) -> tuple[str, str, dict] | None:  # fmt: skip
+    """``(code, message, params)`` when ``binding`` cannot be called as the platform calls it."""
     if binding.is_async:
-        return (
+        return "bundle.entry_async", (
             f"{function} is 'async def': the platform calls {call} without await, so it would never run; "
             "make it a plain def"
-        )
+        ), {}
     arguments = binding.arguments
     if arguments is None:
         return None
@@ -127,17 +133,17 @@ def _signature_problem(function: str, binding: _Binding, parameters: tuple[str, 
         argument.arg for argument, default in zip(arguments.kwonlyargs, arguments.kw_defaults) if default is None
     ]
     if keyword_only:
-        return (
+        return "bundle.entry_keyword_only", (
             f"{function} has required keyword-only parameter(s) {', '.join(keyword_only)}, but the platform "
             f"calls {call} with positional arguments only: give them defaults"
-        )
+        ), {"names": ", ".join(keyword_only)}
     count = len(parameters)
     if fewest <= count and (most is None or count <= most):
         return None
-    return (
+    return "bundle.entry_arity", (
         f"{function} takes {_arity(fewest, most, positional)}, the platform calls it with {count}: "
         f"{call}; change its parameters to ({', '.join(parameters)})"
-    )
+    ), {"count": count, "defined": ", ".join(positional)}
 
 
 def _arity(fewest: int, most: int | None, names: list[str]) -> str:

@@ -122,5 +122,6 @@ def _read_text(folder: Path, name: str, problems: list[Problem]) -> str | None:
     try:
         return (folder / name).read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        problems.append(Problem(name, f"is not UTF-8 text (byte {error.start}): save it as UTF-8"))
+        problems.append(Problem(name, f"is not UTF-8 text (byte {error.start}): save it as UTF-8", code="bundle.not_utf8",
+                                params={"byte": error.start}))
         return None

@@ -73,6 +73,20 @@ def stop(name: str, yes: bool, user_name: str) -> None:
     click.echo(f"{name} is cancelled.")
 
 
+@jobs.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Delete without asking for confirmation.")
+@user_option
+@platform_command
+def delete(name: str, yes: bool, user_name: str) -> None:
+    """Delete one of your jobs with its progress, metrics and global models (not while it is queued or running)."""
+    if not yes:
+        click.confirm(f"Delete {name} and its results for good?", abort=True)
+    platform = get_platform()
+    platform.delete_job(platform.user(user_name), name)
+    click.echo(f"Deleted {name}.")
+
+
 @jobs.command("resume")
 @click.argument("name")
 @click.option("--wait", is_flag=True, help="Run the queue here and follow the job until it ends.")

@@ -58,6 +58,7 @@ from nvflare_fdd.transport import (
     META_PHASES,
     META_ROUND,
     META_SETUP_PHASES,
+    SETUP_EVENT,
     TRAIN_TASK,
     error_shareable,
     update_shareable,
@@ -245,6 +246,7 @@ class KdaExecutor(Executor):
                 raise RoundError(Phase.ENVIRONMENT, site, None, str(exc), getattr(exc, "output", "")[-4000:]) from exc
             env_timing = dict(PhaseTiming(Phase.ENVIRONMENT.value, Phase.ENVIRONMENT.label, started, now()).to_dict(),
                               sandboxed=self._policy.sandbox)  # fmt: skip
+            self._announce(fl_ctx, [env_timing])
             if not self._policy.sandbox:
                 self.log_warning(fl_ctx, "user code runs UNSANDBOXED (\"sandbox\": false in fdd_site.json); the job records it")
             try:
@@ -283,10 +285,21 @@ class KdaExecutor(Executor):
             self._setup_error = error
             raise
         self._setup_phases = [env_timing, *(timing.to_dict() for timing in reply.phases)]
+        self._announce(fl_ctx, self._setup_phases)
         self._worker = worker
         self.log_info(fl_ctx, f"{site}: user code ready in {environment.description}, on {reply.device}, "
                               f"{'sandboxed' if self._policy.sandbox else 'UNSANDBOXED'}; {worker.served_rows} KDA rows served")  # fmt: skip
         return worker
+
+
+    def _announce(self, fl_ctx: FLContext, phases: list[dict]) -> None:
+        """Tell the server at once that setup phases ended (``SETUP_EVENT``); the first round's reply repeats them."""
+        try:
+            event = Shareable()
+            event["phases"] = phases
+            self.fire_fed_event(SETUP_EVENT, event, fl_ctx)
+        except Exception as exc:  # progress reporting never breaks the run
+            self.log_warning(fl_ctx, f"could not report setup progress to the server: {exc}")
 
 
 def _job_settings(meta: dict) -> dict:

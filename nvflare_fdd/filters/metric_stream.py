@@ -100,8 +100,8 @@ class MetricStreamFilter(DXOFilter):
             dxo.meta[key] = screened.accepted
             if recorder is not None and round_num is not None and screened.accepted:
                 recorder.metrics(round_num, site, kind, screened.accepted)
-        phases = _clean_phases(dxo.meta.get(META_PHASES))
-        setup = _clean_phases(dxo.meta.get(META_SETUP_PHASES))
+        phases = clean_phases(dxo.meta.get(META_PHASES))
+        setup = clean_phases(dxo.meta.get(META_SETUP_PHASES))
         dropped = _clean_dropped(dxo.meta.get(META_DROPPED_METRICS))
         personalized = dxo.meta.get(META_PERSONALIZED) is True
         dxo.meta[META_PHASES] = phases
@@ -117,7 +117,7 @@ class MetricStreamFilter(DXOFilter):
         return getattr(component, "recorder", None)
 
 
-def _clean_phases(phases: Any) -> list[dict]:
+def clean_phases(phases: Any) -> list[dict]:
     """Keep only ``{code, name, start, end}`` entries of the platform's phases, named by the platform, with finite
     times (and the environment phase's ``sandboxed`` flag)."""
     if not isinstance(phases, list):

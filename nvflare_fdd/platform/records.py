@@ -111,6 +111,9 @@ class JobEvent:
     from_state: str | None
     to_state: str
     reason: str
+    code: str | None = None
+    """The reason as a stable key (e.g. ``event.stopped_by``), for interfaces that say it in their own words."""
+    params: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

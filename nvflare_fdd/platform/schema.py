@@ -75,7 +75,10 @@ class BlobChunkRow(PlatformBase):
 
 class ModelRow(PlatformBase):
     __tablename__ = "models"
-    __table_args__ = (UniqueConstraint("class_name", "version", name="uq_models_class_version"),)
+    __table_args__ = (
+        UniqueConstraint("class_name", "version", name="uq_models_class_version"),
+        UniqueConstraint("label_key", name="uq_models_label_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     class_name: Mapped[str] = mapped_column(String(128))
@@ -86,6 +89,8 @@ class ModelRow(PlatformBase):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # added in migration 0003: metric names declared at registration (besides the vocabulary and evaluate()'s keys)
     metric_names: Mapped[list | None] = mapped_column(JSON)
+    # added in migration 0006: "class:version" in lower case, unique: names differing only in case collide
+    label_key: Mapped[str | None] = mapped_column(String(200))
 
 
 class ModelFileRow(PlatformBase):
@@ -101,16 +106,22 @@ class SiteGroupRow(PlatformBase):
     """A saved selection of sites ("bookmark")."""
 
     __tablename__ = "site_groups"
-    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_site_groups_owner_name"),)
+    __table_args__ = (
+        UniqueConstraint("owner_id", "name", name="uq_site_groups_owner_name"),
+        UniqueConstraint("owner_id", "name_key", name="uq_site_groups_owner_name_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     name: Mapped[str] = mapped_column(String(128))
     sites: Mapped[list] = mapped_column(JSON)
+    # added in migration 0006: the name in lower case, unique per owner
+    name_key: Mapped[str | None] = mapped_column(String(128))
 
 
 class JobRow(PlatformBase):
     __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("name_key", name="uq_jobs_name_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
@@ -135,6 +146,8 @@ class JobRow(PlatformBase):
     algorithm: Mapped[str] = mapped_column(String(16), default="fedavg", server_default="fedavg")
     fedprox_mu: Mapped[float] = mapped_column(Float, default=0.01, server_default="0.01")
     local_baseline: Mapped[bool] = mapped_column(Boolean, default=False)
+    # added in migration 0006: the name in lower case, unique: names differing only in case collide
+    name_key: Mapped[str | None] = mapped_column(String(128))
 
 
 class JobShareRow(PlatformBase):
@@ -157,6 +170,20 @@ class JobEventRow(PlatformBase):
     from_state: Mapped[str | None] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
+    # added in migration 0006: the reason as a code and its values, for interfaces that say it in their own words
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    reason_params: Mapped[dict | None] = mapped_column(JSON)
+
+
+class WebSessionRow(PlatformBase):
+    """A signed-in web session (migration 0006): the cookie names it; signing out or a new password removes it."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class JobStageRow(PlatformBase):

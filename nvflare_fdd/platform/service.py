@@ -32,6 +32,8 @@ JOB_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 RESUME_WEIGHTS = "fdd_resume.safetensors"
 RESUME_CONTROLS = "fdd_resume_controls.safetensors"
 VERSION = re.compile(r"^[A-Za-z0-9_.\-]+$")
+LIMITS = {"job_name": 64, "class_name": 100, "version": 32, "group_name": 64, "description": 2000}
+"""The longest each name or text may be, in characters (the web forms say so too)."""
 
 
 class PermissionDenied(FddError):
@@ -43,7 +45,8 @@ class BundleRejected(BundleError):
 
     def __init__(self, problems: list):
         self.problems = problems
-        super().__init__(f"{len(problems)} problem(s) in the bundle:\n" + "\n".join(f"  {p}" for p in problems))
+        super().__init__(f"{len(problems)} problem(s) in the bundle:\n" + "\n".join(f"  {p}" for p in problems),
+                         code="bundle.rejected", params={"count": len(problems)})
 
 
 class Platform:
@@ -63,7 +66,8 @@ class Platform:
         if storage is None:
             backends = self.plugins.storage_backends()
             if self.config.storage_backend not in backends:
-                raise FddError(f"no storage backend {self.config.storage_backend!r}; installed: {', '.join(sorted(backends))}")
+                raise FddError(f"no storage backend {self.config.storage_backend!r}; installed: {', '.join(sorted(backends))}",
+                               code="platform.no_storage_backend", params={"backend": self.config.storage_backend})
             storage = backends[self.config.storage_backend](self.config.storage_url)
         self.storage = storage
         self._runner = runner
@@ -111,26 +115,30 @@ class Platform:
             metric_names: names ``evaluate()`` returns that are neither in the common vocabulary nor literal
                 keys of its dict (DESIGN §8: only names known before a run leave a site).
         """
+        check_length("class_name", class_name)
+        check_length("version", version)
+        check_length("description", description)
         _check_version(version)
         try:
             declared = check_declared(metric_names)
         except ValueError as exc:
-            raise FddError(str(exc)) from exc
+            raise FddError(str(exc), code="model.metric_names_invalid", params={"names": " ".join(metric_names)}) from exc
         with self._validated_files(bundle, class_name) as files:
             return self.storage.add_model(user.name, class_name, version, description, files, declared)
 
     def replace_model_files(self, user: User, class_name: str, version: str, bundle: str | Path) -> Model:
-        self._owned(user, self.storage.get_model(class_name, version).owner, f"model {class_name}:{version}")
+        self._owned(user, self.storage.get_model(class_name, version).owner, "model", f"{class_name}:{version}")
         with self._validated_files(bundle, class_name) as files:
             return self.storage.replace_model_files(class_name, version, files)
 
     def describe_model(self, user: User, class_name: str, version: str, description: str) -> Model:
-        self._owned(user, self.storage.get_model(class_name, version).owner, f"model {class_name}:{version}")
+        self._owned(user, self.storage.get_model(class_name, version).owner, "model", f"{class_name}:{version}")
+        check_length("description", description)
         return self.storage.update_model_description(class_name, version, description)
 
     def delete_model(self, user: User, class_name: str, version: str) -> None:
-        """Delete a model for good; refused while a queued or running job uses it."""
-        self._owned(user, self.storage.get_model(class_name, version).owner, f"model {class_name}:{version}")
+        """Delete a model for good; refused while any job uses it (the refusal names the jobs)."""
+        self._owned(user, self.storage.get_model(class_name, version).owner, "model", f"{class_name}:{version}")
         self.storage.delete_model(class_name, version)
 
     # -- reads: a user sees their own models and jobs, and jobs shared with them; an admin sees all --
@@ -143,7 +151,8 @@ class Platform:
         """One of ``user``'s models (an admin: anyone's); another user's is not found."""
         model = self.storage.get_model(class_name, version)
         if model.owner != user.name and not user.is_admin:
-            raise NotFound(f"no model {class_name} version {version}; see `fdd models list`")
+            raise NotFound(f"no model {class_name} version {version}; see `fdd models list`", code="model.not_found",
+                           params={"model": f"{class_name}:{version}"})
         return model
 
     def export_model(self, user: User, class_name: str, version: str, folder: Path) -> Path:
@@ -155,7 +164,7 @@ class Platform:
         """A job ``user`` may read: their own, one shared with them, or any for an admin."""
         job = self.storage.get_job(name)
         if not (user.is_admin or job.owner == user.name or user.name in job.shared_with):
-            raise NotFound(f"no job named {name!r}; see `fdd jobs list`")
+            raise NotFound(f"no job named {name!r}; see `fdd jobs list`", code="job.not_found", params={"name": name})
         return job
 
     def jobs(self, user: User, states: Iterable[JobState] | None = None, mine: bool = False) -> list[Job]:
@@ -175,7 +184,7 @@ class Platform:
     def share_job(self, user: User, name: str, readers: Iterable[str]) -> Job:
         """Let ``readers`` read the owner's job ``name`` (its progress, metrics, failure and models), not change it."""
         job = self.storage.get_job(name)
-        self._owned(user, job.owner, f"job {name}")
+        self._owned(user, job.owner, "job", name)
         readers = sorted(set(readers) - {job.owner})
         for reader in readers:
             self.storage.get_user(reader)  # an unknown user is an error, not a silent no-op
@@ -183,7 +192,7 @@ class Platform:
 
     def unshare_job(self, user: User, name: str, reader: str) -> Job:
         job = self.storage.get_job(name)
-        self._owned(user, job.owner, f"job {name}")
+        self._owned(user, job.owner, "job", name)
         return self.storage.unshare_job(name, reader)
 
     def _validated_files(self, bundle: str | Path, class_name: str):
@@ -230,7 +239,7 @@ class Platform:
     def remove_pretrained(self, user: User, name: str) -> None:
         """Remove a model from the store (its owner or an admin). A job that asks for it later fails, naming it."""
         storage = self._pretrained_storage()
-        self._owned(user, storage.get_pretrained(name).owner, f"pretrained model {name}")
+        self._owned(user, storage.get_pretrained(name).owner, "pretrained model", name)
         storage.remove_pretrained(name)
 
     def _pretrained_storage(self):
@@ -241,7 +250,13 @@ class Platform:
     # -- site groups ----------------------------------------------------------------------------
 
     def save_group(self, user: User, name: str, sites: Iterable[str]) -> SiteGroup:
+        """Save (or overwrite: names differing only in letter case are one) one of ``user``'s site groups."""
+        if not name.strip():
+            raise FddError("a site group needs a name", code="group.name_required")
+        check_length("group_name", name)
         sites = sorted(set(sites))
+        if not sites:
+            raise FddError("a site group needs at least one site", code="group.no_sites")
         self._check_sites(sites)
         return self.storage.save_group(user.name, name, sites)
 
@@ -266,24 +281,29 @@ class Platform:
             local_baseline: each site also trains a local-only baseline (its metrics: kind ``baseline``).
         """
         check_algorithm(algorithm, fedprox_mu)
+        check_length("job_name", name or "")
+        check_length("description", description)
         if not JOB_NAME.match(name or ""):
-            raise FddError(f"job name {name!r} may use only English letters, digits and _ (no spaces, Korean or symbols)")
+            raise FddError(f"job name {name!r} may use only English letters, digits and _ (no spaces, Korean or symbols)",
+                           code="job.name_invalid", params={"name": name})
         if not isinstance(rounds, int) or rounds < 1:
-            raise FddError(f"rounds must be a whole number ≥ 1, got {rounds!r}")
+            raise FddError(f"rounds must be a whole number ≥ 1, got {rounds!r}", code="job.rounds_invalid", params={"value": rounds})
         class_name, version = _split_model(model)
         self.storage.get_model(class_name, version)  # exists?
         sites = list(sites)
         if group:
             matches = [g for g in self.storage.list_groups(user.name) if g.name == group]
             if not matches:
-                raise NotFound(f"you have no site group named {group!r}; see `fdd groups list`")
+                raise NotFound(f"you have no site group named {group!r}; see `fdd groups list`", code="group.not_found",
+                               params={"name": group})
             sites = list(matches[0].sites) + sites
         sites = sorted(set(sites))
         if not sites:
-            raise FddError("choose at least one site (--site NAME, or --group NAME)")
+            raise FddError("choose at least one site (--site NAME, or --group NAME)", code="job.no_sites")
         self._check_sites(sites)
         if not isinstance(min_sites, int) or not 0 <= min_sites <= len(sites):
-            raise FddError(f"min_sites must be between 0 (all sites) and the number of sites ({len(sites)}), got {min_sites!r}")
+            raise FddError(f"min_sites must be between 0 (all sites) and the number of sites ({len(sites)}), got {min_sites!r}",
+                           code="job.min_sites_invalid", params={"value": min_sites, "sites": len(sites)})
         job = self.storage.create_job(user.name, name, (class_name, version), description, rounds, sites, min_sites=min_sites,
                                       algorithm=algorithm, fedprox_mu=float(fedprox_mu),
                                       local_baseline=bool(local_baseline))  # fmt: skip
@@ -293,10 +313,12 @@ class Platform:
     def start_job(self, user: User, name: str) -> Job:
         """``ready → queued`` (at most ``max_queued_per_user`` queued jobs per user); it runs when capacity frees."""
         job = self.storage.get_job(name)
-        self._owned(user, job.owner, f"job {name}")
+        self._owned(user, job.owner, "job", name)
         if job.state != JobState.READY:
-            raise StorageConflict(f"job {name} is {job.state.value}; only a ready job can be started")
-        job = self.storage.enqueue_job(name, self.config.max_queued_per_user)
+            raise StorageConflict(f"job {name} is {job.state.value}; only a ready job can be started", code="job.start_state",
+                                  params={"name": name, "state": job.state.value})
+        job = self.storage.enqueue_job(name, self.config.max_queued_per_user, reason_code="event.start_requested",
+                                       reason_params={"user": user.name})  # fmt: skip
         self._event(name, "ready", "queued", "start requested by the user")
         return job
 
@@ -307,17 +329,22 @@ class Platform:
         saved after the last finished round (or from scratch if no round finished).
         """
         job = self.storage.get_job(name)
-        self._owned(user, job.owner, f"job {name}")
+        self._owned(user, job.owner, "job", name)
         if job.external or job.model is None:
-            raise FddError(f"job {name} was not created by the platform (or its model was deleted); it cannot be resumed")
+            raise FddError(f"job {name} was not created by the platform (or its model was deleted); it cannot be resumed",
+                           code="job.not_resumable", params={"name": name})
         if job.state not in (JobState.FAILED, JobState.CANCELLED):
-            raise StorageConflict(f"job {name} is {job.state.value}; only a failed or cancelled job can be resumed")
+            raise StorageConflict(f"job {name} is {job.state.value}; only a failed or cancelled job can be resumed",
+                                  code="job.resume_state", params={"name": name, "state": job.state.value})
         done = self.storage.last_checkpoint(name) or 0
         if done >= job.rounds:
-            raise StorageConflict(f"job {name} already finished all {job.rounds} rounds")
+            raise StorageConflict(f"job {name} already finished all {job.rounds} rounds", code="job.all_rounds_done",
+                                  params={"name": name, "rounds": job.rounds})
         reason = f"resumed by {user.name} after round {done}" if done else f"restarted by {user.name} (no round had finished)"
         previous = job.state.value
-        job = self.storage.enqueue_job(name, self.config.max_queued_per_user, resume_from=done, reason=reason)
+        job = self.storage.enqueue_job(name, self.config.max_queued_per_user, resume_from=done, reason=reason,
+                                       reason_code="event.resumed" if done else "event.restarted",
+                                       reason_params={"user": user.name, "round": done})  # fmt: skip
         self._event(name, previous, "queued", reason)
         return job
 
@@ -333,7 +360,8 @@ class Platform:
                 continue
             if not job.run_handle:
                 reason = "interrupted: the platform stopped before the job was submitted; resume it"
-                if self.storage.transition(job.name, JobState.FAILED, reason, failure=_interrupted(reason), quiet=True):
+                if self.storage.transition(job.name, JobState.FAILED, reason, failure=_interrupted(reason), quiet=True,
+                                           reason_code="event.interrupted_before_submit"):  # fmt: skip
                     self._event(job.name, "running", "failed", reason)
                     changed.append(job.name)
                 continue
@@ -344,10 +372,12 @@ class Platform:
     def stop_job(self, user: User, name: str) -> Job:
         """Stop a queued or running job (``cancelled``); a running one is aborted on its runner."""
         job = self.storage.get_job(name)
-        self._owned(user, job.owner, f"job {name}")
+        self._owned(user, job.owner, "job", name)
         if job.state not in (JobState.QUEUED, JobState.RUNNING):
-            raise StorageConflict(f"job {name} is {job.state.value}; only a queued or running job can be stopped")
-        stopped = self.storage.transition(name, JobState.CANCELLED, f"stopped by {user.name}")
+            raise StorageConflict(f"job {name} is {job.state.value}; only a queued or running job can be stopped",
+                                  code="job.stop_state", params={"name": name, "state": job.state.value})
+        stopped = self.storage.transition(name, JobState.CANCELLED, f"stopped by {user.name}", reason_code="event.stopped",
+                                          reason_params={"user": user.name})  # fmt: skip
         self._event(name, job.state.value, "cancelled", f"stopped by {user.name}")
         if job.state == JobState.RUNNING and job.run_handle:
             try:
@@ -355,6 +385,14 @@ class Platform:
             except FddError as exc:
                 log.error("job %s: abort on the runner failed: %s", name, exc)
         return stopped
+
+    def delete_job(self, user: User, name: str) -> None:
+        """Delete a job for good, with its progress, metrics and result files; refused while it is queued or running."""
+        job = self.storage.get_job(name)
+        self._owned(user, job.owner, "job", name)
+        self.storage.delete_job(name)
+        shutil.rmtree(self.config.jobs_dir / name, ignore_errors=True)
+        self._event(name, job.state.value, "deleted", f"deleted by {user.name}")
 
     def write_metrics_csv(self, user: User, name: str, path: Path) -> Path:
         """All metrics of a job as CSV: ``round, site, kind, metric, value``."""
@@ -370,7 +408,7 @@ class Platform:
         self.job(user, name)
         suffix = Path(path).suffix
         if suffix not in (".pt", ".safetensors"):
-            raise FddError(f"{path}: the model file must end in .pt or .safetensors")
+            raise FddError(f"{path}: the model file must end in .pt or .safetensors", code="job.model_format")
         artefact = ("best_global_model" if best else "global_model") + suffix
         return self.storage.write_artefact(name, artefact, Path(path))
 
@@ -413,19 +451,19 @@ class Platform:
             reason = f"could not start: {exc}"
             self.storage.transition(job.name, JobState.FAILED, reason, failure={
                 "code": None, "phase": "submit", "site": "platform", "round": None, "message": str(exc), "trace": "",
-            }, quiet=True)  # fmt: skip
+            }, quiet=True, reason_code="event.could_not_start", reason_params={"error": str(exc)})  # fmt: skip
             self._event(job.name, "running", "failed", reason)
             return
         self.storage.set_run_handle(job.name, handle)
 
     def _settle(self, job: Job) -> bool:
         """Poll a running job; if its run ended, backfill its results and record the outcome. True if it ended."""
-        reachable = True
+        reachable, code = True, None
         try:
             status = self.runner.poll(job.run_handle)
         except FddError as exc:
             reason = f"interrupted: the runner cannot tell how the job is doing ({exc}); resume it when NVFlare is back"
-            status, reachable = RunStatus("failed", reason, _interrupted(reason)), False
+            status, reachable, code = RunStatus("failed", reason, _interrupted(reason)), False, "event.runner_unreachable"
         if not status.finished:
             return False
         folder = self._backfill(job) if reachable else None
@@ -435,7 +473,9 @@ class Platform:
 
             # the site, round, phase code and trace the server recorded; else what storage shows of the last round
             failure = (read_failure(folder) if folder is not None else None) or failure or self._lost_round(job, status)
-        settled = self.storage.transition(job.name, JobState(status.state), status.reason, failure=failure, quiet=True)
+        settled = self.storage.transition(job.name, JobState(status.state), status.reason, failure=failure, quiet=True,
+                                          reason_code=code or f"event.run_{status.state}",
+                                          reason_params={"detail": status.reason})  # fmt: skip
         if settled is not None:
             self._event(job.name, "running", status.state, status.reason)
         return True
@@ -476,12 +516,15 @@ class Platform:
         known = set(self.sites())
         unknown = [site for site in sites if site not in known]
         if unknown:
-            raise FddError(f"unknown site(s) {', '.join(unknown)}; available: {', '.join(sorted(known))}")
+            raise FddError(f"unknown site(s) {', '.join(unknown)}; available: {', '.join(sorted(known))}", code="site.unknown",
+                           params={"sites": ", ".join(unknown), "available": ", ".join(sorted(known))})
 
     @staticmethod
-    def _owned(user: User, owner: str, what: str) -> None:
+    def _owned(user: User, owner: str, kind: str, name: str) -> None:
+        """Refuse a change by anyone but ``owner`` or an admin (``kind``: ``model``, ``job`` or ``pretrained model``)."""
         if user.name != owner and not user.is_admin:
-            raise PermissionDenied(f"{what} belongs to {owner}; only its owner or an admin can change it")
+            raise PermissionDenied(f"{kind} {name} belongs to {owner}; only its owner or an admin can change it",
+                                   code=f"{kind.replace(' model', '')}.not_owner", params={"name": name, "owner": owner})
 
     def _event(self, job: str, old: str | None, new: str, reason: str) -> None:
         self.plugins.notify("fdd_job_state_changed", job=job, old_state=old, new_state=new, reason=reason)
@@ -524,6 +567,18 @@ def import_results(storage, name: str, folder: Path) -> None:
             storage.put_artefact(name, artefact, folder / artefact)
 
 
+def check_length(field: str, value: str) -> None:
+    """Refuse a name or text longer than ``LIMITS[field]`` characters.
+
+    Raises:
+        FddError: naming the field, its limit and the length given.
+    """
+    limit = LIMITS[field]
+    if len(value or "") > limit:
+        raise FddError(f"{field} may be at most {limit} characters long, got {len(value)}: shorten it",
+                       code="field.too_long", params={"field": field, "limit": limit, "length": len(value)})
+
+
 def _interrupted(reason: str) -> dict:
     return {"code": None, "phase": "interrupted", "site": "server", "round": None, "message": reason, "trace": ""}
 
@@ -531,11 +586,13 @@ def _interrupted(reason: str) -> dict:
 def _split_model(label: str) -> tuple[str, str]:
     class_name, sep, version = label.partition(":")
     if not sep or not class_name or not version:
-        raise FddError(f"name a model as Class:version (e.g. SolubilityMLP:1.0), got {label!r}")
+        raise FddError(f"name a model as Class:version (e.g. SolubilityMLP:1.0), got {label!r}", code="model.label_invalid",
+                       params={"label": label})
     return class_name, version
 
 
 def _check_version(version: str) -> None:
     if not VERSION.match(version or ""):
-        raise FddError(f"version {version!r} may use letters, digits, '.', '-' and '_'")
+        raise FddError(f"version {version!r} may use letters, digits, '.', '-' and '_'", code="model.version_invalid",
+                       params={"version": version})
 

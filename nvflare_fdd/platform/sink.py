@@ -104,6 +104,10 @@ class StorageSink:
                     dropped_metrics, personalized)  # fmt: skip
         self.events("fdd_round_progress", job=self.job_name, round=round_num, site=site, phases=phases)
 
+    def site_setup(self, site: str, phases: list[dict]) -> None:
+        """A site's environment, then its whole setup, as each ends (before its first round's result)."""
+        self._write("record setup", self.storage.record_setup, self.job_name, site, phases)
+
     def metrics(self, round_num: int, site: str, kind: str, values: Mapping[str, float]) -> None:
         self._write("record metrics", self.storage.record_metrics, self.job_name, round_num, site, kind, values)
         self.events("fdd_metrics_recorded", job=self.job_name, round=round_num, site=site, kind=kind, metrics=dict(values))
@@ -120,7 +124,7 @@ class StorageSink:
             return
         reason = "all rounds finished" if state == "completed" else (failure or {}).get("message", state)
         job = self._write("record the outcome", self.storage.transition, self.job_name, JobState(state), reason,
-                          failure=failure, quiet=True)  # fmt: skip
+                          failure=failure, quiet=True, reason_code=f"event.run_{state}", reason_params={"detail": reason})  # fmt: skip
         if job is not None:
             self.events("fdd_job_state_changed", job=self.job_name, old_state="running", new_state=state, reason=reason)
 
@@ -142,6 +146,7 @@ class StorageSink:
         self.storage.create_job(
             owner, self.job_name, None, "submitted to NVFlare outside the platform", num_rounds, sites,
             external=True, state=JobState.RUNNING, reason=f"NVFlare job {self.nvflare_job_id or '?'} started",
+            reason_code="event.external_started", reason_params={"id": self.nvflare_job_id or "?"},
         )  # fmt: skip
         self.events("fdd_job_state_changed", job=self.job_name, old_state=None, new_state="running", reason="external run")
 

@@ -48,6 +48,7 @@ from nvflare_fdd.platform.schema import (
     ModelRow,
     SiteGroupRow,
     UserRow,
+    WebSessionRow,
 )
 
 CHECKPOINT = "checkpoint.safetensors"  # the global model after the last finished round
@@ -101,7 +102,7 @@ class SqlStorage(PretrainedStore):
             try:
                 session.flush()
             except IntegrityError:
-                raise StorageConflict(f"a user named {name!r} already exists") from None
+                raise StorageConflict(f"a user named {name!r} already exists", code="user.exists", params={"name": name}) from None
             return _user(row)
 
     def set_password(self, name: str, password_hash: str) -> None:
@@ -131,17 +132,19 @@ class SqlStorage(PretrainedStore):
         with self._session() as session:
             owner_row = _user_row(session, owner)
             stamp = now()
+            key = f"{class_name}:{version}".lower()
+            taken = session.scalars(select(ModelRow).where(ModelRow.label_key == key)).first()
             row = ModelRow(
-                class_name=class_name, version=version, description=description,
+                class_name=class_name, version=version, description=description, label_key=key,
                 owner_id=owner_row.id, created_at=stamp, updated_at=stamp, metric_names=list(metric_names),
             )  # fmt: skip
+            if taken is not None:
+                raise _model_exists(taken.class_name, taken.version)
             session.add(row)
             try:
                 session.flush()
-            except IntegrityError:
-                raise StorageConflict(
-                    f"model {class_name} version {version} already exists; register it under another version"
-                ) from None
+            except IntegrityError:  # registered meanwhile by another process
+                raise _model_exists(class_name, version) from None
             self._put_files(session, row.id, files)
             return _model(session, row)
 
@@ -166,10 +169,17 @@ class SqlStorage(PretrainedStore):
             return _model(session, row)
 
     def delete_model(self, class_name: str, version: str) -> None:
-        """Delete a model and its files, for good; refused while a queued or running job uses it."""
+        """Delete a model and its files, for good; refused while any job uses it (delete those jobs first)."""
         with self._session() as session:
             row = _model_row(session, class_name, version)
             self._refuse_if_active(session, row, "delete it")
+            users = session.scalars(select(JobRow.name).where(JobRow.model_id == row.id).order_by(JobRow.name)).all()
+            if users:
+                raise StorageConflict(
+                    f"cannot delete model {row.class_name}:{row.version}: job(s) {', '.join(users)} use it (to show their "
+                    "model and to resume); delete those jobs first", code="model.used_by_jobs",
+                    params={"model": f"{row.class_name}:{row.version}", "jobs": ", ".join(users)},
+                )
             old_blobs = self._delete_files(session, row.id)
             for job in session.scalars(select(JobRow).where(JobRow.model_id == row.id)):
                 job.model_id = None  # finished jobs keep their results, not the model
@@ -209,7 +219,9 @@ class SqlStorage(PretrainedStore):
             raise StorageConflict(
                 f"cannot {action}: model {model.class_name}:{model.version} is used by "
                 f"{'queued or running job' if len(active) == 1 else 'queued or running jobs'} {', '.join(active)}; "
-                "stop them or wait until they end"
+                "stop them or wait until they end",
+                code="model.in_use_replace" if action.startswith("replace") else "model.in_use_delete",
+                params={"model": f"{model.class_name}:{model.version}", "jobs": ", ".join(active)},
             )
 
     @staticmethod
@@ -230,13 +242,13 @@ class SqlStorage(PretrainedStore):
         with self._session() as session:
             owner_row = _user_row(session, owner)
             row = session.scalars(
-                select(SiteGroupRow).where(SiteGroupRow.owner_id == owner_row.id, SiteGroupRow.name == name)
+                select(SiteGroupRow).where(SiteGroupRow.owner_id == owner_row.id, SiteGroupRow.name_key == name.lower())
             ).first()
             if row is None:
-                row = SiteGroupRow(owner_id=owner_row.id, name=name, sites=list(sites))
+                row = SiteGroupRow(owner_id=owner_row.id, name=name, name_key=name.lower(), sites=list(sites))
                 session.add(row)
-            else:
-                row.sites = list(sites)
+            else:  # the same name, perhaps in other letter case: this group, renamed
+                row.name, row.sites = name, list(sites)
             return SiteGroup(name=name, owner=owner, sites=tuple(row.sites))
 
     def list_groups(self, owner: str) -> list[SiteGroup]:
@@ -249,10 +261,10 @@ class SqlStorage(PretrainedStore):
         with self._session() as session:
             owner_row = _user_row(session, owner)
             deleted = session.execute(
-                delete(SiteGroupRow).where(SiteGroupRow.owner_id == owner_row.id, SiteGroupRow.name == name)
+                delete(SiteGroupRow).where(SiteGroupRow.owner_id == owner_row.id, SiteGroupRow.name_key == name.lower())
             ).rowcount
             if not deleted:
-                raise NotFound(f"{owner} has no site group named {name!r}")
+                raise NotFound(f"{owner} has no site group named {name!r}", code="group.not_found", params={"name": name})
 
     # -- jobs -----------------------------------------------------------------------------------
 
@@ -260,24 +272,29 @@ class SqlStorage(PretrainedStore):
         self, owner: str, name: str, model: tuple[str, str] | None, description: str, rounds: int, sites: Iterable[str],
         external: bool = False, state: JobState = JobState.READY, reason: str = "created", min_sites: int = 0,
         algorithm: str = "fedavg", fedprox_mu: float = 0.01, local_baseline: bool = False,
+        reason_code: str | None = "event.created", reason_params: Mapping[str, Any] | None = None,
     ) -> Job:  # fmt: skip
-        """A new job (``ready``); the name must be new across all users."""
+        """A new job (``ready``); the name must be new across all users (names differing only in case count as one)."""
         with self._session() as session:
             owner_row = _user_row(session, owner)
             model_id = _model_row(session, *model).id if model else None
             stamp = now()
+            taken = session.scalar(select(JobRow.name).where(JobRow.name_key == name.lower()))
             row = JobRow(
-                name=name, owner_id=owner_row.id, model_id=model_id, description=description, rounds=rounds,
-                sites=list(sites), state=state.value, created_at=stamp, external=external, min_sites=min_sites,
+                name=name, name_key=name.lower(), owner_id=owner_row.id, model_id=model_id, description=description,
+                rounds=rounds, sites=list(sites), state=state.value, created_at=stamp, external=external, min_sites=min_sites,
                 started_at=stamp if state == JobState.RUNNING else None, algorithm=algorithm, fedprox_mu=fedprox_mu,
                 local_baseline=local_baseline,
             )  # fmt: skip
+            if taken is not None:
+                raise _job_exists(taken)
             session.add(row)
             try:
                 session.flush()
-            except IntegrityError:
-                raise StorageConflict(f"a job named {name!r} already exists; choose another name") from None
-            session.add(JobEventRow(job_id=row.id, at=stamp, from_state=None, to_state=state.value, reason=reason))
+            except IntegrityError:  # created meanwhile by another process
+                raise _job_exists(name) from None
+            session.add(JobEventRow(job_id=row.id, at=stamp, from_state=None, to_state=state.value, reason=reason,
+                                    reason_code=reason_code, reason_params=dict(reason_params or {}) or None))
             return _job(session, row)
 
     def get_job(self, name: str) -> Job:
@@ -299,7 +316,8 @@ class SqlStorage(PretrainedStore):
                 query = query.where(JobRow.state.in_([JobState(s).value for s in states]))
             return [_job(session, row) for row in session.scalars(query)]
 
-    def enqueue_job(self, name: str, max_queued_per_user: int, resume_from: int | None = None, reason: str = "") -> Job:
+    def enqueue_job(self, name: str, max_queued_per_user: int, resume_from: int | None = None, reason: str = "",
+                    reason_code: str | None = None, reason_params: Mapping[str, Any] | None = None) -> Job:  # fmt: skip
         """``ready → queued`` (or ``failed/cancelled → queued`` to resume after round ``resume_from``),
         unless the owner already has ``max_queued_per_user`` queued jobs."""
         with self._session() as session:
@@ -313,9 +331,11 @@ class SqlStorage(PretrainedStore):
             if queued >= max_queued_per_user and row.state != JobState.QUEUED.value:
                 raise StorageConflict(
                     f"you already have {queued} jobs waiting in the queue (at most {max_queued_per_user}); "
-                    "start this one when one of them has begun running, or stop one"
+                    "start this one when one of them has begun running, or stop one",
+                    code="job.queue_full", params={"queued": queued, "limit": max_queued_per_user},
                 )
-            self._move(session, row, JobState.QUEUED, reason or "start requested by the user")
+            self._move(session, row, JobState.QUEUED, reason or "start requested by the user",
+                       reason_code or ("event.start_requested" if not reason else None), reason_params)
             row.queued_at = now()
             row.resume_from = resume_from
             row.failure = None if resume_from is not None else row.failure
@@ -344,13 +364,14 @@ class SqlStorage(PretrainedStore):
             ).first()  # fmt: skip
             if row is None:
                 return None
-            self._move(session, row, JobState.RUNNING, f"started on the {runner} runner")
+            self._move(session, row, JobState.RUNNING, f"started on the {runner} runner", "event.started", {"runner": runner})
             row.runner = runner
             row.started_at = now()
             return _job(session, row)
 
     def transition(
-        self, name: str, to_state: JobState, reason: str, failure: Mapping[str, Any] | None = None, quiet: bool = False
+        self, name: str, to_state: JobState, reason: str, failure: Mapping[str, Any] | None = None, quiet: bool = False,
+        reason_code: str | None = None, reason_params: Mapping[str, Any] | None = None,
     ) -> Job | None:
         """Move a job to ``to_state`` if that transition is allowed.
 
@@ -365,8 +386,10 @@ class SqlStorage(PretrainedStore):
             if JobState(to_state) not in TRANSITIONS[JobState(row.state)]:
                 if quiet:
                     return None
-                raise StorageConflict(f"job {name} is {row.state}; it cannot become {JobState(to_state).value}")
-            self._move(session, row, JobState(to_state), reason)
+                raise StorageConflict(f"job {name} is {row.state}; it cannot become {JobState(to_state).value}",
+                                      code="job.transition_invalid", params={"name": name, "state": row.state,
+                                                                            "to_state": JobState(to_state).value})
+            self._move(session, row, JobState(to_state), reason, reason_code, reason_params)
             if failure is not None:
                 row.failure = dict(failure)
             if JobState(to_state).is_final:
@@ -399,11 +422,30 @@ class SqlStorage(PretrainedStore):
         with self._session() as session:
             return _events(session, _job_row(session, name))
 
-    def _move(self, session: Session, row: JobRow, to_state: JobState, reason: str) -> None:
+    def delete_job(self, name: str) -> None:
+        """Delete a job with its events, progress, metrics and result files; refused while it is queued or running."""
+        with self._session() as session:
+            row = _job_row(session, name, for_update=True)
+            if row.state in ACTIVE_STATES:
+                raise StorageConflict(f"job {name} is {row.state}: stop it before deleting it", code="job.delete_active",
+                                      params={"name": name, "state": row.state})
+            blobs = set(session.scalars(select(ArtefactRow.blob_id).where(ArtefactRow.job_id == row.id)))
+            for table in (ArtefactRow, MetricRow, JobRoundRow, JobStageRow, JobEventRow, JobShareRow):
+                session.execute(delete(table).where(table.job_id == row.id))
+            session.delete(row)
+            session.flush()
+            for blob_id in blobs:
+                _drop_blob_if_unused(session, blob_id)
+
+    def _move(self, session: Session, row: JobRow, to_state: JobState, reason: str, reason_code: str | None = None,
+              reason_params: Mapping[str, Any] | None = None) -> None:  # fmt: skip
         current = JobState(row.state)
         if to_state not in TRANSITIONS[current]:
-            raise StorageConflict(f"job {row.name} is {current.value}; it cannot become {to_state.value}")
-        session.add(JobEventRow(job_id=row.id, at=now(), from_state=current.value, to_state=to_state.value, reason=reason))
+            raise StorageConflict(f"job {row.name} is {current.value}; it cannot become {to_state.value}",
+                                  code="job.transition_invalid", params={"name": row.name, "state": current.value,
+                                                                        "to_state": to_state.value})
+        session.add(JobEventRow(job_id=row.id, at=now(), from_state=current.value, to_state=to_state.value, reason=reason,
+                                reason_code=reason_code, reason_params=dict(reason_params or {}) or None))
         row.state = to_state.value
 
     # -- progress, metrics, artefacts -----------------------------------------------------------
@@ -446,6 +488,16 @@ class SqlStorage(PretrainedStore):
             job = _job_row(session, name)
             session.merge(JobStageRow(job_id=job.id, round=round_num, site=site, phases=phases, num_samples=num_samples,
                                       dropped_metrics=dropped_metrics or None, personalized=personalized or None))  # fmt: skip
+
+    def record_setup(self, name: str, site: str, phases: list[dict]) -> None:
+        """A site's setup phases so far (round 0); never replaces a longer record (the events may arrive late)."""
+        with self._session() as session:
+            job = _job_row(session, name)
+            row = session.get(JobStageRow, (job.id, 0, site))
+            if row is None:
+                session.add(JobStageRow(job_id=job.id, round=0, site=site, phases=phases, num_samples=None))
+            elif len(phases) > len(row.phases or []):
+                row.phases = phases
 
     def record_metrics(self, name: str, round_num: int, site: str, kind: str, values: Mapping[str, float]) -> None:
         with self._session() as session:
@@ -509,11 +561,38 @@ class SqlStorage(PretrainedStore):
             job = _job_row(session, name)
             row = session.get(ArtefactRow, (job.id, artefact))
             if row is None:
-                raise NotFound(f"job {name} has no {artefact} (yet)")
+                raise NotFound(f"job {name} has no {artefact} (yet)", code="job.no_artefact", params={"name": name, "file": artefact})
             with open(destination, "wb") as handle:
                 for chunk in _blob_chunks(session, row.blob_id):
                     handle.write(chunk)
         return destination
+
+
+    # -- web sessions ---------------------------------------------------------------------------
+
+    def add_web_session(self, user: str, token_hash: str, expires_at: datetime) -> None:
+        """Record a signed-in session (the cookie carries the token; only its hash is kept)."""
+        with self._session() as session:
+            session.execute(delete(WebSessionRow).where(WebSessionRow.expires_at < now()))  # expired ones go
+            session.add(WebSessionRow(token_hash=token_hash, user_id=_user_row(session, user).id, created_at=now(),
+                                      expires_at=expires_at))  # fmt: skip
+
+    def web_session_user(self, token_hash: str) -> User | None:
+        """The user of a live session, or ``None`` (unknown, revoked or expired)."""
+        with self._session() as session:
+            row = session.get(WebSessionRow, token_hash)
+            if row is None or row.expires_at <= now():
+                return None
+            return _user(session.get(UserRow, row.user_id))
+
+    def end_web_session(self, token_hash: str) -> None:
+        with self._session() as session:
+            session.execute(delete(WebSessionRow).where(WebSessionRow.token_hash == token_hash))
+
+    def end_web_sessions(self, user: str) -> int:
+        """Revoke every session of ``user`` (a new password); returns how many there were."""
+        with self._session() as session:
+            return session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == _user_row(session, user).id)).rowcount
 
 
 # -- row → record -------------------------------------------------------------------------------
@@ -527,8 +606,19 @@ def _user_row(session: Session, name: str, for_update: bool = False) -> UserRow:
     query = select(UserRow).where(UserRow.name == name)
     row = session.scalars(query.with_for_update() if for_update else query).first()
     if row is None:
-        raise NotFound(f"no user named {name!r}")
+        raise NotFound(f"no user named {name!r}", code="user.not_found", params={"name": name})
     return row
+
+
+def _model_exists(class_name: str, version: str) -> StorageConflict:
+    return StorageConflict(f"model {class_name} version {version} already exists (names that differ only in letter case "
+                           "count as one); register it under another version", code="model.exists",
+                           params={"model": f"{class_name}:{version}"})  # fmt: skip
+
+
+def _job_exists(name: str) -> StorageConflict:
+    return StorageConflict(f"a job named {name!r} already exists (names that differ only in letter case count as one); "
+                           "choose another name", code="job.name_taken", params={"name": name})  # fmt: skip
 
 
 def _owner_name(session: Session, job: JobRow) -> str:
@@ -538,7 +628,8 @@ def _owner_name(session: Session, job: JobRow) -> str:
 def _model_row(session: Session, class_name: str, version: str) -> ModelRow:
     row = session.scalars(select(ModelRow).where(ModelRow.class_name == class_name, ModelRow.version == version)).first()
     if row is None:
-        raise NotFound(f"no model {class_name} version {version}; see `fdd models list`")
+        raise NotFound(f"no model {class_name} version {version}; see `fdd models list`", code="model.not_found",
+                       params={"model": f"{class_name}:{version}"})
     return row
 
 
@@ -555,7 +646,7 @@ def _job_row(session: Session, name: str, for_update: bool = False) -> JobRow:
     query = select(JobRow).where(JobRow.name == name)
     row = session.scalars(query.with_for_update() if for_update else query).first()
     if row is None:
-        raise NotFound(f"no job named {name!r}; see `fdd jobs list`")
+        raise NotFound(f"no job named {name!r}; see `fdd jobs list`", code="job.not_found", params={"name": name})
     return row
 
 
@@ -576,4 +667,5 @@ def _job(session: Session, row: JobRow) -> Job:
 
 def _events(session: Session, job: JobRow) -> list[JobEvent]:
     events = session.scalars(select(JobEventRow).where(JobEventRow.job_id == job.id).order_by(JobEventRow.id))
-    return [JobEvent(at=e.at, from_state=e.from_state, to_state=e.to_state, reason=e.reason) for e in events]
+    return [JobEvent(at=e.at, from_state=e.from_state, to_state=e.to_state, reason=e.reason, code=e.reason_code,
+                     params=dict(e.reason_params or {})) for e in events]  # fmt: skip

@@ -7,20 +7,24 @@ runs the platform's queue beside it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from flask import Flask, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Flask, flash, g, jsonify, redirect, render_template, request, session, url_for
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from nvflare_fdd.errors import FddError
-from nvflare_fdd.platform.service import PermissionDenied, Platform
+from nvflare_fdd.platform.service import LIMITS, PermissionDenied, Platform
 from nvflare_fdd.platform.storage import NotFound, StorageConflict
 from nvflare_fdd.web import security
 from nvflare_fdd.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
+from nvflare_fdd.web.messages import error_message, message, problem_dict
 from nvflare_fdd.web.progress import utc
+from nvflare_fdd.web.refresh import DataRefresh
 from nvflare_fdd.web.settings import WebSettings, load_web_settings
 from nvflare_fdd.web.views import data, job, jobs, models
+
+HSTS = "max-age=31536000; includeSubDomains"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -35,6 +39,8 @@ class WebContext:
     platform: Platform
     settings: WebSettings
     stats: object  # a ``nvflare_fdd.stats.store.StatsStore``: ``latest()`` → {institution: summary}
+    throttle: security.SignInThrottle
+    refresh: DataRefresh
 
 
 def create_app(platform: Platform | None = None, settings: WebSettings | None = None, stats=None) -> Flask:
@@ -53,18 +59,20 @@ def create_app(platform: Platform | None = None, settings: WebSettings | None = 
 
         stats = JsonStatsStore()
     app = Flask(__name__)
+    app.session_interface = security.SessionInterface()
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME="fdd_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        PERMANENT_SESSION_LIFETIME=security.SESSION_LIFETIME,
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
     )
     app.json.sort_keys = False
     app.json.ensure_ascii = False
-    app.extensions["fdd"] = WebContext(platform, settings, stats)
+    throttle = security.SignInThrottle(settings.throttle_storage)
+    app.extensions["fdd"] = WebContext(platform, settings, stats, throttle, DataRefresh(platform, stats))
     for blueprint in (security.blueprint, data.blueprint, models.blueprint, jobs.blueprint, job.blueprint):
         app.register_blueprint(blueprint)
     app.before_request(_choose_language)
@@ -104,6 +112,8 @@ def _security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response
 
 
@@ -111,6 +121,9 @@ def _template_helpers() -> dict:
     language = g.get("lang", DEFAULT_LANGUAGE)
     return {
         "t": lambda key: translate(key, language),
+        "msg": lambda code, **params: message(code, params, language),
+        "maxn": lambda n: translate("common.max_n", language).replace("{n}", str(n)),
+        "limits": LIMITS,
         "lang": language,
         "other_lang": "en" if language == "ko" else "ko",
         "csrf_token": security.csrf_token,
@@ -142,22 +155,36 @@ def _status_of(error: FddError) -> int:
 
 
 def _platform_error(error: FddError):
-    """The platform's user-readable messages: JSON for scripts, a page for browsers."""
+    """The platform's refusal in the UI's words: JSON for scripts; a form posted without scripts goes back where
+    the user acted, the reason shown there; a page that cannot be shown says why on the error page."""
     status = _status_of(error)
+    language = g.get("lang", DEFAULT_LANGUAGE)
+    text = error_message(error, language)
     if wants_json():
-        return jsonify(error=str(error)), status
-    return render_template("error.html", status=status, message=str(error)), status
+        body = {"error": text, "code": error.code}
+        if getattr(error, "problems", None):
+            body["problems"] = [problem_dict(p, language) for p in error.problems]
+        return jsonify(body), status
+    if request.method == "POST":
+        flash(text, "error")
+        return redirect(security.safe_next(request.form.get("next"), url_for("jobs.index")))
+    return render_template("error.html", status=status, message=text), status
 
 
 def _http_error(error: HTTPException):
+    language = g.get("lang", DEFAULT_LANGUAGE)
     if isinstance(error, RequestEntityTooLarge):
-        message = translate("error.too_large", g.get("lang", DEFAULT_LANGUAGE))
+        text = message("upload.too_large", {}, language)
     elif isinstance(error, security.CsrfError):
-        message = translate("error.csrf", g.get("lang", DEFAULT_LANGUAGE))
+        text = translate("error.csrf", language)
     elif error.code == 404:
-        message = translate("error.not_found", g.get("lang", DEFAULT_LANGUAGE))
+        text = translate("error.not_found", language)
     else:
-        message = error.description or error.name
+        text = translate(f"error.http_{error.code}", language) if f"error.http_{error.code}" in _KNOWN_HTTP else (
+            error.description or error.name)  # fmt: skip
     if wants_json():
-        return jsonify(error=message), error.code
-    return render_template("error.html", status=error.code, message=message), error.code
+        return jsonify(error=text), error.code
+    return render_template("error.html", status=error.code, message=text), error.code
+
+
+_KNOWN_HTTP = frozenset({"error.http_400", "error.http_403", "error.http_405", "error.http_500"})

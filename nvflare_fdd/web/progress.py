@@ -13,16 +13,24 @@ from datetime import datetime, timezone
 from nvflare_fdd.platform.records import JobProgress, JobState, MetricValue
 
 ENVIRONMENT_PHASE = 900
+SETUP_LAST_PHASE = 3000
+"""The model phase (``model_loader``) ends a site's setup."""
 
 
 def progress_view(progress: JobProgress, now: float) -> dict:
-    """The steps of ``progress`` as plain data; ``now`` (seconds since the epoch) times running steps."""
+    """The steps of ``progress`` as plain data.
+
+    Each step, and each site within it, ends when the site's own time stamps say it ended:
+    a site reports its environment (900) and then its setup (1000–3000) as soon as each is
+    done. Steps still running carry their start, not an elapsed time, so the result stays
+    the same until something happens (the page polls it with an ETag and times running
+    steps itself); ``now`` is unused and kept for callers.
+    """
     job = progress.job
     ended = job.state.is_final
     interrupted = job.state.value if job.state in (JobState.FAILED, JobState.CANCELLED) else None
     started = utc(job.started_at).timestamp() if job.started_at else None
     finished = utc(job.finished_at).timestamp() if job.finished_at else None
-    end = finished if ended and finished else now
 
     def status(done: bool, begun: bool) -> str:
         if done:
@@ -37,13 +45,19 @@ def progress_view(progress: JobProgress, now: float) -> dict:
     for site in job.sites:
         phases = progress.setup.get(site, [])
         environment = next((p for p in phases if p.get("code") == ENVIRONMENT_PHASE), None)
+        setup_done = any(p.get("code", 0) >= SETUP_LAST_PHASE for p in phases)
         sites.append({
             "site": site,
-            "done": bool(phases),
+            "done": setup_done,
+            "status": status(setup_done, started is not None),
+            "environment": status(environment is not None, started is not None),
             "environment_seconds": _span([environment]) if environment else None,
-            "setup_seconds": _span(phases),
+            "setup_seconds": _span(phases) if setup_done else None,
+            "ended_at": phases[-1]["end"] if setup_done else None,
+            "sandboxed": environment.get("sandboxed", True) if environment else None,
         })  # fmt: skip
     environment_done = bool(job.sites) and all(s["done"] for s in sites)
+    environment_end = max((s["ended_at"] for s in sites), default=None) if environment_done else None
 
     rounds = []
     for number in range(1, job.rounds + 1):
@@ -55,7 +69,7 @@ def progress_view(progress: JobProgress, now: float) -> dict:
             "status": status(round_finished is not None, round_started is not None),
             "started": round_started,
             "finished": round_finished,
-            "elapsed": _elapsed(round_started, round_finished, end),
+            "elapsed": _elapsed(round_started, round_finished, finished) if round_finished or ended else None,
             "sites": {
                 site: {"num_samples": info.get("num_samples"), "seconds": _span(info.get("phases", []))}
                 for site, info in sorted(reported.items())
@@ -64,21 +78,21 @@ def progress_view(progress: JobProgress, now: float) -> dict:
     rounds_done = bool(rounds) and all(r["status"] == "done" for r in rounds)
 
     return {
-        "now": now,
         "state": job.state.value,
         "final": ended,
         "start": {"status": status(started is not None, started is not None), "at": started},
-        "environment": {"status": status(environment_done, started is not None), "sites": sites},
+        "environment": {
+            "status": status(environment_done, started is not None), "sites": sites, "started": started,
+            "elapsed": round(environment_end - started, 3) if environment_end and started else None,
+        },
         "rounds": rounds,
         "results": {
             "status": status(job.state == JobState.COMPLETED, rounds_done or (ended and started is not None)),
             "at": finished if job.state == JobState.COMPLETED else None,
         },
-        "elapsed": _elapsed(started, finished if ended else None, end),
+        "started": started,
+        "elapsed": _elapsed(started, finished, finished) if ended else None,
         "failure": job.failure,
-        "events": [
-            {"at": utc(e.at).isoformat(), "from": e.from_state, "to": e.to_state, "reason": e.reason} for e in progress.events
-        ],
     }
 
 
@@ -110,7 +124,8 @@ def _span(phases: list[dict]) -> float | None:
     return round(phases[-1]["end"] - phases[0]["start"], 3)
 
 
-def _elapsed(start: float | None, finish: float | None, now: float) -> float | None:
-    if start is None:
+def _elapsed(start: float | None, finish: float | None, fallback: float | None) -> float | None:
+    end = finish if finish is not None else fallback
+    if start is None or end is None:
         return None
-    return round((finish if finish is not None else now) - start, 3)
+    return round(end - start, 3)

@@ -1,11 +1,11 @@
-"""Serving the web UI: a threaded WSGI server, with the platform's queue ticking beside it."""
+"""Serving the web UI with waitress (a production WSGI server), the platform's queue ticking beside it."""
 
 from __future__ import annotations
 
 import logging
 import threading
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from waitress.server import create_server
 
 from nvflare_fdd.platform.service import Platform
 from nvflare_fdd.web.app import create_app
@@ -56,25 +56,38 @@ def prepare(platform: Platform) -> None:
         log.warning("job %s was reconciled with the runner: now %s", name, platform.storage.get_job(name).state.value)
 
 
+def make_server(app, settings: WebSettings, host: str, port: int):
+    """A waitress server for ``app`` on ``host:port`` (0: a free one), not yet serving.
+
+    Behind a reverse proxy (``ui.trusted_proxy``), its ``X-Forwarded-For`` and ``X-Forwarded-Proto``
+    give the client's address (sign-in throttling) and scheme (``Secure`` cookies, HSTS).
+    """
+    options = {"host": host, "port": port, "threads": settings.threads, "url_scheme": settings.url_scheme,
+               "ident": "fdd", "clear_untrusted_proxy_headers": True}  # fmt: skip
+    if settings.trusted_proxy:
+        options.update(trusted_proxy=settings.trusted_proxy, trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"})
+    return create_server(app, **options)
+
+
 class RunningServer:
     """A web UI served in background threads (for tests and embedding); ``close()`` stops it all."""
 
-    def __init__(self, server: BaseWSGIServer, ticker: QueueTicker):
+    def __init__(self, server, ticker: QueueTicker):
         self.server = server
         self.ticker = ticker
-        self._thread = threading.Thread(target=server.serve_forever, name="fdd-web", daemon=True)
+        self._thread = threading.Thread(target=server.run, name="fdd-web", daemon=True)
         self._thread.start()
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self.server.effective_host}:{self.server.effective_port}"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(10)
         self.ticker.stop()
+        for channel in list(self.server._map.values()):  # the listening socket, open connections, the trigger
+            channel.handle_close()
+        self.server.task_dispatcher.shutdown()
+        self._thread.join(10)
 
 
 def start_server(platform: Platform, host: str = "127.0.0.1", port: int = 0, settings: WebSettings | None = None,
@@ -83,7 +96,7 @@ def start_server(platform: Platform, host: str = "127.0.0.1", port: int = 0, set
     settings = settings or load_web_settings(platform.config)
     app = create_app(platform, settings, stats=stats)
     prepare(platform)
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(app, settings, host, port)
     return RunningServer(server, QueueTicker(platform, settings.tick_interval).start())
 
 
@@ -98,16 +111,14 @@ class WebUI:
         self.platform = platform
 
     def serve(self, host: str, port: int) -> None:
-        """Serve until interrupted, with the queue ticking every second."""
+        """Serve with waitress until interrupted, with the queue ticking every second."""
         settings = load_web_settings(self.platform.config)
         app = create_app(self.platform, settings)
         prepare(self.platform)
-        server = make_server(host, port, app, threaded=True)
+        server = make_server(app, settings, host, port)
         ticker = QueueTicker(self.platform, settings.tick_interval).start()
+        log.info("serving the web UI on http://%s:%s", server.effective_host, server.effective_port)
         try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
+            server.run()  # waitress stops on Ctrl-C
         finally:
-            server.server_close()
             ticker.stop()

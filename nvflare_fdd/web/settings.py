@@ -8,6 +8,13 @@ Example ``platform.yaml`` section (every key optional)::
       secure_cookies: true     # behind https: the session cookie is sent over https only
       secret_key: ...          # signs the session cookie; better: $FDD_SECRET_KEY
       max_upload_mb: 1100      # largest model upload (weights may total 1 GB)
+      threads: 8               # requests served at once (waitress)
+      trusted_proxy: 127.0.0.1 # a reverse proxy terminating https: its X-Forwarded-For/-Proto are believed
+      url_scheme: https        # the scheme when a proxy terminates https but sends no X-Forwarded-Proto
+      throttle_storage: memory://   # where failed sign-ins are counted (a `limits` storage URI)
+
+Served over https (``url_scheme``, or a trusted proxy's ``X-Forwarded-Proto: https``), the
+session cookie is ``Secure`` and responses carry ``Strict-Transport-Security``.
 
 Environment overrides: ``$FDD_SECRET_KEY``, ``$FDD_UI_HOST``, ``$FDD_UI_PORT``,
 ``$FDD_UI_SECURE_COOKIES`` (``1``/``0``). With no secret key anywhere, one is generated
@@ -44,6 +51,10 @@ class WebSettings:
     secure_cookies: bool = False
     max_upload_bytes: int = 1100 << 20
     tick_interval: float = 1.0
+    threads: int = 8
+    trusted_proxy: str | None = None
+    url_scheme: str = "http"
+    throttle_storage: str = "memory://"
 
 
 def load_web_settings(config: PlatformConfig) -> WebSettings:
@@ -57,8 +68,12 @@ def load_web_settings(config: PlatformConfig) -> WebSettings:
     try:
         port = int(port_text)
         max_upload_mb = int(section.get("max_upload_mb", 1100))
+        threads = int(section.get("threads", 8))
     except (TypeError, ValueError) as exc:
-        raise FddError(f"ui.port and ui.max_upload_mb must be whole numbers: {exc}") from None
+        raise FddError(f"ui.port, ui.max_upload_mb and ui.threads must be whole numbers: {exc}") from None
+    scheme = str(section.get("url_scheme", "http"))
+    if scheme not in ("http", "https"):
+        raise FddError(f"ui.url_scheme must be http or https, got {scheme!r}")
     secure = os.environ.get(SECURE_COOKIES_ENV)
     return WebSettings(
         secret_key=os.environ.get(SECRET_KEY_ENV) or section.get("secret_key") or _stored_secret_key(config.home),
@@ -66,6 +81,10 @@ def load_web_settings(config: PlatformConfig) -> WebSettings:
         port=port,
         secure_cookies=_flag(secure) if secure is not None else bool(section.get("secure_cookies", False)),
         max_upload_bytes=max_upload_mb << 20,
+        threads=threads,
+        trusted_proxy=section.get("trusted_proxy") or None,
+        url_scheme=scheme,
+        throttle_storage=str(section.get("throttle_storage", "memory://")),
     )
 
 

@@ -16,7 +16,11 @@ from typing import Any
 
 from nvflare.apis.event_type import EventType
 from nvflare.apis.fl_component import FLComponent
+from nvflare.apis.fl_constant import FLContextKey, ReservedKey
 from nvflare.apis.fl_context import FLContext
+from nvflare.apis.shareable import Shareable
+
+from nvflare_fdd.transport import SETUP_EVENT
 
 from nvflare_fdd.results import RunRecorder
 
@@ -75,6 +79,20 @@ class FddRecorder(FLComponent):
                 sinks.append(storage_sink)
             self.recorder = FanOut(sinks)
             self.log_info(fl_ctx, f"recording results in {folder}" + (" and the platform's storage" if storage_sink else ""))
+        elif event_type == SETUP_EVENT and self.recorder is not None:
+            self._site_setup(fl_ctx)
+
+    def _site_setup(self, fl_ctx: FLContext) -> None:
+        """A site's environment or setup just ended: record its phases now, not with its first round."""
+        from nvflare_fdd.filters.metric_stream import clean_phases
+
+        data = fl_ctx.get_prop(FLContextKey.EVENT_DATA)
+        if not isinstance(data, Shareable):
+            return
+        site = data.get_peer_prop(ReservedKey.IDENTITY_NAME, None)
+        phases = clean_phases(data.get("phases"))
+        if site and phases:
+            self.recorder.site_setup(site, phases)
 
     def _storage_sink(self, fl_ctx: FLContext, folder: Path):
         from nvflare_fdd.executors.site_config import read_site_file

@@ -83,10 +83,13 @@ def test_a_model_in_use_cannot_be_deleted(platform, alice, registered, runner):
         platform.delete_model(alice, "TinyRegressor", "1.0")
     runner.outcomes["uses_it"] = RunStatus("completed", "done")
     platform.tick()
+    with pytest.raises(StorageConflict, match="job.s. uses_it use it") as refused:  # its jobs show it and resume from it
+        platform.delete_model(alice, "TinyRegressor", "1.0")
+    assert refused.value.code == "model.used_by_jobs" and refused.value.params["jobs"] == "uses_it"
+    platform.delete_job(alice, "uses_it")
     platform.delete_model(alice, "TinyRegressor", "1.0")  # now allowed, and irreversible
     with pytest.raises(NotFound):
         platform.storage.get_model("TinyRegressor", "1.0")
-    assert platform.storage.get_job("uses_it").model is None  # the finished job stays, without its model
 
 
 # -- jobs: creation ----------------------------------------------------------------------------------

@@ -3,8 +3,12 @@ over the real platform: SQLite storage, the NVFlare simulator runner and the dem
 
 Run ``scripts/install-browser.sh`` first (as root); without Chromium, chromedriver or selenium
 the test is skipped, unless ``$FDD_REQUIRE_BROWSER`` is set (CI), where it fails.
-Screenshots of every page go to ``$FDD_TEST_ARTIFACTS/screenshots`` (default
-``test-artifacts/screenshots`` in the repository).
+Screenshots of every page, and ``timings.json`` (page load times, the lag of live state behind
+the run), go to ``$FDD_TEST_ARTIFACTS/screenshots``, by default a temporary folder (its path is printed).
+
+The walk goes through every page in Korean and in English at 1366 px and at 390 px (and 800 px),
+and fails on English text in the Korean UI outside user data, on anything off-screen and on any
+page error (``browser_checks``).
 """
 
 from __future__ import annotations
@@ -29,17 +33,18 @@ from nvflare_fdd.stats.store import JsonStatsStore
 from nvflare_fdd.web.server import start_server
 from nvflare_fdd.web.settings import WebSettings
 
+from browser_checks import check_page, load_time  # tests/web is on the path
+
 pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 REQUIRE_ENV = "FDD_REQUIRE_BROWSER"
 ARTIFACTS_ENV = "FDD_TEST_ARTIFACTS"
-REPOSITORY = Path(__file__).resolve().parents[2]
 JOB_TIMEOUT = 300
-PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw"}
+PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "root": "root-pw-1"}
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1400,1000")  # fmt: skip
+                  "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1366,900", "--lang=ko")  # fmt: skip
 
 
 def browser_missing() -> str | None:
@@ -54,10 +59,11 @@ def browser_missing() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def shots() -> Path:
-    folder = Path(os.environ.get(ARTIFACTS_ENV) or REPOSITORY / "test-artifacts") / "screenshots"
+def shots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get(ARTIFACTS_ENV) or tmp_path_factory.mktemp("fdd-browser")) / "screenshots"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    print(f"\nscreenshots and timings: {folder}")
     return folder
 
 
@@ -78,7 +84,7 @@ def served(tmp_path_factory, make_plugins):
         storage = SqlStorage(url)
         platform = Platform(PlatformConfig(home=root / "home", storage_url=url), storage=storage, plugins=make_plugins())
         for name, password in PASSWORDS.items():
-            storage.create_user(name, generate_password_hash(password))
+            storage.create_user(name, generate_password_hash(password), is_admin=name == "root")
         platform.sites()  # prepares the demo institutions, as `fdd ui` does on first start
         stats = JsonStatsStore(root / "stats")
         for site in demo_sites(root / "home" / "demo"):  # what `fdd data refresh` leaves at the platform
@@ -104,6 +110,7 @@ def browser(served, tmp_path_factory):
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     prefs = {"download.default_directory": str(downloads), "download.prompt_for_download": False}
     options.add_experimental_option("prefs", prefs)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     driver.downloads = downloads
@@ -120,8 +127,13 @@ def wait(driver, condition, timeout: float = 20, message: str = ""):
     from selenium.webdriver.support.ui import WebDriverWait
 
     # the progress page redraws its steps on every poll: an element found may be replaced at once
+    from selenium.common.exceptions import TimeoutException
+
     waiting = WebDriverWait(driver, timeout, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException])
-    return waiting.until(condition, message)
+    try:
+        return waiting.until(condition)
+    except TimeoutException:
+        raise AssertionError(message() if callable(message) else message) from None
 
 
 def css(driver, selector: str):
@@ -142,6 +154,10 @@ def sign_in(driver, base: str, name: str) -> None:
     css(driver, "#password").send_keys(PASSWORDS[name])
     css(driver, "#signin-submit").click()
     wait(driver, lambda d: d.find_elements("css selector", "#who"), message="sign-in did not finish")
+    driver.get(f"{base}/lang/{LANGUAGE}?next=/data")
+
+
+LANGUAGE = "ko"
 
 
 def sign_out(driver) -> None:
@@ -193,173 +209,314 @@ def wait_for_download(folder: Path, suffix: str, timeout: float = 30) -> Path:
 
 # -- the walk through the guide's pages ---------------------------------------------------------
 
+WIDE, NARROW, MIDDLE = (1366, 900), (390, 844), (800, 900)
 
-def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots):
-    base, platform, _ = served
+
+class Walk:
+    """The browser, the checks every page gets, and what the run measured."""
+
+    def __init__(self, driver, base: str, shots: Path, user_data: set[str]):
+        self.driver, self.base, self.shots, self.user_data = driver, base, shots, user_data
+        self.loads: dict[str, list[float]] = {}
+        self.count = 0
+
+    def size(self, size: tuple[int, int]) -> None:
+        self.driver.set_window_size(*size)
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": size[0] < 500})
+
+    def open(self, path: str, name: str) -> None:
+        self.driver.get(f"{self.base}{path}")
+        self.loads.setdefault(name, []).append(load_time(self.driver))
+
+    def check(self, where: str, korean: bool = True) -> None:
+        self.count += 1
+        width = self.driver.execute_script("return innerWidth")
+        self.driver.save_screenshot(str(self.shots / f"{self.count:02d}-{where}-{width}px-{'ko' if korean else 'en'}.png"))
+        check_page(self.driver, where, korean, self.user_data)
+
+
+def set_value(driver, selector: str, text: str) -> None:
+    field = css(driver, selector)
+    field.clear()
+    field.send_keys(text)
+
+
+def inline_error(driver, near: str) -> str:
+    return wait(driver, lambda d: next((n.text for n in all_css(d, f"{near} + .inline-note.error") if n.text), None),
+                message=f"no inline refusal beside {near}")  # fmt: skip
+
+
+def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
+    base, platform, root = served
     driver = browser
+    sites = platform.sites()
+    data_names: set[str] = set()  # the sites' own test names and units: their data, not the UI's words
 
-    # sign in
-    driver.get(base)
-    assert "/signin" in driver.current_url
-    driver.save_screenshot(str(shots / "01-signin.png"))
+    def collect(nodes):
+        for node in nodes:
+            data_names.update([node["name"], *node.get("units", [])])
+            collect(node.get("children", []))
+
+    for summary in JsonStatsStore(root / "stats").latest().values():
+        collect(summary["tests"])
+    user_data = {*sites, *PASSWORDS, "SolubilityMLP", "SolubilityMLP:1.0", "demo_job", "queued_job", "q_two", "q_three",
+                 "failed_job", "a_and_b", "bad_bundle", "utils/", "pharma", "nope", "지문 → MLP, 용해도", *data_names}  # fmt: skip
+    walk = Walk(driver, base, shots, user_data)
+    walk.size(WIDE)
+
+    # sign in: the brand once, Korean, throttled after repeated failures
+    walk.open("/", "signin")
+    assert "/signin" in driver.current_url and css(driver, ".brand").text == "FDD 연합학습 플랫폼"
+    walk.check("signin")
+    from selenium.webdriver.support.expected_conditions import staleness_of
+
+    for password in [f"wrong-{attempt}" for attempt in range(5)] + [PASSWORDS["bob"]]:
+        set_value(driver, "#user", "bob")
+        set_value(driver, "#password", password)
+        page = css(driver, "#user")
+        css(driver, "#signin-submit").click()
+        wait(driver, staleness_of(page), message="the sign-in page did not answer")
+    assert "초 후에 다시 시도하세요" in css(driver, "#signin-throttled").text  # the right password waits too
+    walk.check("signin-throttled")
     sign_in(driver, base, "alice")
 
-    # data information: institution, test and level selectors over the sites' summaries
-    driver.get(f"{base}/data?institution=pharma_a&level=4")
+    # data information
+    walk.open("/data?institution=pharma_a&level=4", "data")
     rows = all_css(driver, "#stats-table tbody tr")
     assert {row.get_attribute("data-level") for row in rows} == {"test", "test_type", "measurement_type", "test_subject"}
-    assert all_css(driver, "#stats-table .tag.admet")
-    driver.save_screenshot(str(shots / "02-data-information.png"))
+    walk.check("data")
 
-    # AI models: a drop with a file missing shows the problem by that file; then the real bundle
-    driver.get(f"{base}/models")
+    # AI models: problems in Korean by file; a folder with a sub-folder is refused with the guide's reason
+    walk.open("/models", "models")
     css(driver, "#new-model").click()
-    css(driver, "#class-name").send_keys("SolubilityMLP")
-    css(driver, "#version").send_keys("1.0")
-    css(driver, "#description").send_keys("Morgan fingerprints → MLP, logS")
+    set_value(driver, "#class-name", "SolubilityMLP")
+    set_value(driver, "#version", "1.0")
+    set_value(driver, "#description", "지문 → MLP, 용해도")
     drop_files(driver, {name: (EXAMPLE_BUNDLE / name).read_text() for name in ("model.py", "train_eval.py", "requirements.txt")})
     wait(driver, lambda d: len(all_css(d, "#file-list > li")) == 3, message="dropped files are not listed")
     css(driver, "#model-submit").click()
     problem = wait(driver, lambda d: all_css(d, '#file-list li.bad[data-file="data.py"] .problem'), message="no data.py problem")
-    assert "data.py" in problem[0].text
-    driver.save_screenshot(str(shots / "03-model-register-problems.png"))
-    paths = [str(p) for p in sorted(EXAMPLE_BUNDLE.iterdir()) if p.is_file()]
-    css(driver, "#file-input").send_keys("\n".join(paths))
+    assert "필수 파일이 없습니다" in problem[0].text
+    remove = css(driver, "#file-list .remove")
+    assert remove.size["height"] >= 24 and remove.value_of_css_property("color") != "rgba(0, 0, 0, 0)"
+    walk.check("model-problems")
+    while all_css(driver, "#file-list .remove"):  # each click redraws the list
+        all_css(driver, "#file-list .remove")[0].click()
+    folder = tmp_path / "bad_bundle"
+    (folder / "utils").mkdir(parents=True)
+    for path in EXAMPLE_BUNDLE.iterdir():
+        if path.is_file():
+            shutil.copy(path, folder / path.name)
+    (folder / "utils" / "additional_utils.py").write_text("def helper():\n    return 1\n")
+    css(driver, "#folder-input").send_keys(str(folder))
+    wait(driver, lambda d: all_css(d, '#file-list li[data-file="bad_bundle/utils/additional_utils.py"]'), message="paths lost")
+    css(driver, "#model-submit").click()
+    subfolder = wait(driver, lambda d: next((n.text for n in all_css(d, "#file-list li.bad") if "하위 폴더" in n.text), None),
+                     message="the sub-folder was not refused")  # fmt: skip
+    assert "from utils.additional_utils import" in subfolder and platform.storage.list_models() == []
+    walk.check("model-subfolder")
+    while all_css(driver, "#file-list .remove"):  # each click redraws the list
+        all_css(driver, "#file-list .remove")[0].click()
+    css(driver, "#file-input").send_keys("\n".join(str(p) for p in sorted(EXAMPLE_BUNDLE.iterdir()) if p.is_file()))
     wait(driver, lambda d: not all_css(d, "#file-list li.bad"), message="problems stayed after adding the files")
     css(driver, "#model-submit").click()
     wait(driver, lambda d: all_css(d, 'tr[data-model="SolubilityMLP:1.0"]'), message="the model is not listed")
-    css(driver, 'tr[data-model="SolubilityMLP:1.0"] .edit-model').click()
-    assert css(driver, "#class-name").get_attribute("readonly") is not None
-    description = css(driver, "#description")
-    description.clear()
-    description.send_keys("Morgan fingerprints → MLP, aqueous solubility (logS)")
+    css(driver, "#new-model").click()  # the same name in other letter case: refused in Korean
+    set_value(driver, "#class-name", "SolubilityMLP")
+    set_value(driver, "#version", "1.0")
+    css(driver, "#file-input").send_keys("\n".join(str(p) for p in sorted(EXAMPLE_BUNDLE.iterdir()) if p.is_file()))
     css(driver, "#model-submit").click()
-    wait(driver, lambda d: "aqueous" in css(d, 'tr[data-model="SolubilityMLP:1.0"] .description').text, message="edit not saved")
-    driver.save_screenshot(str(shots / "04-models.png"))
+    assert "이미 있습니다" in wait(driver, lambda d: css(d, "#model-error").text, message="no duplicate refusal")
+    css(driver, "#model-cancel").click()
+    walk.check("models")
 
-    # jobs: name rules as you type, model picker, site checkboxes, a saved site group
-    driver.get(f"{base}/jobs")
+    # jobs: limits, rules as you type, site groups, refusals in Korean
+    walk.open("/jobs", "jobs")
     css(driver, "#new-job").click()
-    css(driver, "#job-name").send_keys("demo job")
+    css(driver, "#job-name").send_keys("n" * 120)
+    assert len(css(driver, "#job-name").get_attribute("value")) == 64  # the field stops at the limit
+    set_value(driver, "#job-name", "demo job")
     assert "bad" in css(driver, "#name-rule").get_attribute("class")
-    css(driver, "#job-description").send_keys("two institutions, two rounds")
-    from selenium.webdriver.support.ui import Select
-
+    css(driver, "#group-save").click()  # no group name
+    assert "선택그룹 이름을 입력하세요" in wait(driver, lambda d: css(d, "#group-error").text, message="no group error")
+    set_value(driver, "#job-description", "두 기관, 두 Round")
     Select(css(driver, "#job-model")).select_by_value("SolubilityMLP:1.0")
-    rounds = css(driver, "#job-rounds")
-    rounds.clear()
-    rounds.send_keys("2")
+    set_value(driver, "#job-rounds", "2")
     css(driver, '#site-buttons input[value="pharma_c"]').click()
     css(driver, "#group-name").send_keys("a_and_b")
     css(driver, "#group-save").click()
     wait(driver, lambda d: "a_and_b" in css(d, "#group-select").text, message="the site group was not saved")
-    driver.save_screenshot(str(shots / "05-job-create-name-rule.png"))
-    name = css(driver, "#job-name")
-    name.clear()
-    name.send_keys("demo_job")
-    assert "ok" in css(driver, "#name-rule").get_attribute("class")
+    set_value(driver, "#job-name", "demo_job")
+    for box in all_css(driver, "#site-buttons input:checked"):
+        box.click()
+    css(driver, "#job-submit").click()
+    no_sites = wait(driver, lambda d: css(d, "#job-error").text, message="no refusal without sites")
+    assert "기관을 하나 이상 선택하세요" in no_sites and "--" not in no_sites
+    walk.check("job-create")
+    Select(css(driver, "#group-select")).select_by_value("")
+    Select(css(driver, "#group-select")).select_by_value("a_and_b")  # the saved group ticks its sites again
     css(driver, "#job-submit").click()
     wait(driver, lambda d: all_css(d, 'tr[data-job="demo_job"][data-state="ready"]'), message="the job is not listed")
     assert platform.storage.get_job("demo_job").sites == ("pharma_a", "pharma_b")
-    driver.save_screenshot(str(shots / "06-jobs.png"))
+    walk.check("jobs")
 
-    # start with the confirmation dialog
-    css(driver, 'tr[data-job="demo_job"] .start-job').click()
-    driver.save_screenshot(str(shots / "07-job-start-confirm.png"))
-    confirm(driver)
-    wait(driver, lambda d: all_css(d, 'tr[data-job="demo_job"]:not([data-state="ready"])'), message="the job did not start")
-
-    # a second job, from the saved group, waits in the queue behind the first
-    css(driver, "#new-job").click()
-    css(driver, "#job-name").send_keys("queued_job")
-    Select(css(driver, "#job-model")).select_by_value("SolubilityMLP:1.0")
-    Select(css(driver, "#group-select")).select_by_value("a_and_b")
-    css(driver, "#job-submit").click()
-    wait(driver, lambda d: all_css(d, 'tr[data-job="queued_job"] .start-job'))
-    css(driver, 'tr[data-job="queued_job"] .start-job').click()
-    confirm(driver)
-    wait(driver, lambda d: all_css(d, 'tr[data-job="queued_job"][data-state="queued"]'), message="the second job is not queued")
-
-    # someone else sees the queued job but has no stop button, and a forged stop is refused
-    sign_out(driver)
-    sign_in(driver, base, "bob")
-    driver.get(f"{base}/jobs/queued_job")
-    assert not all_css(driver, "#stop-job")
-    status = driver.execute_async_script(
-        """
-        const done = arguments[arguments.length - 1];
-        const token = document.querySelector('meta[name="csrf-token"]').content;
-        const body = new FormData();
-        body.append("csrf_token", token);
-        fetch("/jobs/queued_job/stop", {method: "POST", body, credentials: "same-origin"}).then((r) => done(r.status));
-        """
-    )
-    assert status == 403
-    assert job_state(platform, "queued_job") == JobState.QUEUED
-    driver.save_screenshot(str(shots / "08-job-seen-by-another-user.png"))
-    driver.get(f"{base}/jobs/demo_job")
-    assert css(driver, "#job-state").text and not all_css(driver, "#stop-job")
-
-    # its owner stops it
-    sign_out(driver)
-    sign_in(driver, base, "alice")
-    driver.get(f"{base}/jobs/queued_job")
-    css(driver, "#stop-job").click()
-    confirm(driver)
-    wait(driver, lambda d: job_state(platform, "queued_job") == JobState.CANCELLED, message="the job was not stopped")
-
-    # progress updates live: the page is loaded once and never reloaded
-    driver.get(f"{base}/jobs/demo_job#progress")
+    # the list follows the run without a reload (measured: the lag behind the platform's records)
     driver.execute_script("window.loadedOnce = true;")
-    wait(driver, lambda d: css(d, '[data-step="environment"]').get_attribute("class").endswith("done"), timeout=JOB_TIMEOUT,
-         message="environment creation did not finish")  # fmt: skip
-    driver.save_screenshot(str(shots / "09-job-progress-running.png"))
-    wait(driver, lambda d: d.find_element("css selector", "body").get_attribute("data-job-final") == "true",
-         timeout=JOB_TIMEOUT, message="the job did not end")  # fmt: skip
-    assert driver.execute_script("return window.loadedOnce === true;"), "the page was reloaded"
+    css(driver, 'tr[data-job="demo_job"] .start-job').click()
+    confirm(driver)
+    lag = {}
+    deadline = time.monotonic() + JOB_TIMEOUT
+    seen_db: dict[str, float] = {}
+    while time.monotonic() < deadline and "completed" not in lag:
+        state = job_state(platform, "demo_job").value
+        seen_db.setdefault(state, time.monotonic())
+        recorded = platform.storage.progress("demo_job")
+        for site, phases in recorded.setup.items():
+            if any(p["code"] == 3000 for p in phases):
+                seen_db.setdefault(f"setup {site}", time.monotonic())
+        for site in recorded.rounds.get(1, {}).get("sites", {}):
+            seen_db.setdefault(f"round 1 {site}", time.monotonic())
+        shown = driver.execute_script("const r = document.querySelector('tr[data-job=\"demo_job\"]'); return r && r.dataset.state;")
+        if shown in seen_db and shown not in lag:
+            lag[shown] = time.monotonic() - seen_db[shown]
+        if state in ("failed", "cancelled"):
+            break
+        if "running" in lag and "q_two" not in seen_db:  # meanwhile: two more wait, a third is refused where it was asked
+            seen_db["q_two"] = 0
+            for name in ("queued_job", "q_two", "q_three"):
+                platform.create_job(platform.user("alice"), name, "SolubilityMLP:1.0", 1, ["pharma_a"])
+            wait(driver, lambda d: all_css(d, 'tr[data-job="q_three"] .start-job'), message="new jobs did not appear live")
+            for name in ("queued_job", "q_two", "q_three"):
+                css(driver, f'tr[data-job="{name}"] .start-job').click()
+                confirm(driver)
+                if name != "q_three":
+                    wait(driver, lambda d, n=name: all_css(d, f'tr[data-job="{n}"][data-state="queued"]'))
+            refusal = inline_error(driver, 'tr[data-job="q_three"] form')
+            assert "최대 2개" in refusal and "/jobs" in driver.current_url
+            walk.check("jobs-refused")
+            for name in ("queued_job", "q_two"):
+                platform.stop_job(platform.user("alice"), name)
+        time.sleep(0.05)
     assert job_state(platform, "demo_job") == JobState.COMPLETED, platform.storage.get_job("demo_job").failure
-    assert css(driver, '[data-step="results"]').get_attribute("class").endswith("done")
-    assert len(all_css(driver, "tr[data-round]")) == 2 and not all_css(driver, "#stop-job")
-    driver.save_screenshot(str(shots / "10-job-progress-completed.png"))
+    # each site's setup reached the platform as it ended, not with its first round's result
+    assert all(seen_db[f"setup {site}"] < seen_db[f"round 1 {site}"] for site in ("pharma_a", "pharma_b")), seen_db
+    assert driver.execute_script("return window.loadedOnce === true;"), "the jobs list was reloaded"
+    walk.lag = lag
+    walk.check("jobs-completed")
 
-    # results: one chart per metric, Global and Local per site; the site toggle applies to every chart
+    # the job page: truthful progress, history in Korean, charts with readable axes and value tables
+    walk.open("/jobs/demo_job#progress", "job")
+    environment = css(driver, '[data-step="environment"]')
+    assert environment.get_attribute("class").endswith("done")
+    progress = platform.storage.progress("demo_job")
+    for site in ("pharma_a", "pharma_b"):
+        setup_end = progress.setup[site][-1]["end"]
+        assert setup_end < progress.rounds[1]["finished"]  # the environment step ended before round 1 did
+    walk.check("job-progress")
+    css(driver, "#tab-info").click()
+    history = css(driver, "#history").text
+    assert "학습 시작을 요청함" in history and "모든 Round 완료" in history and "running" not in history
+    walk.check("job-info")
     css(driver, "#tab-results").click()
     wait(driver, lambda d: all_css(d, "figure.chart"), message="no charts")
-    drawn = visible_series(driver)
-    metrics = {metric for metric, _, _ in drawn}
-    assert metrics == {m.metric for m in platform.storage.metrics("demo_job")}
-    assert drawn == {(m, s, k) for m in metrics for s in ("pharma_a", "pharma_b") for k in ("global", "local")}
-    driver.save_screenshot(str(shots / "11-results.png"))
-    css(driver, '#site-filter [data-site="pharma_b"] input').click()
-    assert visible_series(driver) == {(m, "pharma_a", k) for m in metrics for k in ("global", "local")}
-    first = all_css(driver, "figure.chart")[0]
-    first.find_element("css selector", '.legend-item[data-series="pharma_a|local"]').click()
-    first_metric = all_css(driver, "figure.chart")[0].get_attribute("data-metric")
-    assert (first_metric, "pharma_a", "local") not in visible_series(driver)
-    assert len(visible_series(driver)) == 2 * len(metrics) - 1  # the legend toggle is this chart's own
-    driver.save_screenshot(str(shots / "12-results-site-toggled.png"))
-
-    # downloads: the metrics CSV and the global model
+    metrics = {m.metric for m in platform.storage.metrics("demo_job")}
+    assert {c.get_attribute("data-metric") for c in all_css(driver, "figure.chart")} == metrics
+    font = driver.execute_script("return parseFloat(getComputedStyle(document.querySelector('svg.plot .axis text')).fontSize)"
+                                 " * document.querySelector('svg.plot').getBoundingClientRect().width"
+                                 " / document.querySelector('svg.plot').viewBox.baseVal.width")  # fmt: skip
+    assert font >= 12, f"axis labels are {font:.1f} px"
+    assert all(len(c.find_elements("css selector", ".values-table tbody tr")) == 2 for c in all_css(driver, "figure.chart"))
+    if "rmse" in metrics:
+        assert "평균 제곱근 오차" in css(driver, 'figure.chart[data-metric="rmse"] figcaption').text
+    css(driver, "#robust-range").click()
+    wait(driver, lambda d: all_css(d, "figure.chart"))
+    walk.check("job-results")
+    expected = {(m, s, k) for m in metrics for s in ("pharma_a", "pharma_b") for k in ("global", "local")}
+    wait(driver, lambda d: visible_series(d) == expected, message=lambda: f"drawn: {visible_series(driver)}")  # charts redraw
     css(driver, "#download-csv").click()
-    table = wait_for_download(driver.downloads, "_metrics.csv")
-    with open(table, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    assert len(rows) == len(platform.storage.metrics("demo_job")) and {r["kind"] for r in rows} == {"global", "local"}
-    css(driver, "#download-pt").click()
-    assert wait_for_download(driver.downloads, "_global_model.pt").stat().st_size > 0
+    with open(wait_for_download(driver.downloads, "_metrics.csv"), newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == len(platform.storage.metrics("demo_job"))
 
-    # the jobs list afterwards, in English
-    driver.get(f"{base}/jobs")
+    # a model its jobs use cannot be deleted: the refusal names them, where the user clicked
+    walk.open("/models", "models")
+    css(driver, 'tr[data-model="SolubilityMLP:1.0"] .delete-model').click()
+    assert "demo_job" in inline_error(driver, 'tr[data-model="SolubilityMLP:1.0"] form')
+    assert platform.storage.list_models()
+
+    # a failure at the server reads as such; an unknown job is a page that says so
+    platform.storage.create_job("alice", "failed_job", ("SolubilityMLP", "1.0"), "", 1, ["pharma_a"], state=JobState.RUNNING)
+    failure = {"code": None, "phase": "interrupted", "site": "server", "round": None, "message": "NVFlare", "trace": ""}
+    platform.storage.transition("failed_job", JobState.FAILED, "x", failure=failure, reason_code="event.runner_unreachable")
+    walk.open("/jobs/failed_job#info", "job")
+    summary = css(driver, "#failure-summary").text
+    assert "서버" in summary and "Round —" not in summary and "server" not in summary
+    walk.check("job-failed")
+    walk.open("/jobs/nope", "error")
+    assert "찾을 수 없습니다" in css(driver, "#error-title").text and "nope" in css(driver, "#error-message").text
+    walk.check("unknown-job")
+
+    # narrow and middle widths, Korean: every page holds
+    for size in (NARROW, MIDDLE):
+        walk.size(size)
+        for path, name in (("/data?institution=pharma_a&level=4", "data"), ("/models", "models"), ("/jobs", "jobs"),
+                           ("/jobs/demo_job#info", "job"), ("/jobs/demo_job#progress", "job"), ("/jobs/demo_job#results", "job"),
+                           ("/account/password", "password")):  # fmt: skip
+            walk.open(path, name)
+            walk.check(f"{name}-{path.rsplit('#', 1)[-1] if '#' in path else 'page'}")
+        walk.open("/jobs", "jobs")
+        css(driver, "#new-job").click()
+        walk.check("job-dialog")
+        header = css(driver, ".topbar").size["height"]
+        assert header < 160, f"the header is {header} px high"
+
+    # English, both widths
+    walk.size(WIDE)
+    walk.open("/jobs", "jobs")
     css(driver, "#lang-switch").click()
     wait(driver, lambda d: "Federated jobs" in css(d, "h1").text, message="the labels did not switch to English")
-    assert all_css(driver, 'tr[data-job="demo_job"][data-state="completed"]')
-    assert all_css(driver, 'tr[data-job="queued_job"][data-state="cancelled"]')
-    driver.save_screenshot(str(shots / "13-jobs-english.png"))
+    for size in (WIDE, NARROW):
+        walk.size(size)
+        for path, name in (("/data", "data"), ("/models", "models"), ("/jobs", "jobs"), ("/jobs/demo_job#progress", "job"),
+                           ("/jobs/demo_job#results", "job")):  # fmt: skip
+            walk.open(path, name)
+            walk.check(f"{name}-en", korean=False)
+    walk.size(WIDE)
 
-    # a model is deleted for good, after a confirmation
-    driver.get(f"{base}/models")
+    # deleting: the owner deletes a finished job with its results, then the model
+    walk.open("/jobs", "jobs")
+    for name in ("queued_job", "q_two", "q_three", "failed_job", "demo_job"):
+        if job_state(platform, name) in (JobState.QUEUED, JobState.RUNNING):
+            platform.stop_job(platform.user("alice"), name)
+        wait(driver, lambda d, n=name: all_css(d, f'tr[data-job="{n}"] .delete-job'), message=f"no delete button for {name}")
+        css(driver, f'tr[data-job="{name}"] .delete-job').click()
+        confirm(driver)
+        wait(driver, lambda d, n=name: not all_css(d, f'tr[data-job="{n}"]'), message=f"{name} was not deleted")
+    walk.open("/models", "models")
     css(driver, 'tr[data-model="SolubilityMLP:1.0"] .delete-model').click()
     confirm(driver)
-    wait(driver, lambda d: all_css(d, "#models-empty"), message="the model was not deleted")
+    wait(driver, lambda d: all_css(d, "#models-empty"),
+         message=lambda: f"the model was not deleted: {[n.text for n in all_css(driver, '.inline-note')]}")
     assert platform.storage.list_models() == []
-    (shots / "index.json").write_text(json.dumps(sorted(p.name for p in shots.glob("*.png")), indent=1))
+
+    # sign-out revokes the session: the same cookie replayed is signed out
+    cookie = driver.get_cookie("fdd_session")
+    sign_out(driver)
+    driver.add_cookie({"name": cookie["name"], "value": cookie["value"], "path": "/"})
+    walk.open("/jobs", "signin")
+    assert "/signin" in driver.current_url
+
+    # an admin refreshes the data information from the page
+    sign_in(driver, base, "root")
+    walk.open("/data", "data")
+    css(driver, "#refresh-data").click()
+    wait(driver, lambda d: css(d, "#refresh-status").get_attribute("data-state") == "done", timeout=JOB_TIMEOUT,
+         message="the data refresh did not finish")  # fmt: skip
+    walk.check("data-refreshed")
+
+    timings = {"page_load_ms": {name: round(max(v for v in values if v is not None)) for name, values in walk.loads.items()},
+               "live_lag_s": {state: round(seconds, 2) for state, seconds in walk.lag.items()}}  # fmt: skip
+    (shots / "timings.json").write_text(json.dumps(timings, indent=1))
+    print("\n" + json.dumps(timings))

@@ -31,7 +31,7 @@ def levels_shown(html: str) -> list[str]:
 def test_without_statistics_the_page_says_how_to_get_them(client_for):
     page = client_for("alice").get("/data").text
 
-    assert 'id="data-empty"' in page and "fdd data refresh" in page
+    assert 'id="data-empty"' in page and "fdd data" not in page  # no CLI text in the web UI
 
 
 @pytest.mark.parametrize("level, shown", [

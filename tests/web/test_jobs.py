@@ -37,22 +37,34 @@ def test_create_a_job(client_for, post, platform, model):
     assert (job.owner, job.rounds, job.sites, job.state) == ("alice", 3, ("site_a",), JobState.READY)
 
 
-@pytest.mark.parametrize("fields, words", [
-    ({"name": "한글_job"}, "English letters"),
-    ({"name": "has space"}, "English letters"),
-    ({"rounds": "0"}, "rounds"),
-    ({"rounds": "many"}, "rounds"),
-    ({"sites": []}, "at least one site"),
-    ({"sites": ["site_z"]}, "unknown site"),
-    ({"model": "Nope:1"}, "no model"),
+@pytest.mark.parametrize("fields, code, words", [
+    ({"name": "한글_job"}, "job.name_invalid", "영문, 숫자, 언더바"),
+    ({"name": "has space"}, "job.name_invalid", "영문, 숫자, 언더바"),
+    ({"name": "n" * 65}, "field.too_long", "연합학습 작업명 은(는) 최대 64자"),
+    ({"description": "d" * 2001}, "field.too_long", "최대 2000자"),
+    ({"rounds": "0"}, "job.rounds_invalid", "Round 횟수"),
+    ({"rounds": "many"}, "job.rounds_invalid", "Round 횟수"),
+    ({"sites": []}, "job.no_sites", "기관을 하나 이상"),
+    ({"sites": ["site_z"]}, "site.unknown", "site_z"),
+    ({"model": "Nope:1"}, "model.not_found", "Nope:1"),
 ])  # fmt: skip
-def test_bad_jobs_are_refused_with_the_platforms_reason(client_for, post, model, fields, words):
+def test_bad_jobs_are_refused_with_the_platforms_reason_in_korean(client_for, post, model, fields, code, words):
     data = {"name": "ok_name", "model": model.label, "rounds": "2", "sites": ["site_a"], **fields}
 
     response = post(client_for("alice"), "/api/jobs", data)
 
     assert response.status_code in (400, 404)
-    assert words in response.json["error"]
+    assert response.json["code"] == code and words in response.json["error"]
+    assert "--" not in response.json["error"] and "fdd " not in response.json["error"]  # no CLI flags or commands
+
+
+def test_refusals_are_in_english_in_the_english_ui(client_for, post, model):
+    alice = client_for("alice")
+    alice.get("/lang/en")
+
+    response = post(alice, "/api/jobs", {"name": "ok_name", "model": model.label, "rounds": "2"})
+
+    assert response.json["error"] == "Choose at least one site (tick sites in the list, or pick a saved group)"
 
 
 def test_job_names_are_global(client_for, post, job, model):
@@ -95,7 +107,7 @@ def test_someone_else_cannot_start_or_stop_a_job(client_for, post, platform, job
     forged = bob.post(f"/jobs/{job.name}/stop", data={"csrf_token": _token(bob)})
 
     assert 'id="stop-job"' not in page
-    assert forged.status_code == 403
+    assert refused_back_where_acted(bob, forged, "소유자 또는 관리자만")
     assert platform.storage.get_job(job.name).state == JobState.RUNNING
 
 
@@ -121,7 +133,7 @@ def test_the_owner_resumes_a_stopped_job_and_no_one_else_can(client_for, platfor
     bob, alice = client_for("bob"), client_for("alice")
 
     assert 'id="resume-job"' not in bob.get(f"/jobs/{job.name}").text
-    assert bob.post(f"/jobs/{job.name}/resume", data={"csrf_token": _token(bob)}).status_code == 403
+    assert refused_back_where_acted(bob, bob.post(f"/jobs/{job.name}/resume", data={"csrf_token": _token(bob)}), "alice")
     assert 'id="resume-job"' in alice.get(f"/jobs/{job.name}").text
     response = alice.post(f"/jobs/{job.name}/resume", data={"csrf_token": _token(alice)})
 
@@ -164,7 +176,7 @@ def test_progress_and_metrics_follow_the_run(client_for, platform, job):
 
     assert before["start"]["status"] == "done" and before["environment"]["status"] == "done"
     assert [r["status"] for r in before["rounds"]] == ["active", "pending"]
-    assert before["rounds"][0]["elapsed"] >= 5
+    assert before["rounds"][0]["started"] == pytest.approx(now - 5) and before["rounds"][0]["elapsed"] is None  # the page times it
     assert [r["status"] for r in after["rounds"]] == ["done", "pending"]
     assert after["rounds"][0]["sites"]["site_a"]["num_samples"] == 30
     assert after["results"]["status"] == "pending"
@@ -203,6 +215,14 @@ def test_an_unknown_job_is_404(client_for):
     assert client.get("/jobs/nope/metrics.csv").status_code == 404
 
 
+def refused_back_where_acted(client, response, words: str) -> bool:
+    """A refused form posted without the page's script: back to where the user acted, the reason shown there."""
+    assert response.status_code == 302, response.status_code
+    page = client.get(response.location).text
+    assert 'class="flash error"' in page and words in page, page[-3000:]
+    return True
+
+
 def _token(client) -> str:
     with client.session_transaction() as session:
         return session["csrf_token"]
@@ -218,6 +238,7 @@ def test_the_owner_shares_a_job_read_only_from_its_page(client_for, platform, jo
     assert 'id="share-form"' in page
     assert response.status_code == 302
     assert platform.storage.get_job(job.name).shared_with == ("bob", "root")
-    assert unknown.status_code == 404 and platform.storage.get_job(job.name).shared_with == ("bob", "root")
+    assert refused_back_where_acted(alice, unknown, "nobody_here")
+    assert platform.storage.get_job(job.name).shared_with == ("bob", "root")
     shared = bob.get(f"/jobs/{job.name}").text
     assert 'id="share-form"' not in shared and "start-job" not in shared

@@ -55,7 +55,7 @@ def test_a_zip_upload_is_a_bundle(client_for, post, tiny_bundle, platform):
     assert "model.py" in {f.name for f in platform.storage.get_model("TinyRegressor", "z").files}
 
 
-@pytest.mark.parametrize("name", ["../model.py", "sub/model.py", ".."])
+@pytest.mark.parametrize("name", ["../model.py", "..", "/etc/model.py", "a/../model.py"])
 def test_file_names_with_paths_are_refused(client_for, post, tiny_bundle, name):
     data = {"class_name": "TinyRegressor", "version": "1", "files": [(io.BytesIO(b"x = 1\n"), name)]}
 
@@ -71,7 +71,56 @@ def test_a_taken_class_and_version_is_a_conflict(client_for, post, bundle_upload
     response = register(client_for("bob"), post, bundle_upload, tiny_bundle)
 
     assert response.status_code == 409
-    assert "already exists" in response.json["error"]
+    assert response.json["code"] == "model.exists" and "이미 있습니다" in response.json["error"]
+
+
+def test_names_that_differ_only_in_case_collide(client_for, post, bundle_upload, tiny_bundle):
+    register(client_for("alice"), post, bundle_upload, tiny_bundle)
+    data = {"class_name": "tinyregressor", "version": "1.0", "files": bundle_upload(tiny_bundle)}
+
+    response = post(client_for("bob"), "/api/models", data, content_type="multipart/form-data")
+
+    assert response.status_code in (409, 422)  # the class name must also match model.py: either refusal is right
+    if response.status_code == 409:
+        assert "TinyRegressor:1.0" in response.json["error"]
+
+
+def test_a_dropped_folder_keeps_its_paths_and_a_sub_folder_is_refused_with_the_reason(client_for, post, tiny_bundle):
+    files = [(io.BytesIO(path.read_bytes()), f"my_bundle/{path.name}") for path in sorted(tiny_bundle.iterdir()) if path.is_file()]
+    files.append((io.BytesIO(b"def helper():\n    return 1\n"), "my_bundle/utils/additional_utils.py"))
+
+    response = post(client_for("alice"), "/api/models", {"class_name": "TinyRegressor", "version": "2", "files": files},
+                    content_type="multipart/form-data")  # fmt: skip
+
+    assert response.status_code == 422
+    problem = next(p for p in response.json["problems"] if p["file"] == "utils/")
+    assert problem["code"] == "bundle.subfolder"
+    assert "하위 폴더" in problem["message"] and "from utils.additional_utils import" in problem["message"]
+
+
+def test_a_dropped_flat_folder_registers(client_for, post, platform, tiny_bundle):
+    files = [(io.BytesIO(path.read_bytes()), f"my_bundle/{path.name}") for path in sorted(tiny_bundle.iterdir()) if path.is_file()]
+
+    response = post(client_for("alice"), "/api/models", {"class_name": "TinyRegressor", "version": "3", "files": files},
+                    content_type="multipart/form-data")  # fmt: skip
+
+    assert response.status_code == 201, response.json
+    assert "model.py" in {f.name for f in platform.storage.get_model("TinyRegressor", "3").files}
+
+
+def test_every_problem_is_in_korean(client_for, post):
+    files = [(io.BytesIO(b"def broken(:\n"), "model.py"), (io.BytesIO(b"-e ./local\n"), "requirements.txt"),
+             (io.BytesIO(b"a,b\n"), "data.csv"), (io.BytesIO(b"[1, 2]\n"), "config.yaml")]
+
+    response = post(client_for("alice"), "/api/models", {"class_name": "TinyRegressor", "version": "4", "files": files},
+                    content_type="multipart/form-data")  # fmt: skip
+
+    assert response.status_code == 422
+    codes = {p["code"] for p in response.json["problems"]}
+    assert {"bundle.syntax_error", "bundle.req_editable", "bundle.type_not_allowed.data", "bundle.missing",
+            "bundle.config_not_mapping"} <= codes  # fmt: skip
+    for problem in response.json["problems"]:
+        assert any("가" <= char <= "힣" for char in problem["message"]), problem
 
 
 def test_no_files_is_a_clear_error(client_for, post):

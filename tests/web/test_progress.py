@@ -40,7 +40,7 @@ def test_a_failed_job_marks_the_step_it_broke_in():
     assert view["results"]["status"] == "failed"
 
 
-def test_a_running_job_times_its_current_round_until_now():
+def test_a_running_job_gives_the_start_of_what_runs_and_each_site_its_own_end():
     t = T0.timestamp()
     progress = JobProgress(job=make_job(JobState.RUNNING), setup={"a": phases(t, t + 3)},
                            rounds={1: {"started": t, "finished": None, "sites": {}}})  # fmt: skip
@@ -48,7 +48,10 @@ def test_a_running_job_times_its_current_round_until_now():
     view = progress_view(progress, now=t + 7)
 
     assert view["environment"]["status"] == "active"  # site b has not reported its setup yet
-    assert [(r["status"], r["elapsed"]) for r in view["rounds"]] == [("active", 7.0), ("pending", None)]
+    assert [s["status"] for s in view["environment"]["sites"]] == ["done", "active"]  # a's ended when it ended
+    assert view["environment"]["elapsed"] is None and view["environment"]["started"] == t
+    assert [(r["status"], r["started"], r["elapsed"]) for r in view["rounds"]] == [("active", t, None), ("pending", None, None)]
+    assert progress_view(progress, now=t + 8) == view  # nothing in it moves with the clock: the page times it (ETag)
     assert view["results"]["status"] == "pending"
 
 
@@ -68,3 +71,24 @@ def test_metrics_group_by_metric_then_site_then_kind():
 
     assert view["metrics"] == ["mse", "r2"] and view["sites"] == ["a", "b"] and view["rounds"] == 2
     assert view["series"]["mse"]["b"] == {"global": [[1, 2.0], [2, 1.0]], "local": []}
+
+
+def test_a_site_whose_environment_is_built_is_shown_so_before_its_setup_ends():
+    t = T0.timestamp()
+    environment_only = [{"code": 900, "name": "environment", "start": t, "end": t + 2, "sandboxed": False}]
+    progress = JobProgress(job=make_job(JobState.RUNNING), setup={"a": phases(t, t + 3), "b": environment_only})
+
+    sites = progress_view(progress, now=t + 5)["environment"]["sites"]
+
+    assert [(s["site"], s["status"], s["environment"]) for s in sites] == [("a", "done", "done"), ("b", "active", "done")]
+    assert sites[0]["setup_seconds"] == 3.0 and sites[0]["ended_at"] == t + 3 and sites[1]["sandboxed"] is False
+
+
+def test_the_environment_step_ends_when_the_last_site_ended_its_setup():
+    t = T0.timestamp()
+    progress = JobProgress(job=make_job(JobState.RUNNING), setup={"a": phases(t, t + 3), "b": phases(t, t + 9)},
+                           rounds={1: {"started": t + 1, "finished": None, "sites": {}}})  # fmt: skip
+
+    view = progress_view(progress, now=t + 20)
+
+    assert view["environment"]["status"] == "done" and view["environment"]["elapsed"] == 9.0

@@ -11,14 +11,15 @@ from nvflare_fdd.platform.records import JobState
 
 # rule → (who may change alice's things through it); GET rules only read
 CHANGES_ALICES_THINGS = {
-    "/jobs/<name>/start", "/jobs/<name>/stop", "/jobs/<name>/resume", "/jobs/<name>/share",
+    "/jobs/<name>/start", "/jobs/<name>/stop", "/jobs/<name>/resume", "/jobs/<name>/share", "/jobs/<name>/delete",
     "/api/models/<class_name>/<version>", "/models/<class_name>/<version>/delete", "/pretrained/<pretrained>/remove",
 }  # fmt: skip
 CHANGES_OWN_THINGS = {"/api/jobs", "/api/models", "/api/groups", "/api/groups/<name>/delete", "/api/pretrained"}
-SESSION = {"/signin", "/signout", "/lang/<code>"}  # /lang only sets the display language
+ADMIN_ONLY = {"/data/refresh"}  # collects every site's statistics again
+SESSION = {"/signin", "/signout", "/lang/<code>", "/account/password"}  # /lang only sets the display language
 READ_ONLY = {
     "/", "/data", "/models", "/jobs", "/jobs/<name>", "/api/jobs/<name>", "/api/jobs/<name>/metrics",
-    "/jobs/<name>/metrics.csv", "/jobs/<name>/global_model.<fmt>",
+    "/jobs/<name>/metrics.csv", "/jobs/<name>/global_model.<fmt>", "/api/data/refresh",
 }  # fmt: skip
 
 
@@ -57,7 +58,7 @@ def snapshot(platform) -> tuple:
 
 
 def test_every_route_is_classified(app):
-    assert set(routes(app)) == CHANGES_ALICES_THINGS | CHANGES_OWN_THINGS | SESSION | READ_ONLY
+    assert set(routes(app)) == CHANGES_ALICES_THINGS | CHANGES_OWN_THINGS | ADMIN_ONLY | SESSION | READ_ONLY
 
 
 def test_signed_out_nothing_is_served_and_nothing_changes(app, alices_job):
@@ -82,6 +83,9 @@ def test_a_non_owner_cannot_change_anything_of_alice(app, alices_job, client_for
         response = post(bob, concrete(rule), {"description": "bob was here"})
         assert response.status_code == 403, f"POST {rule} as bob -> {response.status_code}"
     assert post(bob, "/api/groups/alices_group/delete").status_code in (403, 404)  # bob's own groups only
+    for rule in sorted(ADMIN_ONLY):
+        response = post(bob, rule)
+        assert response.status_code == 403 and response.json["code"] == "admin.required", rule
     assert snapshot(alices_job) == before
     assert alices_job.storage.get_job("alices_job").state == JobState.QUEUED
     for rule in sorted(READ_ONLY):  # bob reads only what is his: alice's job is not there for him
@@ -106,3 +110,10 @@ def test_passwords_are_stored_hashed(platform):
     stored = platform.storage.password_hash("alice")
     assert stored and "alice-pw" not in stored
     assert stored.split(":")[0] in ("pbkdf2", "scrypt")
+
+
+def test_signed_out_the_password_page_is_not_served(app):
+    client = app.test_client()
+
+    assert client.get("/account/password").status_code == 302
+    assert client.post("/account/password", data={"current": "x", "new": "y" * 9, "repeat": "y" * 9}).status_code in (400, 401)

@@ -173,8 +173,95 @@ def test_the_sign_in_page_says_how_to_make_the_first_account(tmp_path, make_plug
     finally:
         storage.close()
 
-    assert 'id="no-accounts"' in page and "fdd users add" in page
+    assert 'id="no-accounts"' in page and "fdd users" not in page  # no CLI text in the web UI
 
 
 def test_with_accounts_the_sign_in_page_has_no_setup_hint(app):
     assert 'id="no-accounts"' not in app.test_client().get("/signin").text
+
+
+def sign_in_as(client, name: str, password: str):
+    client.get("/signin")
+    return client.post("/signin", data={"user": name, "password": password, "csrf_token": session_token(client)})
+
+
+def test_sign_in_is_throttled_per_account_even_with_the_right_password(app):
+    client = app.test_client()
+    statuses = [sign_in_as(client, "alice", f"wrong-{i}").status_code for i in range(7)]
+    right = sign_in_as(client, "alice", "alice-pw")
+
+    assert statuses[:5] == [401] * 5 and statuses[5:] == [429, 429]
+    assert right.status_code == 429 and 'id="signin-throttled"' in right.text and "초 후에 다시 시도하세요" in right.text
+    assert client.get("/data").status_code == 302  # not signed in
+    assert sign_in_as(app.test_client(), "bob", "bob-pw").status_code == 302  # another account is not locked
+
+
+def test_sign_in_is_throttled_per_address_across_accounts(app):
+    client = app.test_client()
+    for i in range(20):
+        assert sign_in_as(client, f"guess_{i}", "x").status_code == 401
+    assert sign_in_as(client, "bob", "bob-pw").status_code == 429
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "10.1.2.3"
+    assert sign_in_as(other, "bob", "bob-pw").status_code == 302
+
+
+def test_a_cookie_replayed_after_sign_out_no_longer_works(app):
+    client = app.test_client()
+    assert sign_in_as(client, "alice", "alice-pw").status_code == 302
+    cookie = client.get_cookie("fdd_session").value
+    client.post("/signout", data={"csrf_token": session_token(client)})
+
+    replay = app.test_client()
+    replay.set_cookie("fdd_session", cookie)
+
+    assert replay.get("/data").status_code == 302 and replay.get("/api/jobs").status_code == 401
+
+
+def test_a_new_password_ends_every_other_session_and_works(app):
+    laptop, phone = app.test_client(), app.test_client()
+    sign_in_as(laptop, "alice", "alice-pw")
+    sign_in_as(phone, "alice", "alice-pw")
+    page = laptop.get("/account/password")
+
+    wrong = laptop.post("/account/password", data={"csrf_token": session_token(laptop), "current": "nope", "new": "n" * 10,
+                                                   "repeat": "n" * 10})  # fmt: skip
+    short = laptop.post("/account/password", data={"csrf_token": session_token(laptop), "current": "alice-pw", "new": "s",
+                                                   "repeat": "s"})  # fmt: skip
+    changed = laptop.post("/account/password", data={"csrf_token": session_token(laptop), "current": "alice-pw",
+                                                     "new": "new-password-1", "repeat": "new-password-1"})  # fmt: skip
+
+    assert page.status_code == 200 and 'id="password-form"' in page.text
+    assert wrong.status_code == 400 and "현재 비밀번호가 올바르지 않습니다" in wrong.text
+    assert short.status_code == 400 and "8자 이상" in short.text
+    assert changed.status_code == 302 and laptop.get("/data").status_code == 200  # this browser stays signed in
+    assert phone.get("/data").status_code == 302  # the other session ended
+    assert sign_in_as(app.test_client(), "alice", "alice-pw").status_code == 401
+    assert sign_in_as(app.test_client(), "alice", "new-password-1").status_code == 302
+
+
+def test_over_https_the_cookie_is_secure_and_hsts_is_sent(app):
+    client = app.test_client()
+    client.get("/signin", base_url="https://localhost")
+    token = session_token(client)
+
+    response = client.post("/signin", base_url="https://localhost",
+                           data={"user": "alice", "password": "alice-pw", "csrf_token": token})  # fmt: skip
+    plain = app.test_client().get("/signin")
+
+    assert "; Secure" in response.headers["Set-Cookie"]
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert "Strict-Transport-Security" not in plain.headers
+
+
+def test_waitress_serves_the_ui(platform, stats_store):
+    import urllib.request
+
+    from nvflare_fdd.web.server import start_server
+
+    server = start_server(platform, settings=WebSettings(secret_key="k", tick_interval=60), stats=stats_store)
+    try:
+        with urllib.request.urlopen(f"{server.url}/signin") as response:
+            assert response.status == 200 and response.headers["Server"] == "fdd"
+    finally:
+        server.close()

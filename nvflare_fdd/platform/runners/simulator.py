@@ -59,6 +59,10 @@ class SimulatorRunner:
     def sites(self) -> list[str]:
         return sorted(self._sites)
 
+    def site_urls(self) -> dict[str, str]:
+        """Site name → its KDA URL (what the statistics job reads, ``fdd data refresh``)."""
+        return dict(self._sites)
+
     def submit(self, job: Job, job_dir: Path, work_dir: Path) -> str:
         unknown = sorted(set(job.sites) - set(self._sites))
         if unknown:

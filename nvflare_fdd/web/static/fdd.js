@@ -1,8 +1,10 @@
-// Shared helpers of the FDD web UI: CSRF-carrying requests, confirmation dialogs, local times.
+// Shared helpers of the FDD web UI: CSRF-carrying requests, live state (polling ETag'd JSON), actions whose
+// refusals show where the user acted, confirmation dialogs, local times.
 "use strict";
 
 const FDD = (() => {
   const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
+  const pollers = [];
 
   function json(id) {
     const node = document.getElementById(id);
@@ -31,6 +33,47 @@ const FDD = (() => {
     return response.json();
   }
 
+  /**
+   * Live state: polls `url` every `interval` ms with If-None-Match; `onData(body)` runs only when the
+   * server's ETag changed. `stop()` ends it (the page's script stops when the state is final).
+   * `FDD.refreshNow()` polls every live source at once (after the user acted).
+   */
+  function live(url, onData, interval = 1000) {
+    let etag = null, timer = null, stopped = false, busy = false;
+    const poller = {
+      offset: 0,  // server clock minus this browser's, in seconds
+      async poll() {
+        if (stopped || busy) return;
+        busy = true;
+        clearTimeout(timer);
+        try {
+          const headers = {"Accept": "application/json"};
+          if (etag) headers["If-None-Match"] = etag;
+          const response = await fetch(url, {credentials: "same-origin", cache: "no-store", headers});
+          const serverTime = parseFloat(response.headers.get("X-Server-Time"));
+          if (Number.isFinite(serverTime)) poller.offset = serverTime - Date.now() / 1000;
+          if (response.status === 200) {
+            etag = response.headers.get("ETag");
+            onData(await response.json());
+          } else if (response.status === 401) {
+            stopped = true;
+            window.location.reload();  // signed out elsewhere: the sign-in page says so
+          }
+        } catch (error) {
+          console.warn("live update failed", error);
+        }
+        busy = false;
+        if (!stopped) timer = setTimeout(() => poller.poll(), document.hidden ? interval * 5 : interval);
+      },
+      stop() { stopped = true; clearTimeout(timer); },
+      now() { return Date.now() / 1000 + poller.offset; },
+    };
+    pollers.push(poller);
+    timer = setTimeout(() => poller.poll(), interval);
+    return poller;
+  }
+  const refreshNow = () => pollers.forEach((poller) => poller.poll());
+
   // Ask in the page's confirmation dialog; resolves true when confirmed.
   function confirmDialog(text) {
     const dialog = document.getElementById("confirm-dialog");
@@ -40,6 +83,38 @@ const FDD = (() => {
       dialog.returnValue = "";
       dialog.showModal();
     });
+  }
+
+  // A note beside `anchor` (a form or a field): the platform's refusal, or what an action did.
+  function note(anchor, text, kind = "error") {
+    let node = anchor.nextElementSibling;
+    if (!node || !node.classList.contains("inline-note")) {
+      node = el("span", {class: "inline-note", role: kind === "error" ? "alert" : "status"});
+      anchor.after(node);
+    }
+    node.className = `inline-note ${kind}`;
+    node.textContent = text || "";
+    node.hidden = !text;
+    return node;
+  }
+
+  // A button's action (form[data-action]): confirmed if it asks, sent by script; the answer shows beside it.
+  async function act(form) {
+    if (form.dataset.blocked) return note(form, form.dataset.blocked);
+    if (form.dataset.confirm && !(await confirmDialog(form.dataset.confirm))) return;
+    const data = new FormData(form);
+    if (!data.has("next")) data.append("next", location.pathname);
+    const buttons = [...form.querySelectorAll("button")];
+    buttons.forEach((button) => { button.disabled = true; });
+    const result = await post(form.action, data);
+    buttons.forEach((button) => { button.disabled = false; });
+    if (!result.ok) return note(form, result.body.error || `HTTP ${result.status}`);
+    const target = result.body.redirect;
+    const elsewhere = target && new URL(target, location.href).pathname !== location.pathname;
+    if (elsewhere || (target && !pollers.length)) { window.location = target; return; }  // a page without live state: show it anew
+    note(form, result.body.message || "", "ok");
+    form.dispatchEvent(new CustomEvent("fdd:acted", {bubbles: true, detail: result.body}));
+    refreshNow();
   }
 
   const pad = (n) => String(n).padStart(2, "0");
@@ -77,11 +152,16 @@ const FDD = (() => {
 
   document.addEventListener("DOMContentLoaded", () => {
     localTimes(document);
-    document.querySelectorAll("form[data-confirm]").forEach((form) => {
-      form.addEventListener("submit", async (event) => {
+    // delegated, so rows the live list redraws keep working
+    document.addEventListener("submit", (event) => {
+      const form = event.target;
+      if (form.matches("form[data-action]")) {
         event.preventDefault();
-        if (await confirmDialog(form.dataset.confirm)) form.submit();
-      });
+        act(form);
+      } else if (form.matches("form[data-confirm]")) {
+        event.preventDefault();
+        confirmDialog(form.dataset.confirm).then((yes) => { if (yes) form.submit(); });
+      }
     });
     document.querySelectorAll("form[data-autosubmit] select").forEach((select) => {
       select.addEventListener("change", () => select.form.submit());
@@ -93,5 +173,5 @@ const FDD = (() => {
     });
   });
 
-  return {post, getJson, json, confirmDialog, formatTime, formatSeconds, localTimes, el};
+  return {post, getJson, json, live, refreshNow, confirmDialog, note, formatTime, formatSeconds, localTimes, el};
 })();

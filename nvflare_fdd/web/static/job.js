@@ -1,16 +1,17 @@
-// Job information page: basic information, live progress (polls the job's JSON), results charts.
+// Job information page: basic information, progress and results, all live (one ETag'd JSON, polled).
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
   const page = FDD.json("page-data");
   const labels = FDD.json("labels");
-  const POLL_MS = 2000;
   const tabs = [...document.querySelectorAll(".tabs [data-tab]")];
   const panels = [...document.querySelectorAll("[data-panel]")];
   const resultsTab = document.getElementById("tab-results");
+  const robust = document.getElementById("robust-range");
   const charts = FddCharts.create(document.getElementById("charts"), document.getElementById("site-filter"), labels);
-  let job = page.job;
+  let view = page;
   let metricsSeen = page.metrics.metrics.length > 0;
+  let poller = null;
 
   // -- tabs ------------------------------------------------------------------------------------
   function showTab(name) {
@@ -28,34 +29,48 @@ document.addEventListener("DOMContentLoaded", () => {
   }));
 
   // -- basic information -----------------------------------------------------------------------
-  function renderInfo(summary, progress) {
+  const siteName = (site) => labels[site] && ["server", "platform"].includes(site) ? labels[site] : site;
+
+  function failureText(failure) {
+    const phase = labels.phases[String(failure.code ?? "")] || labels.phases[failure.phase] || failure.phase || "";
+    const where = [failure.code, phase].filter((part) => part !== null && part !== undefined && part !== "").join(" ");
+    const parts = [];
+    if (failure.site) parts.push(["server", "platform"].includes(failure.site) ? siteName(failure.site) : `${labels.site} ${failure.site}`);
+    if (failure.round !== null && failure.round !== undefined) parts.push(`${labels.round} ${failure.round}`);
+    return `[${where}] ${parts.join(", ")}${parts.length ? ": " : ""}${failure.message || ""}`;
+  }
+
+  function renderInfo(summary, live) {
     const state = document.getElementById("job-state");
     state.textContent = summary.state_label;
     state.className = `badge state-${summary.state}`;
-    const stop = document.getElementById("stop-form");
-    if (stop && !["queued", "running"].includes(summary.state)) stop.remove();
+    const show = (id, visible) => { const node = document.getElementById(id); if (node) node.hidden = !visible; };
+    show("stop-form", ["queued", "running"].includes(summary.state));
+    show("resume-form", summary.can_resume);
+    show("delete-form", summary.can_delete);
+    document.getElementById("job-model").textContent = summary.model || labels.no_model;
     for (const [id, value] of [["started-at", summary.started_at], ["finished-at", summary.finished_at]]) {
-      const node = document.getElementById(id);
-      node.textContent = value ? FDD.formatTime(new Date(value)) : "—";
+      document.getElementById(id).textContent = value ? FDD.formatTime(new Date(value)) : "—";
     }
     const failure = summary.failure;
-    const box = document.getElementById("failure");
-    box.hidden = !failure;
+    document.getElementById("failure").hidden = !failure;
     if (failure) {
-      const where = [failure.code, failure.phase].filter(Boolean).join(" ");
-      document.getElementById("failure-summary").textContent =
-        `[${where}] ${labels.site} ${failure.site || "?"}, ${labels.round} ${failure.round ?? "—"}: ${failure.message || ""}`;
+      document.getElementById("failure-summary").textContent = failureText(failure);
       document.getElementById("failure-trace").textContent = failure.trace || "";
     }
-    const rows = progress.events.map((event) => FDD.el("tr", {},
-      FDD.el("td", {text: FDD.formatTime(new Date(event.at))}),
-      FDD.el("td", {text: `${event.from || "·"} → ${event.to}`}),
+    const unsandboxed = document.getElementById("unsandboxed");
+    unsandboxed.hidden = !live.unsandboxed.length;
+    unsandboxed.querySelector("span").textContent = live.unsandboxed.join(", ");
+    const rows = live.events.map((event) => FDD.el("tr", {},
+      FDD.el("td", {class: "nowrap", text: FDD.formatTime(new Date(event.at))}),
+      FDD.el("td", {text: `${event.from_label || "·"} → ${event.to_label}`}),
       FDD.el("td", {text: event.reason})));
     document.querySelector("#history tbody").replaceChildren(...rows);
   }
 
   // -- progress ---------------------------------------------------------------------------------
   const statusBadge = (status) => FDD.el("span", {class: `status ${status}`, text: labels[status] || status});
+  const running = (start) => FDD.el("span", {class: "muted ticking", "data-since": start, text: ""});
 
   function step(key, title, status, ...details) {
     return FDD.el("li", {class: `step ${status}`, "data-step": key},
@@ -63,19 +78,30 @@ document.addEventListener("DOMContentLoaded", () => {
       ...details);
   }
 
+  function siteSetup(site, started) {
+    const parts = [];
+    if (site.environment_seconds !== null) parts.push(`${labels.env} ${FDD.formatSeconds(site.environment_seconds)}`);
+    if (site.done) parts.push(`${labels.setup} ${FDD.formatSeconds(site.setup_seconds)}`);
+    return FDD.el("li", {class: site.status, "data-site": site.site, "data-status": site.status},
+      FDD.el("span", {text: site.site}), statusBadge(site.status),
+      FDD.el("span", {class: "muted", text: parts.join(" · ")}),
+      site.status === "active" && started ? running(started) : null);
+  }
+
   function renderProgress(progress) {
     const steps = [];
     steps.push(step("start", labels.step_start, progress.start.status,
       progress.start.at ? FDD.el("p", {class: "muted", text: FDD.formatTime(new Date(progress.start.at * 1000))}) : null));
-    const sites = progress.environment.sites.map((site) => FDD.el("li", {class: site.done ? "done" : "", "data-site": site.site},
-      FDD.el("span", {text: site.site}),
-      FDD.el("span", {class: "muted", text: site.done
-        ? `${labels.elapsed} ${FDD.formatSeconds(site.environment_seconds ?? site.setup_seconds)}` : "…"})));
-    steps.push(step("environment", labels.step_environment, progress.environment.status, FDD.el("ul", {class: "sites"}, ...sites)));
+    const environment = progress.environment;
+    steps.push(step("environment", labels.step_environment, environment.status,
+      environment.elapsed !== null ? FDD.el("p", {class: "muted", text: `${labels.elapsed} ${FDD.formatSeconds(environment.elapsed)}`})
+        : environment.status === "active" ? FDD.el("p", {}, running(environment.started)) : null,
+      FDD.el("ul", {class: "sites"}, ...environment.sites.map((site) => siteSetup(site, environment.started)))));
     const rows = progress.rounds.map((round) => FDD.el("tr", {class: round.status, "data-round": round.round},
-      FDD.el("td", {text: `${labels.round} ${round.round}`}),
+      FDD.el("td", {class: "nowrap", text: `${labels.round} ${round.round}`}),
       FDD.el("td", {}, statusBadge(round.status)),
-      FDD.el("td", {class: "num", text: FDD.formatSeconds(round.elapsed)}),
+      FDD.el("td", {class: "num nowrap"}, round.status === "active" ? running(round.started)
+        : document.createTextNode(FDD.formatSeconds(round.elapsed))),
       FDD.el("td", {class: "muted", text: Object.entries(round.sites)
         .map(([site, info]) => `${site} ${FDD.formatSeconds(info.seconds)}` + (info.num_samples ? ` (${info.num_samples} ${labels.samples})` : ""))
         .join(" · ")})));
@@ -84,21 +110,31 @@ document.addEventListener("DOMContentLoaded", () => {
       : progress.rounds.find((r) => r.status !== "pending" && r.status !== "done")?.status
         || (done ? (progress.final ? progress.state : "active") : "pending");
     steps.push(step("rounds", `${labels.step_rounds} (${done}/${progress.rounds.length})`, roundsStatus,
-      FDD.el("table", {class: "grid compact rounds"}, FDD.el("tbody", {}, ...rows))));
+      FDD.el("div", {class: "table-wrap"}, FDD.el("table", {class: "grid compact rounds"}, FDD.el("tbody", {}, ...rows)))));
     steps.push(step("results", labels.step_results, progress.results.status,
       progress.results.at ? FDD.el("p", {class: "muted", text: FDD.formatTime(new Date(progress.results.at * 1000))}) : null));
     document.getElementById("steps").replaceChildren(...steps);
+    tick();
+  }
+
+  // running steps count up against the server's clock, between polls too
+  function tick() {
+    const now = poller ? poller.now() : Date.now() / 1000 + (page.server_time - Date.now() / 1000);
+    document.querySelectorAll(".ticking[data-since]").forEach((node) => {
+      node.textContent = `${labels.elapsed} ${FDD.formatSeconds(Math.max(0, now - parseFloat(node.dataset.since)))}`;
+    });
   }
 
   // -- results ----------------------------------------------------------------------------------
-  function renderMetrics(view) {
-    if (view.metrics.length && !metricsSeen) {
+  function renderMetrics(metrics) {
+    if (metrics.metrics.length && !metricsSeen) {
       metricsSeen = true;
       resultsTab.classList.remove("disabled");
       resultsTab.removeAttribute("title");
     }
-    charts.update(view);
+    charts.update(metrics, robust.checked);
   }
+  robust.addEventListener("change", () => charts.update(view.metrics, robust.checked));
 
   function renderDownloads(summary) {
     const ready = summary.state === "completed";
@@ -114,30 +150,18 @@ document.addEventListener("DOMContentLoaded", () => {
   }));
 
   // -- live updates -----------------------------------------------------------------------------
-  function render(summary, progress) {
-    job = summary;
-    renderInfo(summary, progress);
-    renderProgress(progress);
-    renderDownloads(summary);
+  function render(next) {
+    view = next;
+    renderInfo(next.job, next);
+    renderProgress(next.progress);
+    renderMetrics(next.metrics);
+    renderDownloads(next.job);
+    document.body.dataset.jobState = next.job.state;
+    document.body.dataset.jobFinal = String(next.job.final);
   }
 
-  async function poll() {
-    try {
-      const status = await FDD.getJson(page.urls.status);
-      render(status.job, status.progress);
-      if (Object.values(status.progress.rounds).some((r) => r.status !== "pending") || metricsSeen) {
-        renderMetrics(await FDD.getJson(page.urls.metrics));
-      }
-    } catch (error) {
-      console.warn("progress update failed", error);
-    }
-    if (!job.final) setTimeout(poll, POLL_MS);
-    else document.body.dataset.jobFinal = "true";
-  }
-
-  render(page.job, page.progress);
-  renderMetrics(page.metrics);
+  render(page);
   showTab((location.hash || "#info").slice(1));
-  if (!job.final) setTimeout(poll, POLL_MS);
-  else document.body.dataset.jobFinal = "true";
+  poller = FDD.live(page.urls.live, render, 1000);  // finished jobs too: a resume or a delete elsewhere shows here
+  setInterval(tick, 1000);
 });

@@ -1,4 +1,5 @@
-// Jobs page: the new-job dialog (name rules as you type, model picker, sites, saved site groups).
+// Jobs page: the live jobs list, and the new-job dialog (name rules as you type, model picker, sites, saved
+// site groups).
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -11,15 +12,26 @@ document.addEventListener("DOMContentLoaded", () => {
   const error = document.getElementById("job-error");
   const groupSelect = document.getElementById("group-select");
   const groupName = document.getElementById("group-name");
+  const groupError = document.getElementById("group-error");
   const pattern = new RegExp(page.name_pattern);
-  const taken = new Set(page.job_names);
+  let taken = new Set(page.job_names.map((n) => n.toLowerCase()));
+
+  // the list follows the jobs' states without a reload
+  const rows = document.getElementById("jobs-rows");
+  FDD.live(page.urls.live, (body) => {
+    rows.innerHTML = body.rows;
+    FDD.localTimes(rows);
+    taken = new Set(body.names.map((n) => n.toLowerCase()));
+    document.getElementById("jobs-table").hidden = !body.names.length;
+    document.getElementById("jobs-empty").hidden = body.names.length > 0;
+  }, 1000);
   let groups = page.groups;
 
   function checkName() {
     const value = name.value.trim();
-    let message = labels.rule, state = "";
+    let message = `${labels.rule} · ${labels.rule_limit}`, state = "";
     if (value && !pattern.test(value)) { message = labels.bad; state = "bad"; }
-    else if (taken.has(value)) { message = labels.taken; state = "bad"; }
+    else if (taken.has(value.toLowerCase())) { message = labels.taken; state = "bad"; }
     else if (value) { message = labels.ok; state = "ok"; }
     rule.textContent = message;
     rule.className = `rule ${state}`;
@@ -51,8 +63,9 @@ document.addEventListener("DOMContentLoaded", () => {
     data.append("name", groupName.value.trim());
     checkedSites().forEach((site) => data.append("sites", site));
     const result = await FDD.post(form.dataset.groups, data);
-    if (!result.ok) return showError(result.body.error);
-    showError("");
+    groupError.textContent = result.ok ? "" : result.body.error;
+    groupError.hidden = result.ok;
+    if (!result.ok) return;
     groups = result.body.groups;
     renderGroups(groupName.value.trim());
     groupName.value = "";
@@ -61,7 +74,9 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("group-delete").addEventListener("click", async () => {
     if (!groupSelect.value) return;
     const result = await FDD.post(`${form.dataset.groups}/${encodeURIComponent(groupSelect.value)}/delete`, new FormData());
-    if (!result.ok) return showError(result.body.error);
+    groupError.textContent = result.ok ? "" : result.body.error;
+    groupError.hidden = result.ok;
+    if (!result.ok) return;
     groups = result.body.groups;
     renderGroups("");
   });
@@ -80,6 +95,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const newJob = document.getElementById("new-job");
   newJob.addEventListener("click", () => {
     showError("");
+    groupError.hidden = true;
     renderGroups("");
     checkName();
     dialog.showModal();

@@ -15,7 +15,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const className = document.getElementById("class-name");
   const version = document.getElementById("version");
   const description = document.getElementById("description");
-  let selected = new Map();  // file name -> File
+  let selected = new Map();  // path inside the bundle (a dropped folder keeps its sub-folders) -> File
   let problems = [];         // [{file, line, message}]
   let target = form.dataset.register;
 
@@ -39,6 +39,8 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   function render() {
+    // a folder's problem goes once no chosen file lies in that folder
+    problems = problems.filter((p) => !p.file || !p.file.endsWith("/") || [...selected.keys()].some((path) => path.includes(p.file)));
     list.replaceChildren();
     const byFile = new Map();
     const general = [];
@@ -52,15 +54,16 @@ document.addEventListener("DOMContentLoaded", () => {
     for (const name of names) {
       const file = selected.get(name);
       const own = byFile.get(name) || [];
-      const remove = file ? FDD.el("button", {type: "button", class: "link remove", text: labels.remove}) : null;
+      const remove = file ? FDD.el("button", {type: "button", class: "small danger-outline remove", text: labels.remove,
+                                               "aria-label": `${labels.remove} ${name}`}) : null;
       if (remove) remove.addEventListener("click", () => { selected.delete(name); problems = problems.filter((p) => p.file !== name); render(); });
       const item = FDD.el("li", {class: own.length ? "file bad" : "file", "data-file": name},
         FDD.el("span", {class: "name", text: name}),
-        FDD.el("span", {class: "size", text: file ? size(file.size) : labels.missing}),
+        FDD.el("span", {class: "size", text: file ? size(file.size) : name.endsWith("/") ? "" : labels.missing}),
         remove);
       if (own.length) {
         item.append(FDD.el("ul", {class: "problems"},
-          ...own.map((p) => FDD.el("li", {class: "problem", text: (p.line ? `line ${p.line}: ` : "") + p.message}))));
+          ...own.map((p) => FDD.el("li", {class: "problem", text: (p.line ? `${labels.line} ${p.line}: ` : "") + p.message}))));
       }
       list.append(item);
     }
@@ -73,21 +76,29 @@ document.addEventListener("DOMContentLoaded", () => {
     return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
   }
 
+  // files: [File, path] pairs; the path is the file's place in the bundle ("utils/helpers.py" from a folder)
   function add(files) {
-    for (const file of files) selected.set(file.name, file);
-    problems = problems.filter((p) => !files.some((f) => f.name === p.file));
+    for (const [file, path] of files) selected.set(path, file);
+    problems = problems.filter((p) => !files.some(([, path]) => path === p.file || path.startsWith(p.file)));
     render();
   }
 
-  // A dropped folder gives its files (a bundle is flat: sub-folders are not read).
-  function folderFiles(entry) {
+  // A dropped folder gives every file in it with its path, sub-folders included, so the server validates it as
+  // it would a zip of that folder (and says why a sub-folder cannot work).
+  function folderFiles(entry, prefix) {
     return new Promise((resolve) => {
       const files = [];
       const reader = entry.createReader();
       const next = () => reader.readEntries(async (entries) => {
         if (!entries.length) return resolve(files);
         for (const child of entries) {
-          if (child.isFile) files.push(await new Promise((done) => child.file(done, () => done(null))));
+          const path = `${prefix}${child.name}`;
+          if (child.isFile) {
+            const file = await new Promise((done) => child.file(done, () => done(null)));
+            if (file) files.push([file, path]);
+          } else if (child.isDirectory) {
+            files.push(...await folderFiles(child, `${path}/`));
+          }
         }
         next();
       }, () => resolve(files));
@@ -97,7 +108,16 @@ document.addEventListener("DOMContentLoaded", () => {
 
   dropzone.addEventListener("click", () => input.click());
   dropzone.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") input.click(); });
-  input.addEventListener("change", () => { add([...input.files]); input.value = ""; });
+  const folderInput = document.getElementById("folder-input");
+  document.getElementById("pick-folder").addEventListener("click", () => folderInput.click());
+  folderInput.addEventListener("change", () => {  // a folder's files, with their paths inside it
+    add([...folderInput.files].map((file) => [file, file.webkitRelativePath || file.name]));
+    folderInput.value = "";
+  });
+  input.addEventListener("change", () => {
+    add([...input.files].map((file) => [file, file.webkitRelativePath || file.name]));
+    input.value = "";
+  });
   ["dragenter", "dragover"].forEach((type) => dropzone.addEventListener(type, (event) => {
     event.preventDefault();
     dropzone.classList.add("over");
@@ -110,12 +130,15 @@ document.addEventListener("DOMContentLoaded", () => {
     if (entries.some((entry) => entry.isDirectory)) {
       const files = [];
       for (const entry of entries) {
-        if (entry.isDirectory) files.push(...await folderFiles(entry));
-        else files.push(await new Promise((done) => entry.file(done, () => done(null))));
+        if (entry.isDirectory) files.push(...await folderFiles(entry, ""));  // the folder's contents are the bundle
+        else {
+          const file = await new Promise((done) => entry.file(done, () => done(null)));
+          if (file) files.push([file, file.name]);
+        }
       }
-      add(files.filter(Boolean));
+      add(files);
     } else {
-      add([...event.dataTransfer.files]);
+      add([...event.dataTransfer.files].map((file) => [file, file.name]));
     }
   });
 
@@ -128,7 +151,7 @@ document.addEventListener("DOMContentLoaded", () => {
     data.append("description", description.value);
     const metricNames = document.getElementById("metric-names");
     if (metricNames) data.append("metric_names", metricNames.value);
-    for (const file of selected.values()) data.append("files", file, file.name);
+    for (const [path, file] of selected.entries()) data.append("files", file, path);
     submit.disabled = true;
     const label = submit.textContent;
     submit.textContent = labels.uploading;

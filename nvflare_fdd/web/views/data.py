@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from nvflare_fdd.stats.contract import BUCKETS, LEVELS
-from nvflare_fdd.web.views import platform
+from nvflare_fdd.web.views import acted, live_json, platform, t, user
 
 blueprint = Blueprint("data", __name__)
 
@@ -37,7 +37,28 @@ def index():
     return render_template(
         "data.html", institutions=institutions, institution=chosen, summary=summary, tests=tests, test_key=test_key,
         level=level, rows=list(_rows(shown, level)), has_any=bool(summaries), buckets=BUCKETS,
+        refresh=_refresh().status, can_refresh=user().is_admin and _refresh().supported(),
+        page={"urls": {"live": url_for("data.refresh_status")}, "refresh": _refresh().status.state},
     )  # fmt: skip
+
+
+@blueprint.post("/data/refresh")
+def refresh():
+    """Collect every site's statistics again (an admin's action; what ``fdd data refresh`` does)."""
+    _refresh().start(user())
+    return acted(url_for("data.index"), t("data.refresh_started"))
+
+
+@blueprint.get("/api/data/refresh")
+def refresh_status():
+    """Where the last refresh stands, with an ETag (the data page polls it while one runs)."""
+    status = _refresh().status
+    return live_json({"state": status.state, "started": status.started, "finished": status.finished,
+                      "sites": status.sites, "failed_sites": sorted(status.failures)})  # fmt: skip
+
+
+def _refresh():
+    return current_app.extensions["fdd"].refresh
 
 
 def _level(text: str | None) -> int:

@@ -1,4 +1,4 @@
-"""Job information (basic information, progress) and results (charts, CSV, the global model)."""
+"""Job information (basic information, progress) and results (charts, CSV, the global model), live."""
 
 from __future__ import annotations
 
@@ -6,38 +6,49 @@ import tempfile
 import time
 from pathlib import Path
 
-from flask import Blueprint, abort, jsonify, render_template, send_file, url_for
+from flask import Blueprint, abort, g, jsonify, render_template, send_file, url_for
 
-from nvflare_fdd.web.progress import metrics_view, progress_view
-from nvflare_fdd.web.views import job_summary, platform, user
+from nvflare_fdd.web.messages import event_reason
+from nvflare_fdd.web.progress import metrics_view, progress_view, utc
+from nvflare_fdd.web.views import job_summary, live_json, platform, t, user
 
 blueprint = Blueprint("job", __name__)
 
 MODEL_FORMATS = ("pt", "safetensors")
 
 
-@blueprint.get("/jobs/<name>")
-def show(name: str):
+def live_view(name: str) -> dict:
+    """Everything the job page shows that changes as the job runs (the same data the page is built from)."""
     service = platform()
     progress = service.progress(user(), name)
-    metrics = metrics_view(service.metrics(user(), name))
     unsandboxed = sorted(site for site, phases in progress.setup.items()
                          if any(p.get("code") == 900 and p.get("sandboxed") is False for p in phases))  # fmt: skip
-    return render_template(
-        "job.html", job=progress.job, summary=job_summary(progress.job), unsandboxed=unsandboxed,
-        page={
-            "job": job_summary(progress.job), "progress": progress_view(progress, time.time()), "metrics": metrics,
-            "urls": {"status": url_for("job.status", name=name), "metrics": url_for("job.metrics", name=name)},
-        },
-    )  # fmt: skip
+    events = [{
+        "at": utc(e.at).isoformat(), "from": e.from_state, "to": e.to_state,
+        "from_label": t(f"state.{e.from_state}_name") if e.from_state else "", "to_label": t(f"state.{e.to_state}_name"),
+        "reason": event_reason(e, g.lang),
+    } for e in progress.events]  # fmt: skip
+    return {
+        "job": job_summary(progress.job),
+        "progress": progress_view(progress, time.time()),
+        "events": events,
+        "metrics": metrics_view(service.metrics(user(), name)),
+        "unsandboxed": unsandboxed,
+    }
+
+
+@blueprint.get("/jobs/<name>")
+def show(name: str):
+    view = live_view(name)
+    job = platform().job(user(), name)
+    page = view | {"urls": {"live": url_for("job.status", name=name)}, "server_time": time.time()}
+    return render_template("job.html", job=job, summary=view["job"], unsandboxed=view["unsandboxed"], page=page)
 
 
 @blueprint.get("/api/jobs/<name>")
 def status(name: str):
-    """The job, its progress steps, and whether it has metrics yet (the page polls this)."""
-    service = platform()
-    progress = service.progress(user(), name)
-    return jsonify(job=job_summary(progress.job), progress=progress_view(progress, time.time()))
+    """The job, its progress steps, its history and its metrics, with an ETag (the page polls this)."""
+    return live_json(live_view(name))
 
 
 @blueprint.get("/api/jobs/<name>/metrics")

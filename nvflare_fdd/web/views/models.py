@@ -8,21 +8,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 
 from nvflare_fdd.bundle import Problem
 from nvflare_fdd.errors import BundleError, FddError
 from nvflare_fdd.platform.records import PretrainedModel
 from nvflare_fdd.platform.service import BundleRejected
+from nvflare_fdd.web.messages import message, problem_dict
 from nvflare_fdd.web.security import can_change
-from nvflare_fdd.web.views import iso, model_summary, platform, t, user
+from nvflare_fdd.web.views import acted, iso, model_summary, platform, t, user
 
 blueprint = Blueprint("models", __name__)
 
 
 @blueprint.get("/models")
 def index():
-    found = [model_summary(m) | {"created_at": m.created_at, "updated_at": m.updated_at} for m in platform().models(user())]
+    used: dict[str, list[str]] = {}
+    for job in platform().jobs(user()):
+        if job.model:
+            used.setdefault(job.model, []).append(job.name)
+    found = [model_summary(m) | {"created_at": m.created_at, "updated_at": m.updated_at, "jobs": used.get(m.label, [])}
+             for m in platform().models(user())]  # fmt: skip
     store = [pretrained_summary(m) | {"created_at": m.created_at} for m in platform().pretrained_models()]
     return render_template("models.html", models=found, pretrained=store)
 
@@ -60,43 +66,54 @@ def edit(class_name: str, version: str):
 
 @blueprint.post("/models/<class_name>/<version>/delete")
 def delete(class_name: str, version: str):
+    """Delete a model for good; refused, naming them, while jobs use it."""
     platform().delete_model(user(), class_name, version)
-    flash(f"{class_name}:{version} — {t('common.delete')} ✓")
-    return redirect(url_for("models.index"))
+    return acted(url_for("models.index"), f"{class_name}:{version} — {t('common.delete')} ✓")
 
 
 @contextmanager
 def uploaded_bundle(required: bool) -> Iterator[Path | None]:
-    """The request's ``files`` as a bundle: one ``.zip`` as is, else a flat folder of the files.
+    """The request's ``files`` as a bundle: one ``.zip`` as is, else a folder of the files.
+
+    A dropped folder's files come with their paths inside it: they are laid out as they were, so the
+    bundle is validated like a zip of that folder (a sub-folder is refused, with the reason).
 
     Raises:
-        BundleRejected: a file name is unsafe or given twice.
+        BundleRejected: a path is unsafe or given twice.
         FddError: ``required`` and no file was uploaded.
     """
     uploads = [f for f in request.files.getlist("files") if f.filename]
     if not uploads:
         if required:
-            raise FddError(t("models.drop"))
+            raise FddError("upload the bundle's files", code="upload.no_files")
         yield None
         return
-    problems = []
-    seen: set[str] = set()
+    problems, paths = [], []
     for upload in uploads:
-        name = upload.filename
-        if name in (".", "..") or any(c in name for c in "/\\\0"):
-            problems.append(Problem(name, "a bundle is flat: upload its files, not folders or paths"))
-        elif name in seen:
-            problems.append(Problem(name, "uploaded twice; a bundle has each file once"))
-        seen.add(name)
+        parts = upload.filename.replace("\\", "/").split("/")
+        if upload.filename.startswith("/") or any(part in ("", ".", "..") or "\0" in part for part in parts):
+            problems.append(Problem(upload.filename, "unsafe path in the upload", code="upload.path_unsafe"))
+        paths.append(parts)
+    tops = {parts[0] for parts in paths}
+    if len(tops) == 1 and all(len(parts) > 1 for parts in paths):  # the dropped folder itself: its contents are the bundle
+        paths = [parts[1:] for parts in paths]
+    seen: set[str] = set()
+    for upload, parts in zip(uploads, paths):
+        key = "/".join(parts)
+        if key in seen:
+            problems.append(Problem(key, "uploaded twice; a bundle has each file once", code="upload.twice"))
+        seen.add(key)
     if problems:
         raise BundleRejected(problems)
     with tempfile.TemporaryDirectory(prefix="fdd-upload-") as temporary:
         folder = Path(temporary) / "bundle"
         folder.mkdir()
-        for upload in uploads:
-            upload.save(folder / upload.filename)
-        if len(uploads) == 1 and uploads[0].filename.lower().endswith(".zip"):
-            yield folder / uploads[0].filename
+        for upload, parts in zip(uploads, paths):
+            target = folder.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            upload.save(target)
+        if len(uploads) == 1 and len(paths[0]) == 1 and paths[0][0].lower().endswith(".zip"):
+            yield folder / paths[0][0]
         else:
             yield folder
 
@@ -105,8 +122,9 @@ def _rejected(error: BundleError):
     problems = getattr(error, "problems", None)
     if not problems:
         raise error
-    listed = [{"file": p.file, "line": p.line, "message": p.message} for p in problems]
-    return jsonify(error=t("models.problems"), problems=listed), 422
+    listed = [problem_dict(p, g.lang) for p in problems]
+    return jsonify(error=message("bundle.rejected", {"count": len(problems)}, g.lang), code="bundle.rejected",
+                   problems=listed), 422
 
 
 # -- the pretrained-model store ---------------------------------------------------------------------
