@@ -287,13 +287,16 @@ def prepare_poc(
     if done.returncode != 0 or not deployment.admin_startup_kit.is_dir():
         raise PocError(f"`nvflare poc prepare` failed (exit {done.returncode}): {(done.stdout + done.stderr)[-3000:]}")
 
+    # Each participant keeps pretrained models in a cache of its own, as separate machines would.
     for site, kda_url in deployment.sites.items():
-        settings: dict = {"kda_url": kda_url}
+        settings: dict = {"kda_url": kda_url, "pretrained_cache": str(deployment.site_dir(site) / "pretrained_cache")}
         if env_cache:
             settings["environment"] = {"backend": "local", "cache_dir": str(env_cache)}
         _write_json(deployment.site_dir(site) / "local" / SITE_CONFIG_FILE, settings)
+    server_settings: dict = {"pretrained_cache": str(deployment.server_dir / "pretrained_cache")}
     if platform_url:
-        _write_json(deployment.server_dir / "local" / SITE_CONFIG_FILE, {"platform_url": platform_url})
+        server_settings["platform_url"] = platform_url
+    _write_json(deployment.server_dir / "local" / SITE_CONFIG_FILE, server_settings)
     _write_json(root / DEPLOYMENT_FILE, {
         "sites": deployment.sites, "platform_url": platform_url, "port": deployment.port,
         "project_name": deployment.project_name, "marker": deployment.marker, "username": deployment.username,

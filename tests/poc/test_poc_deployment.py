@@ -180,14 +180,33 @@ def test_a_job_submitted_from_the_console_is_recorded_as_external(poc, site_size
     assert platform.storage.get_job(job.name).state == JobState.COMPLETED
 
 
-def test_a_scaffold_job_of_a_k_melloddy_style_bundle_runs_on_the_poc_deployment(flare_platform, poc, site_sizes, tmp_path):
+def test_a_scaffold_job_with_a_pretrained_encoder_runs_on_the_poc_deployment(flare_platform, poc, site_sizes, tmp_path):
+    """K-MELLODDY's mlp_scaffold with the model of ``mlp_pretrained``: the server and each site build it from the
+    platform's store, the sites fetching the encoder through NVFlare into caches of their own."""
+    import hashlib
+    import shutil
     from pathlib import Path
 
+    import torch
+    from safetensors.torch import save_file
+
+    from nvflare_fdd.platform.storage import CONTROLS_CHECKPOINT
+    from nvflare_fdd.pretrained.manifest import scan_source
+
+    bundles = Path(__file__).resolve().parents[1] / "kmelloddy" / "bundles"
+    bundle = shutil.copytree(bundles / "mlp_scaffold", tmp_path / "bundle")
+    for name in ("model.py", "config.yaml"):
+        shutil.copy(bundles / "mlp_pretrained" / name, bundle / name)
+    encoder = tmp_path / "encoder"
+    encoder.mkdir()
+    save_file(dict(torch.nn.Linear(3, 16).state_dict()), encoder / "model.safetensors")
     platform = flare_platform
+    platform.storage.ensure_user("alice")
+    found = scan_source(encoder)
+    platform.storage.add_pretrained("alice", "solubility-encoder", found.kind, found.files)
     alice = platform.user("alice")
-    bundle = Path(__file__).resolve().parents[1] / "kmelloddy" / "bundles" / "mlp_scaffold"
-    platform.register_model(alice, bundle, "SolubilityMLP", "poc-scaffold")
-    platform.create_job(alice, "poc_scaffold", "SolubilityMLP:poc-scaffold", rounds=2, sites=list(poc.sites),
+    platform.register_model(alice, bundle, "PretrainedEncoderMLP", "poc-scaffold")
+    platform.create_job(alice, "poc_scaffold", "PretrainedEncoderMLP:poc-scaffold", rounds=2, sites=list(poc.sites),
                         algorithm="scaffold")  # fmt: skip
     platform.start_job(alice, "poc_scaffold")
 
@@ -196,6 +215,8 @@ def test_a_scaffold_job_of_a_k_melloddy_style_bundle_runs_on_the_poc_deployment(
     assert job.state == JobState.COMPLETED, f"{job.failure}\n{poc.log_tails(flare_job_id(platform, 'poc_scaffold'))}"
     assert job.algorithm == "scaffold"
     assert_recorded(platform, "poc_scaffold", site_sizes, rounds=2, metrics={"loss"})
-    from nvflare_fdd.platform.storage import CONTROLS_CHECKPOINT
-
     assert CONTROLS_CHECKPOINT in platform.storage.artefacts("poc_scaffold")  # the controls, saved with the model
+    digest = hashlib.sha256((encoder / "model.safetensors").read_bytes()).hexdigest()
+    for folder in [poc.server_dir, *(poc.site_dir(site) for site in poc.sites)]:
+        [cached] = (folder / "pretrained_cache").glob("*/model.safetensors")
+        assert hashlib.sha256(cached.read_bytes()).hexdigest() == digest, folder

@@ -24,9 +24,10 @@ def test_prepare_configures_each_site_and_the_server(tmp_path):
     assert (admin["host"], admin["port"]) == ("localhost", 18123)
     for site, url in sites.items():
         settings = json.loads((deployment.site_dir(site) / "local" / "fdd_site.json").read_text())
-        assert settings == {"kda_url": url, "environment": {"backend": "local", "cache_dir": str(tmp_path / "envs")}}
+        assert settings == {"kda_url": url, "environment": {"backend": "local", "cache_dir": str(tmp_path / "envs")},
+                            "pretrained_cache": str(deployment.site_dir(site) / "pretrained_cache")}  # fmt: skip
     assert json.loads((deployment.server_dir / "local" / "fdd_site.json").read_text()) == {
-        "platform_url": "sqlite:////srv/platform.db"
+        "platform_url": "sqlite:////srv/platform.db", "pretrained_cache": str(deployment.server_dir / "pretrained_cache")
     }
     project = yaml.safe_load((deployment.workspace / "project.yml").read_text())
     assert sorted(p["name"] for p in project["participants"] if p["type"] == "client") == sorted(sites)
