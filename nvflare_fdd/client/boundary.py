@@ -22,6 +22,7 @@ Every field of a reply passes through this module before it can reach the server
 from __future__ import annotations
 
 import ast
+import builtins
 import math
 import re
 from collections import Counter
@@ -71,6 +72,18 @@ REASONS = {
     ),
 }
 
+BUILTIN_EXCEPTIONS = frozenset(name for name, value in vars(builtins).items()
+                               if isinstance(value, type) and issubclass(value, BaseException))  # fmt: skip
+#: Exceptions of the libraries bundles use, and the platform's own, that may leave a site by name.
+LIBRARY_EXCEPTIONS = frozenset({
+    "torch.OutOfMemoryError", "torch.cuda.OutOfMemoryError", "torch.AcceleratorError",
+    "omegaconf.errors.ConfigAttributeError", "omegaconf.errors.ConfigKeyError", "omegaconf.errors.ConfigTypeError",
+    "omegaconf.errors.MissingMandatoryValue", "omegaconf.errors.ValidationError",
+    "omegaconf.errors.InterpolationResolutionError", "pandas.errors.ParserError", "pandas.errors.EmptyDataError",
+    "pandas.errors.IntCastingNaNError", "yaml.scanner.ScannerError", "yaml.parser.ParserError",
+    "nvflare_fdd.errors.FddError", "nvflare_fdd.errors.ContractError", "nvflare_fdd.client.runtime.RequestRefused",
+})  # fmt: skip
+MAX_BASES = 16
 _TYPE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,5}$")
 MAX_SHARED_MESSAGE_CHARS = 2_000
 MAX_SOURCE_CHARS = 200
@@ -106,8 +119,7 @@ def failure_from_worker(
         said, for the site's log.
     """
     raw = raw if isinstance(raw, Mapping) else {}
-    exc_type = raw.get("exc_type") if isinstance(raw.get("exc_type"), str) else ""
-    exc_type = exc_type if _TYPE_NAME.match(exc_type) else ("Exception" if exc_type else "")
+    exc_type = known_exception_type(raw.get("exc_type"), raw.get("exc_bases"), bundle_dir)
     frames = bundle_frames(raw.get("frames"), bundle_dir)
     reason = raw.get("reason") if raw.get("reason") in REASONS else ""
     message = describe(exc_type, frames, REASONS.get(reason, ""))
@@ -117,6 +129,25 @@ def failure_from_worker(
     detail = "\n".join(str(raw.get(key))[-20_000:] for key in ("message", "trace") if raw.get(key))
     return RoundError(phase, site, round_num, message, trace, exc_type=exc_type, frames=frames, reason=reason,
                       detail=detail)  # fmt: skip
+
+
+def known_exception_type(exc_type: Any, bases: Any, bundle_dir: str | Path) -> str:
+    """The exception's type as it may leave the site: the first of its type and base classes (as the worker named
+    them) that is a built-in exception, a class the bundle's files define, or one of ``LIBRARY_EXCEPTIONS``.
+
+    A type's name is chosen by user code, which could make one at run time out of the site's data
+    (``type(row, (ValueError,), {})``); such a type leaves the site as its nearest known base, ``ValueError``.
+    ``""`` when the worker named no type, ``Exception`` when nothing it named is known.
+    """
+    if not isinstance(exc_type, str) or not exc_type:
+        return ""
+    candidates = [exc_type, *(bases if isinstance(bases, list) else [])[:MAX_BASES]]
+    defined = _bundle_classes(str(Path(bundle_dir).resolve()))
+    for name in candidates:
+        if isinstance(name, str) and _TYPE_NAME.match(name) and (
+                name in BUILTIN_EXCEPTIONS or name in LIBRARY_EXCEPTIONS or name in defined):  # fmt: skip
+            return name
+    return "Exception"
 
 
 def describe(exc_type: str, frames: tuple[Frame, ...], reason_text: str = "") -> str:
@@ -155,6 +186,25 @@ def bundle_frames(raw_frames: Any, bundle_dir: str | Path) -> tuple[Frame, ...]:
             continue
         frames.append(Frame(name, line, functions.get(line, "<module>"), lines[line - 1].strip()[:MAX_SOURCE_CHARS]))
     return tuple(frames)
+
+
+@lru_cache(maxsize=8)
+def _bundle_classes(bundle_dir: str) -> frozenset[str]:
+    """``module.Class`` (and ``module.Outer.Inner``) of every class a ``class`` statement in the bundle's files defines."""
+    found: set[str] = set()
+
+    def visit(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                found.add(f"{prefix}.{node.name}")
+                visit(node.body, f"{prefix}.{node.name}")
+
+    for path in sorted(Path(bundle_dir).glob("*.py")):
+        try:
+            visit(ast.parse(path.read_text(errors="replace")).body, path.stem)
+        except (OSError, SyntaxError, ValueError):
+            continue
+    return frozenset(found)
 
 
 @lru_cache(maxsize=8)

@@ -95,6 +95,8 @@ class RoundError(FddError):
         frames: the frames in the bundle's files, outermost first.
         reason: a key of the platform's catalogue of contract problems (``nvflare_fdd.client.boundary``), or ``""``.
         detail: text that stays at the site.
+        exc_bases: the exception type's base classes, nearest first (in the user-code process only: the executor
+            sends the first of the type and its bases that it knows, see ``boundary.known_exception_type``).
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class RoundError(FddError):
         frames: tuple[Frame, ...] | list[Frame] = (),
         reason: str = "",
         detail: str = "",
+        exc_bases: tuple[str, ...] = (),
     ):
         self.phase = Phase(phase)
         self.site = site
@@ -119,6 +122,7 @@ class RoundError(FddError):
         self.frames = tuple(frames)
         self.reason = reason
         self.detail = detail
+        self.exc_bases = tuple(exc_bases)
         where = f"site {site}" + (f", round {round}" if round is not None else "")
         super().__init__(f"[{self.phase.value} {self.phase.label}] {where}: {message}")
 

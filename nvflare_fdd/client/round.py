@@ -347,6 +347,7 @@ def user_failure(phase: Phase, site: str, round_num: int | None, exc: BaseExcept
     return RoundError(
         phase, site, round_num, message, user_traceback(exc),
         exc_type=exception_type_name(type(exc)), frames=bundle_frames_of(exc, bundle_dir), reason=reason,
+        exc_bases=tuple(exception_type_name(base) for base in type(exc).__mro__[1:] if issubclass(base, BaseException)),
     )  # fmt: skip
 
 

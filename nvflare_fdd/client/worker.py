@@ -12,7 +12,7 @@ Commands and replies::
     {"cmd": "round", "round": 1, "params": p, "controls": c?, "algorithm": a, "fedprox_mu": mu}
         -> {"ok": true, "params": q, "control_diff": d?, "num_samples": n, "global_metrics": {...}, "local_metrics": {...}}
     {"cmd": "stop"}                           -> (exits)
-    any failure                               -> {"ok": false, "error": {"code", "exc_type", "frames",
+    any failure                               -> {"ok": false, "error": {"code", "exc_type", "exc_bases", "frames",
                                                   "reason", "message", "trace"}}
 
 While a command runs, ``{"kind": "phase", "code": ..., "event": "start"|"end"|"failed"}``
@@ -108,6 +108,7 @@ def _error(error: RoundError) -> dict:
     return {
         "code": error.code,
         "exc_type": error.exc_type,
+        "exc_bases": list(error.exc_bases),
         "frames": [{"file": frame.file, "line": frame.line} for frame in error.frames],
         "reason": error.reason,
         "message": error.message,

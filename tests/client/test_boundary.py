@@ -71,6 +71,19 @@ def test_an_exception_type_is_a_short_dotted_name_or_a_plain_exception(bundle, e
     assert reduce({"exc_type": exc_type}, bundle).exc_type == sent
 
 
+def test_a_type_leaves_by_name_only_if_it_is_built_in_known_or_defined_by_the_bundle(bundle):
+    (bundle / "train_eval.py").write_text("class LossDiverged(RuntimeError):\n    class Inner(Exception):\n        pass\n")
+    made_at_run_time = {"exc_type": "torch.E434f", "exc_bases": ["KeyError", "LookupError", "Exception"]}
+
+    assert reduce(made_at_run_time, bundle).exc_type == "KeyError"
+    assert reduce({"exc_type": "train_eval.LossDiverged"}, bundle).exc_type == "train_eval.LossDiverged"
+    assert reduce({"exc_type": "train_eval.LossDiverged.Inner"}, bundle).exc_type == "train_eval.LossDiverged.Inner"
+    assert reduce({"exc_type": "data.LossDiverged", "exc_bases": ["RuntimeError"]}, bundle).exc_type == "RuntimeError"
+    assert reduce({"exc_type": "torch.OutOfMemoryError", "exc_bases": ["RuntimeError"]}, bundle).exc_type == \
+        "torch.OutOfMemoryError"
+    assert reduce({"exc_type": "pkg.Made", "exc_bases": "not a list"}, bundle).exc_type == "Exception"
+
+
 def test_the_platforms_own_reasons_travel_by_key_and_messages_only_when_the_site_shares_them(bundle):
     raw = {"reason": "num_samples_invalid", "exc_type": "nvflare_fdd.errors.ContractError", "message": "num_samples='CANARY'"}
     strict = reduce(raw, bundle, phase=Phase.SEND)

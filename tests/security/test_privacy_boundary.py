@@ -102,6 +102,27 @@ def train(model, data, configs):
     assert CANARY in site_logs(out)  # the message itself stayed in the site's log
 
 
+def test_an_exception_type_named_after_the_rows_leaves_as_its_nearest_known_base(make_bundle, canary_sites, tmp_path):
+    bundle = make_bundle({"data.py": ROWS_DATA, "train_eval.py": '''
+import torch
+
+
+def train(model, data, configs):
+    smuggler = type("E" + data["rows"].encode().hex()[:60], (KeyError,), {"__module__": "torch"})
+    raise smuggler()
+''' + EVALUATE}, name="type_rows")
+    out = tmp_path / "out"
+    result = fdd_run(bundle, canary_sites, out)
+
+    assert result.exit_code == 1
+    failure = failure_of(out)
+    assert (failure["code"], failure["exc_type"]) == (6000, "KeyError")
+    assert "KeyError in train_eval.py line 7, `raise smuggler()`" in result.output
+    smuggled = "E" + ("CANARYrow7f3a".encode().hex())[:20]
+    for name, blob in what_left_the_sites(out, result.output).items():
+        assert smuggled.encode() not in blob.replace(b"\n", b""), name
+
+
 def test_rows_printed_before_the_process_exits_stay_in_the_sites_log(make_bundle, canary_sites, tmp_path):
     bundle = make_bundle({"data.py": ROWS_DATA, "train_eval.py": '''
 import os
