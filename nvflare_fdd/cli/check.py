@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from nvflare_fdd import env_vars
 from nvflare_fdd.cli.common import algorithm_options, checked_bundle, checked_environment, env_backend_options, kda_option
 
 
@@ -49,7 +50,7 @@ def check(
     if environment is not None or in_env:
         from nvflare_fdd.executors.site_config import DEFAULT_BACKEND
 
-        backend, options = environment or (os.environ.get("FDD_ENV_BACKEND") or DEFAULT_BACKEND, {})
+        backend, options = environment or (os.environ.get(env_vars.ENV_BACKEND) or DEFAULT_BACKEND, {})
         _check_in_environment(bundle, kda, rounds, model_class, device or "", site, backend, options, algorithm, fedprox_mu,
                               local_baseline)  # fmt: skip
         return

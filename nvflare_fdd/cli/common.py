@@ -6,7 +6,9 @@ import os
 
 import click
 
-KDA_URL_ENV = "FDD_KDA_URL"
+from nvflare_fdd import env_vars
+
+KDA_URL_ENV = env_vars.KDA_URL
 
 
 def kda_option(*names: str, help: str):

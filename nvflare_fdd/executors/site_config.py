@@ -30,12 +30,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from nvflare_fdd import env_vars
 from nvflare_fdd.errors import FddError
 
 SITE_CONFIG_FILE = "fdd_site.json"
-KDA_URLS_ENV = "FDD_KDA_URLS"
-KDA_URL_ENV = "FDD_KDA_URL"
-ENV_BACKEND_ENV = "FDD_ENV_BACKEND"
+KDA_URLS_ENV = env_vars.KDA_URLS
+KDA_URL_ENV = env_vars.KDA_URL
+ENV_BACKEND_ENV = env_vars.ENV_BACKEND
 DEFAULT_BACKEND = "local"
 
 

@@ -11,11 +11,12 @@ from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from nvflare_fdd import env_vars
 from nvflare_fdd.errors import KdaError
 from nvflare_fdd.kda.schema import Base, Measurement
 
 #: Environment variable that names the KDA database when no URL is given.
-URL_ENV_VAR = "FDD_KDA_URL"
+URL_ENV_VAR = env_vars.KDA_URL
 #: The database used when neither a URL nor ``FDD_KDA_URL`` is given.
 DEFAULT_URL = "sqlite:///kda.db"
 

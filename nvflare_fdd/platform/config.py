@@ -27,11 +27,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nvflare_fdd import env_vars
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.platform.db import default_home
 
 CONFIG_ENV = "FDD_PLATFORM_CONFIG"
-STORAGE_URL_ENV = "FDD_PLATFORM_URL"
+STORAGE_URL_ENV = env_vars.PLATFORM_URL
 RUNNER_ENV = "FDD_RUNNER"
 CONFIG_FILE = "platform.yaml"
 DEFAULT_PRETRAINED_MAX_GB = 50

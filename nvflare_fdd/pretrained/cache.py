@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from nvflare_fdd import env_vars
 from nvflare_fdd.envs import file_lock
 from nvflare_fdd.platform.records import PretrainedFile
 from nvflare_fdd.pretrained.manifest import Manifest, MissingPretrained, PretrainedError, check_name, check_relative_path
@@ -202,7 +203,7 @@ def from_this_machine(name: str, cache_dir: Path | None = None) -> Path:
     from nvflare_fdd.platform.storage import SqlStorage
 
     check_name(name)
-    url = os.environ.get("FDD_PLATFORM_URL") or load_config().storage_url
+    url = os.environ.get(env_vars.PLATFORM_URL) or load_config().storage_url
     if store_absent(url):
         raise MissingPretrained(name)
     storage = SqlStorage(url)

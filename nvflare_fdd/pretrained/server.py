@@ -29,6 +29,7 @@ from nvflare.apis.fl_context import FLContext
 from nvflare.apis.shareable import Shareable, make_reply
 from nvflare.apis.streaming import ObjectProducer, StreamContext
 
+from nvflare_fdd import env_vars
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.platform.records import PretrainedFile
 from nvflare_fdd.pretrained import wire
@@ -36,7 +37,7 @@ from nvflare_fdd.pretrained.cache import store_absent
 from nvflare_fdd.pretrained.manifest import Manifest, MissingPretrained, PretrainedError, check_name
 
 PRETRAINED_SERVER_ID = "fdd_pretrained"
-PLATFORM_URL_ENV = "FDD_PLATFORM_URL"
+PLATFORM_URL_ENV = env_vars.PLATFORM_URL
 
 
 class PretrainedServer(FLComponent):
