@@ -370,6 +370,24 @@ LABELS: dict[str, tuple[str, str]] = {
         "단독 학습: 초기 모델을 기관의 데이터로만 학습하여 기관의 데이터로 평가",
         "Local-only: the initial model trained on the site's data alone, evaluated on its data",
     ),
+    # the per-site payoff, on the results tab
+    "payoff.title": ("기관별 연합학습 효과", "What federated learning gives each site"),
+    "payoff.metric": ("기준 지표", "Key metric"),
+    "payoff.lower": ("낮을수록 좋음", "lower is better"),
+    "payoff.higher": ("높을수록 좋음", "higher is better"),
+    "payoff.federated": ("연합 (Global)", "Federated (global)"),
+    "payoff.personalized": ("개인화 (Local)", "Personalized (local)"),
+    "payoff.baseline": ("단독 학습", "Local-only"),
+    "payoff.federated_gain": ("연합의 효과", "Federated gain"),
+    "payoff.personalized_gain": ("개인화의 효과", "Personalized gain"),
+    "payoff.gain_help": (
+        "효과: 단독 학습 대비 상대 변화. +는 기관에 더 좋음(초록), −는 더 나쁨(빨강)",
+        "Gain: the change relative to local-only; + is better for the site (green), − is worse (red)",
+    ),
+    "payoff.kept": (
+        "각 기관은 개인화 모델(마지막 Round의 Local 모델)을 기관에 보관했습니다. 개인화 모델은 전송되지 않았습니다",
+        "Each site kept its personalized model (its last round's local model) at the site; it was never sent",
+    ),
     # errors
     "error.csrf": (
         "요청이 만료되었습니다. 페이지를 새로고침한 뒤 다시 시도하세요",
