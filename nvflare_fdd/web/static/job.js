@@ -216,6 +216,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
   render(page);
   showTab((location.hash || "#info").slice(1));
+  window.addEventListener("hashchange", () => showTab((location.hash || "#info").slice(1)));  // links, back and forward
   poller = FDD.live(page.urls.live, render, 1000);  // finished jobs too: a resume or a delete elsewhere shows here
   setInterval(tick, 1000);
 });
