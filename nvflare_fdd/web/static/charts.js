@@ -8,11 +8,11 @@ const FddCharts = (() => {
   const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"];
   const HEIGHT = 300, LEFT = 64, RIGHT = 18, TOP = 14, BOTTOM = 44, MIN_WIDTH = 300;
   const KINDS = ["global", "local", "baseline"];
-  // each kind's line: the dash pattern, and marks filled (global) or hollow, round or square (baseline)
+  // each kind's line (width, dash pattern, ends) and marks: filled (global) or hollow, round or square (baseline)
   const STYLES = {
-    global: {dash: "none", hollow: false, square: false},
-    local: {dash: "6 4", hollow: true, square: false},
-    baseline: {dash: "0.5 4.5", hollow: false, square: true},
+    global: {width: 2, dash: "none", cap: "butt", hollow: false, square: false},
+    local: {width: 2, dash: "6 4", cap: "butt", hollow: true, square: false},
+    baseline: {width: 3, dash: "0.5 4.5", cap: "round", hollow: false, square: true},
   };
 
   function svg(tag, attributes, text) {
@@ -138,8 +138,8 @@ const FddCharts = (() => {
       const style = STYLES[s.kind];
       const group = svg("g", {class: `series ${s.kind}`, "data-site": s.site, "data-kind": s.kind});
       const path = s.points.map((p, i) => `${i ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ");
-      group.append(svg("path", {d: path, fill: "none", stroke: color, "stroke-width": s.kind === "baseline" ? 3 : 2,
-                                "stroke-linecap": s.kind === "baseline" ? "round" : "butt", "stroke-dasharray": style.dash}));
+      group.append(svg("path", {d: path, fill: "none", stroke: color, "stroke-width": style.width,
+                                "stroke-linecap": style.cap, "stroke-dasharray": style.dash}));
       for (const [round, value] of s.points) {
         const mark = {fill: style.hollow ? "#fff" : color, stroke: color, "stroke-width": 2};
         const dot = style.square ? svg("rect", {x: x(round) - 3.5, y: y(value) - 3.5, width: 7, height: 7, ...mark})
