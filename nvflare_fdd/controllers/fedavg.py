@@ -37,6 +37,7 @@ from nvflare.app_common.abstract.model import ModelLearnableKey
 
 from nvflare_fdd.aggregation import AggregationError, WeightedAccumulator
 from nvflare_fdd.controllers.base import FddController
+from nvflare_fdd.controllers.best import BEST_MODES, higher_is_better
 from nvflare_fdd.failures import Failure
 from nvflare_fdd.filters.screening import screen_metrics
 from nvflare_fdd.client.phases import Phase
@@ -62,8 +63,6 @@ from nvflare_fdd.transport import (
     weights_shareable,
 )
 from nvflare_fdd.widgets.recorder import RECORDER_ID
-
-_HIGHER_IS_BETTER = ("r2", "acc", "auc", "precision", "recall", "f1", "pearson", "spearman", "score")
 
 
 class FddFedAvg(FddController):
@@ -116,7 +115,7 @@ class FddFedAvg(FddController):
         self._controls: ScaffoldControls | None = None
         if not isinstance(num_rounds, int) or num_rounds < 1:
             raise ValueError(f"num_rounds must be a whole number ≥ 1, got {num_rounds!r}")
-        if best_mode not in ("min", "max", "auto"):
+        if best_mode not in BEST_MODES:
             raise ValueError(f"best_mode must be min, max or auto, got {best_mode!r}")
         self.num_rounds = num_rounds
         self.persistor_id = persistor_id
@@ -349,9 +348,7 @@ class FddFedAvg(FddController):
         if not total:
             return False
         score = sum(value * weight for value, weight in self._global_scores) / total
-        higher = self.best_mode == "max" or (
-            self.best_mode == "auto" and any(word in self.best_metric.lower() for word in _HIGHER_IS_BETTER)
-        )
+        higher = higher_is_better(self.best_metric, self.best_mode)
         if self._best_score is not None and not (score > self._best_score if higher else score < self._best_score):
             return False
         self._best_score = score

@@ -57,6 +57,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "common.forbidden": ("권한이 없습니다", "Not allowed"),
     "common.error": ("오류", "Error"),
     "common.back": ("돌아가기", "Back"),
+    "common.yes": ("예", "yes"),
+    "common.no": ("아니오", "no"),
     # data information
     "data.title": ("데이터 정보", "Data information"),
     "data.intro": (
@@ -126,6 +128,13 @@ LABELS: dict[str, tuple[str, str]] = {
         "FedProx and SCAFFOLD use the bundle's controller_manager (FLFedProx, FLScaffold).",
     ),
     "jobs.fedprox_mu": ("FedProx μ", "FedProx μ"),
+    "jobs.local_baseline": ("기관별 단독 학습 비교", "Local-only baseline per site"),
+    "jobs.local_baseline_help": (
+        "각 기관이 초기 모델을 자기 데이터로만(연합 없이) 함께 학습해, 연합학습이 기관에 주는 효과를 비교합니다. "
+        "기관의 학습 시간이 늘어납니다.",
+        "Each site also trains the initial model on its own data alone (no federation), to compare what the "
+        "federation gives it. Training at the sites takes longer.",
+    ),
     "algorithm.fedavg": ("FedAvg (표본 가중 평균)", "FedAvg (sample-weighted)"),
     "algorithm.fedprox": ("FedProx", "FedProx"),
     "algorithm.scaffold": ("SCAFFOLD", "SCAFFOLD"),
@@ -355,6 +364,29 @@ LABELS: dict[str, tuple[str, str]] = {
     "job.local_help": (
         "Local: 기관의 데이터로 학습한 모델을 기관의 데이터로 평가",
         "Local: the site's trained model evaluated on its data",
+    ),
+    "job.baseline": ("단독 학습", "Local-only"),
+    "job.baseline_help": (
+        "단독 학습: 초기 모델을 기관의 데이터로만 학습하여 기관의 데이터로 평가",
+        "Local-only: the initial model trained on the site's data alone, evaluated on its data",
+    ),
+    # the per-site payoff, on the results tab
+    "payoff.title": ("기관별 연합학습 효과", "What federated learning gives each site"),
+    "payoff.metric": ("기준 지표", "Key metric"),
+    "payoff.lower": ("낮을수록 좋음", "lower is better"),
+    "payoff.higher": ("높을수록 좋음", "higher is better"),
+    "payoff.federated": ("연합 (Global)", "Federated (global)"),
+    "payoff.personalized": ("개인화 (Local)", "Personalized (local)"),
+    "payoff.baseline": ("단독 학습", "Local-only"),
+    "payoff.federated_gain": ("연합의 효과", "Federated gain"),
+    "payoff.personalized_gain": ("개인화의 효과", "Personalized gain"),
+    "payoff.gain_help": (
+        "효과: 단독 학습 대비 상대 변화. +는 기관에 더 좋음(초록), −는 더 나쁨(빨강)",
+        "Gain: the change relative to local-only; + is better for the site (green), − is worse (red)",
+    ),
+    "payoff.kept": (
+        "각 기관은 개인화 모델(마지막 Round의 Local 모델)을 기관에 보관했습니다. 개인화 모델은 전송되지 않았습니다",
+        "Each site kept its personalized model (its last round's local model) at the site; it was never sent",
     ),
     # errors
     "error.csrf": (

@@ -34,6 +34,7 @@ from nvflare_fdd.web.server import start_server
 from nvflare_fdd.web.settings import WebSettings
 
 from browser_checks import check_page, load_time  # tests/web is on the path
+from browser_results import check_baseline_lines, check_payoff
 
 pytestmark = pytest.mark.slow
 
@@ -345,6 +346,8 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
     set_value(driver, "#job-description", "두 기관, 두 Round")
     Select(css(driver, "#job-model")).select_by_value("SolubilityMLP:1.0")
     set_value(driver, "#job-rounds", "2")
+    assert not css(driver, "#job-local-baseline").is_selected()  # off unless asked for
+    css(driver, "#job-local-baseline").click()  # each site also trains alone: what federating gives it
     css(driver, '#site-buttons input[value="pharma_c"]').click()
     css(driver, "#group-name").send_keys("a_and_b")
     css(driver, "#group-save").click()
@@ -361,6 +364,7 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
     css(driver, "#job-submit").click()
     wait(driver, lambda d: all_css(d, 'tr[data-job="demo_job"][data-state="ready"]'), message="the job is not listed")
     assert platform.storage.get_job("demo_job").sites == ("pharma_a", "pharma_b")
+    assert platform.storage.get_job("demo_job").local_baseline is True
     walk.check("jobs")
 
     # the list follows the run without a reload (measured: the lag behind the platform's records)
@@ -419,6 +423,7 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
     css(driver, "#tab-info").click()
     history = css(driver, "#history").text
     assert "학습 시작을 요청함" in history and "모든 Round 완료" in history and "running" not in history
+    assert css(driver, "#job-local-baseline").text == "예"
     walk.check("job-info")
     css(driver, "#tab-results").click()
     wait(driver, lambda d: all_css(d, "figure.chart"), message="no charts")
@@ -434,11 +439,17 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
     css(driver, "#robust-range").click()
     wait(driver, lambda d: all_css(d, "figure.chart"))
     walk.check("job-results")
-    expected = {(m, s, k) for m in metrics for s in ("pharma_a", "pharma_b") for k in ("global", "local")}
+    expected = {(m, s, k) for m in metrics for s in ("pharma_a", "pharma_b") for k in ("global", "local", "baseline")}
     wait(driver, lambda d: visible_series(d) == expected, message=lambda: f"drawn: {visible_series(driver)}")  # charts redraw
+    recorded = platform.storage.metrics("demo_job")
+    check_baseline_lines(driver, korean=True)
+    check_payoff(driver, recorded, ["pharma_a", "pharma_b"], korean=True)
+    check_payoff(driver, recorded, ["pharma_a", "pharma_b"], korean=True, metric="r2")  # higher is better: signs turn
+    walk.check("job-payoff")
     css(driver, "#download-csv").click()
     with open(wait_for_download(driver.downloads, "_metrics.csv"), newline="") as handle:
-        assert len(list(csv.DictReader(handle))) == len(platform.storage.metrics("demo_job"))
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(recorded) and {r["kind"] for r in rows} == {"global", "local", "baseline"}
 
     # a model its jobs use cannot be deleted: the refusal names them, where the user clicked
     walk.open("/models", "models")
@@ -466,6 +477,9 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
                            ("/account/password", "password")):  # fmt: skip
             walk.open(path, name)
             walk.check(f"{name}-{path.rsplit('#', 1)[-1] if '#' in path else 'page'}")
+            if path.endswith("#results"):
+                check_baseline_lines(driver, korean=True)
+                check_payoff(driver, recorded, ["pharma_a", "pharma_b"], korean=True)
         walk.open("/jobs", "jobs")
         css(driver, "#new-job").click()
         walk.check("job-dialog")
@@ -483,6 +497,9 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
                            ("/jobs/demo_job#results", "job")):  # fmt: skip
             walk.open(path, name)
             walk.check(f"{name}-en", korean=False)
+            if path.endswith("#results"):
+                check_baseline_lines(driver, korean=False)
+                check_payoff(driver, recorded, ["pharma_a", "pharma_b"], korean=False)
     walk.size(WIDE)
 
     # deleting: the owner deletes a finished job with its results, then the model

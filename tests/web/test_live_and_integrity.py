@@ -76,7 +76,7 @@ def test_the_job_page_is_live_with_progress_history_and_metrics_in_one_answer(cl
     second = alice.get(f"/api/jobs/{job.name}", headers={"If-None-Match": first.headers["ETag"]})
     unchanged = alice.get(f"/api/jobs/{job.name}", headers={"If-None-Match": second.headers["ETag"]})
 
-    assert set(first.json) == {"job", "progress", "events", "metrics", "unsandboxed"}
+    assert set(first.json) == {"job", "progress", "events", "metrics", "payoff", "unsandboxed"}
     assert second.status_code == 200 and second.json["progress"]["environment"]["sites"][0]["environment"] == "done"
     assert unchanged.status_code == 304
     events = second.json["events"]

@@ -1,11 +1,19 @@
-// Small SVG line charts for the results page: one chart per metric, Global (solid) and Local
-// (dashed) series per site. Written for this UI (no third-party chart library).
+// Small SVG line charts for the results page: one chart per metric, Global (solid), Local (dashed) and,
+// for a job with a local-only baseline, Local-only (dotted, square marks) series per site. Written for this UI
+// (no third-party chart library).
 "use strict";
 
 const FddCharts = (() => {
   const NS = "http://www.w3.org/2000/svg";
   const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"];
   const HEIGHT = 300, LEFT = 64, RIGHT = 18, TOP = 14, BOTTOM = 44, MIN_WIDTH = 300;
+  const KINDS = ["global", "local", "baseline"];
+  // each kind's line (width, dash pattern, ends) and marks: filled (global) or hollow, round or square (baseline)
+  const STYLES = {
+    global: {width: 2, dash: "none", cap: "butt", hollow: false, square: false},
+    local: {width: 2, dash: "6 4", cap: "butt", hollow: true, square: false},
+    baseline: {width: 3, dash: "0.5 4.5", cap: "round", hollow: false, square: true},
+  };
 
   function svg(tag, attributes, text) {
     const node = document.createElementNS(NS, tag);
@@ -91,7 +99,7 @@ const FddCharts = (() => {
 
     const series = [];
     for (const site of sites) {
-      for (const kind of ["global", "local"]) {
+      for (const kind of KINDS) {
         const points = ((perSite[site] || {})[kind] || []).filter((p) => Number.isFinite(p[1]));
         if (points.length) series.push({site, kind, key: `${site}|${kind}`, points});
       }
@@ -127,11 +135,15 @@ const FddCharts = (() => {
 
     for (const s of visible) {
       const color = colorOf(sites, s.site);
+      const style = STYLES[s.kind];
       const group = svg("g", {class: `series ${s.kind}`, "data-site": s.site, "data-kind": s.kind});
       const path = s.points.map((p, i) => `${i ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ");
-      group.append(svg("path", {d: path, fill: "none", stroke: color, "stroke-width": 2, "stroke-dasharray": s.kind === "local" ? "6 4" : "none"}));
+      group.append(svg("path", {d: path, fill: "none", stroke: color, "stroke-width": style.width,
+                                "stroke-linecap": style.cap, "stroke-dasharray": style.dash}));
       for (const [round, value] of s.points) {
-        const dot = svg("circle", {cx: x(round), cy: y(value), r: 3.5, fill: s.kind === "local" ? "#fff" : color, stroke: color, "stroke-width": 2});
+        const mark = {fill: style.hollow ? "#fff" : color, stroke: color, "stroke-width": 2};
+        const dot = style.square ? svg("rect", {x: x(round) - 3.5, y: y(value) - 3.5, width: 7, height: 7, ...mark})
+          : svg("circle", {cx: x(round), cy: y(value), r: 3.5, ...mark});
         dot.append(svg("title", {}, `${s.site} · ${labels[s.kind]} · ${labels.round} ${round}: ${format(value)}`));
         group.append(dot);
       }
@@ -223,5 +235,5 @@ const FddCharts = (() => {
     };
   }
 
-  return {create, ticks};
+  return {create, ticks, format};
 })();

@@ -136,6 +136,59 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   robust.addEventListener("change", () => charts.update(view.metrics, robust.checked));
 
+  // what federating gives each site: last round's federated, personalized and local-only values, and the gains
+  const payoffMetric = document.getElementById("payoff-metric");
+  let payoffChoice = null;  // the metric the user picked; the key metric until then
+  const metricName = (metric) => (labels.metrics || {})[metric] || metric;
+
+  function gainCell(gain, label) {
+    if (gain === null || gain === undefined) return FDD.el("td", {class: "num", "data-label": label, text: "—"});
+    const percent = Math.round(gain * 1000) / 10;
+    const sign = percent > 0 ? "+" : percent < 0 ? "−" : "";
+    return FDD.el("td", {class: `num gain ${percent > 0 ? "better" : percent < 0 ? "worse" : "even"}`, "data-label": label,
+                         "data-gain": gain, text: `${sign}${Math.abs(percent).toFixed(1)}%`});
+  }
+
+  function renderPayoff(payoff) {
+    const section = document.getElementById("payoff");
+    section.hidden = !payoff;
+    if (!payoff) return;
+    const names = payoff.tables.map((table) => table.metric);
+    if (!names.includes(payoffChoice)) payoffChoice = payoff.key;
+    if ([...payoffMetric.options].map((option) => option.value).join("\n") !== names.join("\n")) {  // kept open across polls
+      payoffMetric.replaceChildren(...names.map((name) => FDD.el("option", {value: name, text: metricName(name)})));
+    }
+    payoffMetric.value = payoffChoice;
+    document.getElementById("payoff-choice").hidden = names.length < 2;
+    const table = payoff.tables.find((t) => t.metric === payoffChoice);
+    const kept = document.getElementById("payoff-kept");
+    kept.hidden = !payoff.personalized.length;
+    kept.querySelector("span").textContent = `(${payoff.personalized.join(", ")})`;
+    const rounds = [...new Set(table.rows.map((row) => row.round))];
+    const oneRound = rounds.length === 1;  // the usual case: a Round column only when the sites' last rounds differ
+    document.getElementById("payoff-direction").textContent = [metricName(table.metric),
+      table.higher ? labels.payoff.higher : labels.payoff.lower, oneRound ? `${labels.round} ${rounds[0]}` : null]
+      .filter(Boolean).join(" · ");
+    document.getElementById("payoff-gain-help").hidden = !payoff.baseline;
+    const columns = [labels.site, oneRound ? null : labels.round, labels.payoff.federated, labels.payoff.personalized]
+      .concat(payoff.baseline ? [labels.payoff.baseline, labels.payoff.federated_gain, labels.payoff.personalized_gain] : []);
+    const head = FDD.el("tr", {}, ...columns.map((text, i) => text && FDD.el("th", {class: i > 1 ? "num" : null, text})));
+    const value = (number, label, kind) => FDD.el("td", {class: "num", "data-label": label, "data-kind": kind,
+                                                        text: number === null || number === undefined ? "—" : FddCharts.format(number)});
+    const rows = table.rows.map((row) => FDD.el("tr", {"data-site": row.site},
+      FDD.el("td", {"data-label": labels.site, text: row.site}),
+      oneRound ? null : FDD.el("td", {"data-label": labels.round, text: String(row.round)}),
+      value(row.global, labels.payoff.federated, "global"),
+      value(row.local, labels.payoff.personalized, "local"),
+      payoff.baseline ? value(row.baseline, labels.payoff.baseline, "baseline") : null,
+      payoff.baseline ? gainCell(row.federated_gain, labels.payoff.federated_gain) : null,
+      payoff.baseline ? gainCell(row.personalized_gain, labels.payoff.personalized_gain) : null));
+    const grid = document.getElementById("payoff-table");
+    grid.tHead.replaceChildren(head);
+    grid.tBodies[0].replaceChildren(...rows);
+  }
+  payoffMetric.addEventListener("change", () => { payoffChoice = payoffMetric.value; renderPayoff(view.payoff); });
+
   function renderDownloads(summary) {
     const ready = summary.state === "completed";
     document.getElementById("downloads-note").hidden = ready;
@@ -155,6 +208,7 @@ document.addEventListener("DOMContentLoaded", () => {
     renderInfo(next.job, next);
     renderProgress(next.progress);
     renderMetrics(next.metrics);
+    renderPayoff(next.payoff);
     renderDownloads(next.job);
     document.body.dataset.jobState = next.job.state;
     document.body.dataset.jobFinal = String(next.job.final);
@@ -162,6 +216,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
   render(page);
   showTab((location.hash || "#info").slice(1));
+  window.addEventListener("hashchange", () => showTab((location.hash || "#info").slice(1)));  // links, back and forward
   poller = FDD.live(page.urls.live, render, 1000);  // finished jobs too: a resume or a delete elsewhere shows here
   setInterval(tick, 1000);
 });

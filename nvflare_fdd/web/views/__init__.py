@@ -44,6 +44,7 @@ def job_summary(job: Job) -> dict:
         "rounds": job.rounds,
         "algorithm": job.algorithm,
         "fedprox_mu": job.fedprox_mu,
+        "local_baseline": job.local_baseline,
         "sites": list(job.sites),
         "state": job.state.value,
         "state_label": t(f"state.{job.state.value}"),

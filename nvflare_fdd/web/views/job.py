@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Blueprint, abort, g, jsonify, render_template, send_file, url_for
 
 from nvflare_fdd.web.messages import event_reason
+from nvflare_fdd.web.payoff import payoff_view
 from nvflare_fdd.web.progress import metrics_view, progress_view, utc
 from nvflare_fdd.web.views import job_summary, live_json, platform, t, user
 
@@ -28,11 +29,13 @@ def live_view(name: str) -> dict:
         "from_label": t(f"state.{e.from_state}_name") if e.from_state else "", "to_label": t(f"state.{e.to_state}_name"),
         "reason": event_reason(e, g.lang),
     } for e in progress.events]  # fmt: skip
+    metrics = service.metrics(user(), name)
     return {
         "job": job_summary(progress.job),
         "progress": progress_view(progress, time.time()),
         "events": events,
-        "metrics": metrics_view(service.metrics(user(), name)),
+        "metrics": metrics_view(metrics),
+        "payoff": payoff_view(metrics, progress.rounds),
         "unsandboxed": unsandboxed,
     }
 

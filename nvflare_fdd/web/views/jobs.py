@@ -12,6 +12,9 @@ from nvflare_fdd.web.views import acted, job_summary, live_json, platform, t, us
 
 blueprint = Blueprint("jobs", __name__)
 
+CHECKED = ("1", "on", "true")
+"""What a ticked checkbox sends (its ``value``, or the browser's default ``on``)."""
+
 
 def _rows() -> list[dict]:
     return [job_summary(j) | {"created": j.created_at} for j in reversed(platform().jobs(user()))]
@@ -59,6 +62,7 @@ def create():
         user(), form.get("name", "").strip(), form.get("model", ""), rounds,
         sites=form.getlist("sites"), description=form.get("description", ""),
         algorithm=form.get("algorithm", "fedavg"), fedprox_mu=fedprox_mu,
+        local_baseline=form.get("local_baseline") in CHECKED,
     )  # fmt: skip
     return jsonify(job=job_summary(job), redirect=url_for("jobs.index")), 201
 
