@@ -11,10 +11,13 @@ from datetime import datetime
 
 from flask import Flask, flash, g, jsonify, redirect, render_template, request, session, url_for
 from markupsafe import Markup, escape
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from nvflare_fdd.errors import FddError
+from nvflare_fdd.platform.db import StorageError
 from nvflare_fdd.platform.service import LIMITS, PermissionDenied, Platform
+from nvflare_fdd.platform.sink import transient
 from nvflare_fdd.platform.storage import NotFound, StorageConflict
 from nvflare_fdd.web import security
 from nvflare_fdd.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
@@ -84,6 +87,7 @@ def create_app(platform: Platform | None = None, settings: WebSettings | None = 
     app.add_template_filter(_when, "when")
     app.add_url_rule("/lang/<code>", "set_language", _set_language)
     app.register_error_handler(FddError, _platform_error)
+    app.register_error_handler(SQLAlchemyError, _database_error)
     app.register_error_handler(HTTPException, _http_error)
     return app
 
@@ -157,6 +161,8 @@ def _status_of(error: FddError) -> int:
 def _platform_error(error: FddError):
     """The platform's refusal in the UI's words: JSON for scripts; a form posted without scripts goes back where
     the user acted, the reason shown there; a page that cannot be shown says why on the error page."""
+    if isinstance(error, StorageError):
+        return _database_error(error)
     status = _status_of(error)
     language = g.get("lang", DEFAULT_LANGUAGE)
     text = error_message(error, language)
@@ -169,6 +175,27 @@ def _platform_error(error: FddError):
         flash(text, "error")
         return redirect(security.safe_next(request.form.get("next"), url_for("jobs.index")))
     return render_template("error.html", status=status, message=text), status
+
+
+def _database_error(error: Exception):
+    """The platform's database is away or busy: 503, to try again (the cause goes to the server's log, not the page).
+    Any other database error is a fault of the server: 500."""
+    from flask import current_app
+
+    language = g.get("lang", DEFAULT_LANGUAGE)
+    if transient(error):
+        current_app.logger.error("the platform's database is unavailable: %s", error)
+        status, text = 503, translate("error.storage_unavailable", language)
+    else:
+        current_app.logger.exception("database error", exc_info=error)
+        status, text = 500, translate("error.http_500", language)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
+    if wants_json():
+        return jsonify(error=text), status, headers
+    return render_template("error.html", status=status, message=text), status, headers
+
+
+RETRY_AFTER_SECONDS = 30
 
 
 def _http_error(error: HTTPException):

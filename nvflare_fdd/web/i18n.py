@@ -311,6 +311,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "error.title_413": ("업로드가 너무 큽니다", "The upload is too large"),
     "error.title_429": ("잠시 후 다시 시도하세요", "Try again later"),
     "error.title_500": ("서버 오류", "Server error"),
+    "error.title_503": ("일시적으로 사용할 수 없습니다", "Temporarily unavailable"),
+    "error.storage_unavailable": (
+        "플랫폼 데이터베이스에 연결할 수 없습니다. 잠시 후 다시 시도하세요",
+        "The platform's database cannot be reached; try again in a moment",
+    ),
     "error.http_400": ("잘못된 요청입니다", "Bad request"),
     "error.http_403": ("권한이 없습니다", "Not allowed"),
     "error.http_405": ("이 주소에서는 할 수 없는 요청입니다", "This address does not take that request"),
