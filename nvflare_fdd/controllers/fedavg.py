@@ -36,18 +36,17 @@ from nvflare.apis.signal import Signal
 from nvflare.app_common.abstract.model import ModelLearnableKey
 
 from nvflare_fdd.aggregation import AggregationError, WeightedAccumulator
-from nvflare_fdd.controllers.base import FddController
-from nvflare_fdd.failures import Failure
-from nvflare_fdd.filters.screening import screen_metrics
 from nvflare_fdd.client.phases import Phase
-from nvflare_fdd.envs import JobEnvironmentError
-from nvflare_fdd.errors import ServerModelError
-from nvflare_fdd.persistors.builder import check_against_spec
-from nvflare_fdd.persistors.model_persistor import BEST, LAST
 from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
+from nvflare_fdd.controllers.base import FddController
 from nvflare_fdd.controllers.saver import BackgroundSaver, SaveFailed
 from nvflare_fdd.controllers.scaffold import ScaffoldControls
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.envs import JobEnvironmentError
+from nvflare_fdd.errors import FddError, ServerModelError
+from nvflare_fdd.failures import Failure
+from nvflare_fdd.filters.screening import screen_metrics
+from nvflare_fdd.persistors.builder import check_against_spec
+from nvflare_fdd.persistors.model_persistor import BEST, LAST
 from nvflare_fdd.transport import (
     HEADER_ERROR,
     META_ALGORITHM,
@@ -226,7 +225,7 @@ class FddFedAvg(FddController):
             first_of_run = round_num == self.start_round + 1
             steps = partial(self._persist, round_num, sent if best and first_of_run else None, best, params, controls,
                             fl_ctx)  # fmt: skip
-            if not self._save(lambda: self._saver.submit(round_num, steps), fl_ctx):
+            if not self._save(partial(self._saver.submit, round_num, steps), fl_ctx):
                 return  # the next round starts while this one is saved; a failed save ends the job
         if self._save(self._saver.wait, fl_ctx):
             self._record("finished", "completed", time.time())

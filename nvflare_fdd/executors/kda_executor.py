@@ -33,10 +33,10 @@ from nvflare.app_common.app_constant import AppConstants
 from nvflare_fdd.client.boundary import check_num_samples, check_update, screen_site_metrics
 from nvflare_fdd.client.handover import load_arrays, save_arrays
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
-from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 from nvflare_fdd.client.process import WorkerProcess, exchange_parent_for, pretrained_handler
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 from nvflare_fdd.envs.prepare import prepare_environment
+from nvflare_fdd.errors import FddError
 from nvflare_fdd.executors.site_config import SitePolicy, kda_url_for, site_policy
 from nvflare_fdd.kda.raw import load_raw_datas
 from nvflare_fdd.metric_names import allowed_metric_names
@@ -47,8 +47,6 @@ from nvflare_fdd.transport import (
     META_BASELINE_METRICS,
     META_DROPPED_METRICS,
     META_FEDPROX_MU,
-    META_SCAFFOLD_CTRL_DIFF,
-    META_SCAFFOLD_CTRL_GLOBAL,
     META_GLOBAL_METRICS,
     META_LOCAL_BASELINE,
     META_LOCAL_METRICS,
@@ -57,6 +55,8 @@ from nvflare_fdd.transport import (
     META_PERSONALIZED,
     META_PHASES,
     META_ROUND,
+    META_SCAFFOLD_CTRL_DIFF,
+    META_SCAFFOLD_CTRL_GLOBAL,
     META_SETUP_PHASES,
     SETUP_EVENT,
     TRAIN_TASK,
@@ -64,7 +64,6 @@ from nvflare_fdd.transport import (
     update_shareable,
 )
 from nvflare_fdd.usercode import keep_out_of_process
-
 
 USER_CODE_LOG = "fdd_user_code.log"
 PERSONALIZED_MODEL = "fdd_personalized_model.safetensors"

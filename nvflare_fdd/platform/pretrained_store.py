@@ -14,7 +14,8 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import delete, insert, select
@@ -68,11 +69,11 @@ class PretrainedStore:
         digest = manifest_digest(kind, entries)
         staged: dict[str, int] = {}  # sha256 → staged blob id
         try:
-            for attempt in range(FINALIZE_ATTEMPTS):
+            for _attempt in range(FINALIZE_ATTEMPTS):
                 for path, (sha, size) in sorted(hashes.items()):
                     tell("store", path, 0)
                     if sha not in staged and not self._blob_exists(sha):
-                        staged[sha] = self._stage_blob(path, files[path], sha, lambda n, p=path: tell("store", p, n))
+                        staged[sha] = self._stage_blob(path, files[path], sha, partial(tell, "store", path))
                     else:
                         tell("store", path, size)
                 try:
@@ -207,7 +208,7 @@ class PretrainedStore:
                         renamed.append(entry.sha256)
                     blob_ids[entry.sha256] = existing
                 row = PretrainedModelRow(name=name, kind=kind, digest=digest, size=sum(e.size for e in entries),
-                                         owner_id=owner_row.id, created_at=datetime.now(timezone.utc))  # fmt: skip
+                                         owner_id=owner_row.id, created_at=datetime.now(UTC))  # fmt: skip
                 session.add(row)
                 session.flush()
                 for entry in entries:

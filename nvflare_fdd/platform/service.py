@@ -16,8 +16,8 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from nvflare_fdd.errors import BundleError, FddError
 from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
+from nvflare_fdd.errors import BundleError, FddError
 from nvflare_fdd.jobs import check_algorithm
 from nvflare_fdd.metric_names import check_declared
 from nvflare_fdd.platform.config import PlatformConfig, load_config
@@ -535,8 +535,8 @@ def import_results(storage, name: str, folder: Path) -> None:
     import json
     from collections import defaultdict
 
-    from nvflare_fdd.results import METRICS_CSV, PROGRESS_JSON
     from nvflare_fdd.platform.sink import ARTEFACTS, saved_state
+    from nvflare_fdd.results import METRICS_CSV, PROGRESS_JSON
 
     metrics_path = folder / METRICS_CSV
     if metrics_path.is_file():

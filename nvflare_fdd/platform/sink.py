@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import logging
 import time
-
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from nvflare_fdd.platform.records import JobState
 from nvflare_fdd.platform.storage import NotFound, SqlStorage

@@ -9,7 +9,7 @@ the uncensored values. See :mod:`nvflare_fdd.stats.contract` for what the summar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -69,7 +69,7 @@ def summarize(
     return {
         "format": FORMAT,
         "institution": institution,
-        "taken_at": taken_at or datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "taken_at": taken_at or datetime.now(UTC).isoformat(timespec="milliseconds"),
         "min_cell_size": int(min_cell_size),
         "tests": tests,
     }

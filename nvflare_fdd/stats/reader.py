@@ -17,8 +17,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from nvflare_fdd.errors import KdaError
-from nvflare_fdd.kda.schema import Measurement
 from nvflare_fdd.kda.access import readonly_engine
+from nvflare_fdd.kda.schema import Measurement
 
 #: The text columns read, in this order; ``measurement_value`` follows them.
 TEXT_COLUMNS: tuple[str, ...] = (

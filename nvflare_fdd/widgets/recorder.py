@@ -20,9 +20,8 @@ from nvflare.apis.fl_constant import FLContextKey, ReservedKey
 from nvflare.apis.fl_context import FLContext
 from nvflare.apis.shareable import Shareable
 
-from nvflare_fdd.transport import SETUP_EVENT
-
 from nvflare_fdd.results import RunRecorder
+from nvflare_fdd.transport import SETUP_EVENT
 
 RECORDER_ID = "fdd_recorder"
 RESULTS_FOLDER = "fdd"

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from leaks import CANARY, assert_nothing_leaked, progress_of, what_left_the_sites
 from safetensors.numpy import load_file
 
 from nvflare_fdd.cli.main import main
-from leaks import CANARY, assert_nothing_leaked, progress_of, what_left_the_sites
 
 pytestmark = pytest.mark.slow
 
