@@ -64,7 +64,7 @@ class PretrainedStore:
         hashes = {}
         for path, source in files.items():
             tell("hash", path, 0)  # an empty file is counted too
-            hashes[path] = file_sha256(source, lambda n, p=path: tell("hash", p, n))
+            hashes[path] = file_sha256(source, partial(tell, "hash", path))
         entries = tuple(PretrainedFile(path, size, sha) for path, (sha, size) in sorted(hashes.items()))
         digest = manifest_digest(kind, entries)
         staged: dict[str, int] = {}  # sha256 → staged blob id
@@ -260,6 +260,6 @@ def _pretrained(session: Session, row: PretrainedModelRow) -> PretrainedModel:
         .where(PretrainedFileRow.model_id == row.id).order_by(PretrainedFileRow.path)
     ).all()  # fmt: skip
     return PretrainedModel(
-        name=row.name, kind=row.kind, digest=row.digest, size=row.size, owner=session.get(UserRow, row.owner_id).name,
+        name=row.name, kind=row.kind, digest=row.digest, size=row.size, owner=session.get_one(UserRow, row.owner_id).name,
         created_at=row.created_at, files=tuple(PretrainedFile(path, size, sha) for path, size, sha in files),
     )  # fmt: skip
