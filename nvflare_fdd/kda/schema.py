@@ -117,3 +117,7 @@ class Measurement(Base):
     measurement_sex: Mapped[str | None] = mapped_column(String(256))
     measurement_formulation: Mapped[str | None] = mapped_column(Text)
     comment: Mapped[str | None] = mapped_column(Text)
+
+
+MEASUREMENTS = Base.metadata.tables[Measurement.__tablename__]
+"""``Measurement``'s table, for Core statements (bulk inserts)."""

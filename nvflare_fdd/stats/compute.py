@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -162,6 +163,7 @@ def _level_nodes(groups: _FinestGroups, columns: KdaColumns, depth: int, min_cel
     nodes = []
     for index in range(count):
         code = int(groups.level_codes[depth][member[index]])
+        node: dict[str, Any]
         if depth == 0:
             node = {"level": LEVELS[0], "name": groups.test_names[code], "key": groups.labels[0][code]}
         else:
