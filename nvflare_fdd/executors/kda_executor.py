@@ -139,14 +139,12 @@ class KdaExecutor(Executor):
                 raise RoundError(Phase.SEND, site, round_num, "the update is not a readable safetensors file",
                                  detail=str(exc)) from exc  # fmt: skip
             finally:  # the files were read into memory: free the exchange folder (shared memory, often)
-                for used in (params_path, reply.params):
-                    used.unlink(missing_ok=True)
+                _remove(params_path, reply.params)
             check_update(update, global_params, site, round_num)
             control_diff = None
             if controls is not None:
                 control_diff = load_arrays(str(reply.control_diff))
-                for used in (controls_path, reply.control_diff):
-                    used.unlink(missing_ok=True)
+                _remove(controls_path, reply.control_diff)
                 check_update(control_diff, controls, site, round_num, what="SCAFFOLD control differences")
             num_samples = check_num_samples(reply.num_samples, worker.served_rows, site, round_num)
             metrics, dropped = {}, {}
@@ -253,7 +251,7 @@ class KdaExecutor(Executor):
                 cache_dir.mkdir(parents=True, exist_ok=True)
             except (PretrainedError, OSError) as exc:
                 raise RoundError(Phase.ENVIRONMENT, site, None, f"the site's pretrained-model cache: {exc}") from exc
-            self._pretrained = JobPretrained(cache_dir)
+            pretrained = self._pretrained = JobPretrained(cache_dir)
             worker = WorkerProcess(
                 environment,
                 bundle_dir,
@@ -266,7 +264,7 @@ class KdaExecutor(Executor):
                 share_error_messages=self._policy.share_error_messages,
                 exchange_parent=exchange_parent_for(model_bytes),
                 read_only_dirs=[str(cache_dir)],
-                handlers={"pretrained": pretrained_handler(lambda name: self._pretrained.path(name, self._task_ctx),
+                handlers={"pretrained": pretrained_handler(lambda name: pretrained.path(name, self._task_ctx),
                                                            self._note)},
             )
             try:
@@ -299,6 +297,12 @@ class KdaExecutor(Executor):
             self.fire_fed_event(SETUP_EVENT, event, fl_ctx)
         except Exception as exc:  # progress reporting never breaks the run
             self.log_warning(fl_ctx, f"could not report setup progress to the server: {exc}")
+
+
+def _remove(*paths: Path | None) -> None:
+    for path in paths:
+        if path is not None:
+            path.unlink(missing_ok=True)
 
 
 def _job_settings(meta: dict) -> dict:
