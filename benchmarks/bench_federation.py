@@ -63,9 +63,8 @@ def site_clients(bundle: Path, sites: dict[str, str]):
 
 
 def pooled(clients: dict, split: str, configs, shuffle: bool):
-    from torch.utils.data import ConcatDataset, DataLoader
-
     import torch
+    from torch.utils.data import ConcatDataset, DataLoader
 
     dataset = ConcatDataset([client.data[split].dataset for client in clients.values()])
     generator = torch.Generator().manual_seed(configs["split_seed"]) if shuffle else None

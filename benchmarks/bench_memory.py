@@ -32,9 +32,9 @@ def child_peak(sites: int, parameters: int, tensors: int, method: str = "ours") 
     """In a fresh process: peak memory of aggregating ``sites`` updates that arrive one at a time."""
     import numpy as np
     import torch
+    from nvflare.app_common.aggregators.weighted_aggregation_helper import WeightedAggregationHelper
 
     from benchmarks._common import peak_rss_bytes, reset_peak_rss, rss_bytes
-    from nvflare.app_common.aggregators.weighted_aggregation_helper import WeightedAggregationHelper
     from nvflare_fdd.aggregation import WeightedAccumulator
 
     sizes = [parameters // tensors + (1 if i < parameters % tensors else 0) for i in range(tensors)]

@@ -65,7 +65,6 @@ def child_server_file_work(sites: int = 3, repeats: int = 5) -> dict:
     import tempfile
     import time
 
-
     from nvflare_fdd.demo import EXAMPLE_BUNDLE
     from nvflare_fdd.persistors.model_persistor import BEST, LAST, save_state_dict
     from nvflare_fdd.results import RunRecorder

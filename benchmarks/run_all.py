@@ -18,7 +18,7 @@ import json
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     names = parse_only(args.only)
 
     report = {
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
         "machine": machine_info(),
         "benchmarks": {},

@@ -67,7 +67,7 @@ class Failure:
             message=_text(data.get("message"), MAX_MESSAGE_CHARS) or "the site reported a failure without a message",
             trace=_text(data.get("trace"), MAX_TRACE_CHARS),
             exc_type=_text(data.get("exc_type"), MAX_TYPE_CHARS),
-            frames=[_frame(item) for item in (data.get("frames") or [])[-MAX_FRAMES:] if _frame(item)]
+            frames=[frame for item in (data.get("frames") or [])[-MAX_FRAMES:] if (frame := _frame(item)) is not None]
             if isinstance(data.get("frames"), list) else [],
         )  # fmt: skip
 

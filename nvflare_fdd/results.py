@@ -111,7 +111,7 @@ class RunRecorder:
         with self._lock:
             if setup_phases:
                 self._progress["setup"][site] = setup_phases
-            record = {"phases": phases, "num_samples": num_samples}
+            record: dict[str, Any] = {"phases": phases, "num_samples": num_samples}
             if dropped_metrics:
                 record["dropped_metrics"] = dropped_metrics
             if personalized:

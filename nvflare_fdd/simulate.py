@@ -200,8 +200,8 @@ def simulate(
     timeout: float | None = None,
     progressed: Callable[[Path], bool] = lambda workspace: False,
     env: Mapping[str, str] | None = None,
-    before_start: Callable[[Path], None] | None = None,
-    on_start: Callable[[subprocess.Popen], None] | None = None,
+    before_start: Callable[[Path], object] | None = None,
+    on_start: Callable[[subprocess.Popen], object] | None = None,
 ) -> tuple[int | None, str | None]:
     """Run the simulator on ``job_dir`` until it ends, stalls or times out (see ``watch_simulator``).
 
@@ -295,7 +295,9 @@ def port_clash(log_path: Path) -> bool:
 def _any_round_done(workspace: Path) -> bool:
     results = find_results(workspace)
     progress = _read_quietly(results / PROGRESS_JSON) if results is not None else None
-    return bool(progress) and any(r.get("finished") for r in progress.get("rounds", {}).values())
+    if not progress:
+        return False
+    return any(r.get("finished") for r in progress.get("rounds", {}).values())
 
 
 def _kill_tree(process: subprocess.Popen) -> None:

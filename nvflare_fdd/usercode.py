@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 from nvflare_fdd.errors import BundleError, ContractError
 
@@ -54,7 +54,7 @@ def load_config_dict(bundle_dir: str | Path) -> dict[str, Any] | None:
     configs = load_configs(bundle_dir)
     if configs is None:
         return None
-    return OmegaConf.to_container(configs, resolve=True)
+    return cast(dict[str, Any], OmegaConf.to_container(configs, resolve=True))  # a DictConfig's container is a dict
 
 
 @contextlib.contextmanager
@@ -106,7 +106,8 @@ def user_function(module: ModuleType, name: str):
     """
     function = getattr(module, name, None)
     if not callable(function):
-        raise ContractError(f"missing_function:{name}", f"{Path(module.__file__).name} must define a function `{name}`")
+        source = Path(module.__file__).name if module.__file__ else module.__name__
+        raise ContractError(f"missing_function:{name}", f"{source} must define a function `{name}`")
     return function
 
 

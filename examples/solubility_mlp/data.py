@@ -1,10 +1,10 @@
 import numpy as np
 import torch
-from rdkit import Chem, RDLogger
+from rdkit import Chem, rdBase
 from rdkit.Chem import rdFingerprintGenerator
 from torch.utils.data import DataLoader, TensorDataset
 
-RDLogger.DisableLog("rdApp.*")
+rdBase.DisableLog("rdApp.*")
 
 
 def featurize(smiles_list, radius, n_bits):
@@ -28,11 +28,11 @@ def data_loader(raw_datas, configs):
 
     fingerprints = featurize(table["smiles_structure_parent"], configs["radius"], configs["n_bits"])
     keep = [fingerprint is not None for fingerprint in fingerprints]
-    features = np.stack([fingerprint for fingerprint in fingerprints if fingerprint is not None])
-    targets = table["measurement_value"].to_numpy(dtype=np.float32)[keep]
+    feature_rows = np.stack([fingerprint for fingerprint in fingerprints if fingerprint is not None])
+    target_values = table["measurement_value"].to_numpy(dtype=np.float32)[keep]
 
-    features = torch.tensor(features, dtype=torch.float32)
-    targets = torch.tensor(targets, dtype=torch.float32).unsqueeze(1)
+    features = torch.tensor(feature_rows, dtype=torch.float32)
+    targets = torch.tensor(target_values, dtype=torch.float32).unsqueeze(1)
 
     # deterministic train/test split of this site's molecules
     order = np.random.default_rng(configs["split_seed"]).permutation(len(targets))

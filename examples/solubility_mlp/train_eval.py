@@ -49,13 +49,13 @@ def evaluate(model, data, configs):
     device = next(model.parameters()).device
 
     model.eval()
-    predictions, targets = [], []
+    prediction_batches, target_batches = [], []
     with torch.no_grad():
         for fingerprints, batch_targets in data["test"]:
-            predictions.append(model(fingerprints.to(device)).cpu())
-            targets.append(batch_targets)
-    predictions = torch.cat(predictions).squeeze(1).double()
-    targets = torch.cat(targets).squeeze(1).double()
+            prediction_batches.append(model(fingerprints.to(device)).cpu())
+            target_batches.append(batch_targets)
+    predictions = torch.cat(prediction_batches).squeeze(1).double()
+    targets = torch.cat(target_batches).squeeze(1).double()
 
     errors = predictions - targets
     squared_error = float((errors**2).sum())

@@ -6,6 +6,7 @@ Nothing here imports or executes user code; everything works on ``ast`` trees.
 from __future__ import annotations
 
 import ast
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,9 @@ def parse_sources(folder: Path, names: list[str]) -> tuple[dict[str, ast.Module]
                                     code="bundle.not_python_source", params={"error": str(error)}))
     return trees, problems
 
+# ``try``/``except*`` (Python 3.11) binds names the way ``try``/``except`` does
+_TRY_NODES = (ast.Try, ast.TryStar) if sys.version_info >= (3, 11) else (ast.Try,)
+
 
 def top_level_statements(tree: ast.Module) -> Iterator[ast.stmt]:
     """Yields the statements that run at import time and bind module-level names.
@@ -55,7 +59,7 @@ def top_level_statements(tree: ast.Module) -> Iterator[ast.stmt]:
                 pending[:0] = statement.orelse
             else:
                 pending[:0] = [*statement.body, *statement.orelse]
-        elif isinstance(statement, ast.Try) or type(statement).__name__ == "TryStar":
+        elif isinstance(statement, _TRY_NODES):
             handler_bodies = [item for handler in statement.handlers for item in handler.body]
             pending[:0] = [*statement.body, *handler_bodies, *statement.orelse, *statement.finalbody]
         elif isinstance(statement, ast.With):

@@ -22,13 +22,15 @@ _CUDA = re.compile(r"^cuda(:\d+)?$")
 @lru_cache(maxsize=1)
 def injected_names() -> dict[str, frozenset[str]]:
     """Each injected module's public names (its ``__all__``), read from its source."""
-    names = {}
+    names: dict[str, frozenset[str]] = {}
     for path in sorted(INJECTED_DIR.glob("*.py")):
         tree = ast.parse(path.read_text())
         exported: list[str] = []
         for node in tree.body:
-            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
-                exported = [element.value for element in node.value.elts if isinstance(element, ast.Constant)]
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.List | ast.Tuple)
+                    and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)):
+                exported = [element.value for element in node.value.elts
+                            if isinstance(element, ast.Constant) and isinstance(element.value, str)]
         names[path.stem] = frozenset(exported)
     return names
 

@@ -8,7 +8,6 @@ import click
 
 from nvflare_fdd.errors import FddError
 
-
 DEFAULT_DIR = Path("fdd-demo")
 
 

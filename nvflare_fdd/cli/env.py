@@ -10,8 +10,12 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from nvflare_fdd.envs import CachedEnvironment, CachingBackend
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -114,7 +118,7 @@ def prune(older_than: float | None, dry_run: bool, site_config: Path | None) -> 
     click.echo(f"{removed} environment(s) {'to remove' if dry_run else 'removed'}, {kept} kept; {verb} {_size(freed)}")
 
 
-def _cached(site_config: Path | None) -> list[tuple[object, object]]:
+def _cached(site_config: Path | None) -> list[tuple[CachingBackend, CachedEnvironment]]:
     """``(backend, entry)`` for every entry of every backend that keeps environments."""
     from nvflare_fdd.envs import JobEnvironmentError, make_backend
     from nvflare_fdd.errors import FddError
@@ -122,7 +126,7 @@ def _cached(site_config: Path | None) -> list[tuple[object, object]]:
     from nvflare_fdd.plugin.manager import plugin_manager
 
     site_backend, site_options = environment_settings(site_config) if site_config else (None, {})
-    found = []
+    found: list[tuple[CachingBackend, CachedEnvironment]] = []
     for name in sorted(plugin_manager().environment_backends()):
         options = site_options if name == site_backend else {}
         try:

@@ -6,11 +6,15 @@ import json
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from nvflare_fdd.errors import ImportRowsError, KdaError
 from nvflare_fdd.kda import DATA_TYPES, DEFAULT_URL, URL_ENV_VAR, import_file, list_tables
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar  # what click.progressbar returns; click exports no public name for it
 
 _db_option = click.option(
     "--db",
@@ -82,7 +86,7 @@ class _WriteProgress(ExitStack):
 
     def __init__(self) -> None:
         super().__init__()
-        self._bar = None
+        self._bar: ProgressBar[int] | None = None
 
     def __call__(self, done: int, total: int) -> None:
         if self._bar is None:

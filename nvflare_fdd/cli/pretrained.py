@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from nvflare_fdd.cli.platform_common import emit_json, emit_table, get_platform, json_option, platform_command, user_option, when
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar  # what click.progressbar returns; click exports no public name for it
 
 
 @click.group()
@@ -106,7 +110,7 @@ class _Progress:
         self.total = total
         self.interactive = sys.stderr.isatty()
         self.stage = ""
-        self.bar = None
+        self.bar: ProgressBar[str] | None = None
         self.done = 0
         self.said = 0
         self.seen: list[str] = []

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nvflare_fdd.client.phases import Phase, RoundError
 from nvflare_fdd.client import runtime
+from nvflare_fdd.client.phases import Phase, RoundError
 from nvflare_fdd.client.round import ClientRound, PhaseListener, RoundResult, default_device
 from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
 from nvflare_fdd.controllers.scaffold import ScaffoldControls

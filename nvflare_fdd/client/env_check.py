@@ -116,7 +116,7 @@ def check_in_environment(
                                  baseline_metrics=dict(reply.baseline_metrics) if local_baseline else None)  # fmt: skip
             _check_update_fits(server_model, result, site)
             if controls is not None:
-                controls.add(load_arrays(reply.control_diff), result.num_samples, site)
+                controls.add(load_arrays(str(reply.control_diff)), result.num_samples, site)
                 controls.end_round()
             report.rounds.append(result)
             global_params = {key: torch.as_tensor(value) for key, value in update.items()}

@@ -127,7 +127,8 @@ class RoundError(FddError):
         super().__init__(f"[{self.phase.value} {self.phase.label}] {where}: {message}")
 
     @property
-    def code(self) -> int:
+    def code(self) -> int:  # type: ignore[override]  # a round's errors are coded by phase number (DESIGN §8), not by key
+        """The phase's number (``4000``...), which is what sites send."""
         return self.phase.value
 
     def to_dict(self) -> dict:

@@ -30,9 +30,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from multiprocessing.connection import Listener
+from multiprocessing.connection import Connection, Listener
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from nvflare_fdd.client.boundary import failure_from_worker
 from nvflare_fdd.client.handover import write_raw_datas
@@ -165,7 +165,7 @@ class WorkerProcess:
         self.served_rows = 0
         """Rows of the site's KDA handed to user code for this job (the bound of its sample count)."""
         self.process: subprocess.Popen | None = None
-        self._connection = None
+        self._connection: Connection | None = None
         self._phase: Phase = Phase.CONFIG  # the phase running now, as far as the executor knows
         self._round: int | None = None
         self._timings: dict[Phase, list[float]] = {}
@@ -299,19 +299,22 @@ class WorkerProcess:
     # -- messaging --------------------------------------------------------------------------
 
     def _call(self, command: dict, round_num: int | None, phases: tuple[Phase, ...]) -> dict:
-        if self._connection is None:
+        # the connection is held for the whole call: a stop from another thread closes it (then reads fail) but
+        # does not take it away between two reads
+        connection, process = self._connection, self.process
+        if connection is None or process is None:
             raise RoundError(phases[0], self.site, round_num, "the user-code process is not running")
         self._phase, self._round, self._timings = phases[0], round_num, {}
-        self._connection.send_bytes(json.dumps(command).encode())
+        connection.send_bytes(json.dumps(command).encode())
         while True:
-            message = self._receive()
+            message = self._receive(connection, process)
             kind = message.get("kind")
             if kind == "phase":
                 self._note_phase(message, phases)
             elif kind == "request" and message.get("what") == "raw_datas" and self._phase == Phase.DATA_DOWNLOAD:
-                self._hand_over_raw_datas()
+                self._hand_over_raw_datas(connection)
             elif kind == "request" and message.get("what") in self.handlers:
-                self._answer(message)
+                self._answer(connection, message)
             elif kind is not None:
                 self._protocol_error(f"an unexpected {str(kind)[:20]!r} message")
             elif message.get("ok") is True:
@@ -323,26 +326,26 @@ class WorkerProcess:
                 self._emit(self._phase, "failed")
                 raise error
 
-    def _receive(self) -> dict:
+    def _receive(self, connection: Connection, process: subprocess.Popen) -> dict:
         """The worker's next message; a dead worker, a stop request or a malformed message ends the call."""
         while True:
             if self.should_stop():
                 self.kill()
                 raise RoundError(self._phase, self.site, self._round, "the job was stopped")
             try:
-                ready = self._connection.poll(0.2)
+                ready = connection.poll(0.2)
             except (OSError, EOFError):
                 ready = False
             if not ready:
-                if self.process.poll() is not None:
+                if process.poll() is not None:
                     raise self._died(self._phase, self._round, "the user-code process ended")
                 continue
             try:
-                data = self._connection.recv_bytes(MAX_MESSAGE_BYTES)
+                data = connection.recv_bytes(MAX_MESSAGE_BYTES)
             except (EOFError, OSError):
-                if self.process.poll() is None:
+                if process.poll() is None:
                     try:
-                        self.process.wait(timeout=10)
+                        process.wait(timeout=10)
                     except subprocess.TimeoutExpired:
                         self._protocol_error("a message over the size limit")
                 raise self._died(self._phase, self._round, "the user-code process ended") from None
@@ -354,7 +357,7 @@ class WorkerProcess:
                 self._protocol_error("a message that is not a JSON object")
             return message
 
-    def _hand_over_raw_datas(self) -> None:
+    def _hand_over_raw_datas(self, connection: Connection) -> None:
         """Phase 2000: read the site's KDA (platform code) and give the worker the frames as files."""
         folder = self.exchange / "raw_datas"
         try:
@@ -369,9 +372,9 @@ class WorkerProcess:
         self.served_rows = write_raw_datas(frames, folder)
         del frames
         readable_to_worker(folder)
-        self._connection.send_bytes(json.dumps({"kind": "raw_datas", "dir": str(folder)}).encode())
+        connection.send_bytes(json.dumps({"kind": "raw_datas", "dir": str(folder)}).encode())
 
-    def _answer(self, message: dict) -> None:
+    def _answer(self, connection: Connection, message: dict) -> None:
         """Serve one request of user code with its handler (platform code); a refusal ends the command."""
         what = message["what"]
         arguments = {key: value for key, value in message.items() if key not in ("kind", "what")}
@@ -380,13 +383,13 @@ class WorkerProcess:
         try:
             answer = self.handlers[what](arguments)
         except Refusal as refusal:  # user code gets it as an exception, where it asked
-            self._connection.send_bytes(json.dumps({"kind": "refused", "reason": refusal.reason,
-                                                    "message": str(refusal)}).encode())  # fmt: skip
+            connection.send_bytes(json.dumps({"kind": "refused", "reason": refusal.reason,
+                                              "message": str(refusal)}).encode())  # fmt: skip
             return
         except FddError as error:  # the platform's own words
             self.kill()
             raise RoundError(self._phase, self.site, self._round, str(error)) from error
-        self._connection.send_bytes(json.dumps({"kind": what, **answer}).encode())
+        connection.send_bytes(json.dumps({"kind": what, **answer}).encode())
 
     def _note_phase(self, message: dict, phases: tuple[Phase, ...]) -> None:
         code, event = message.get("code"), message.get("event")
@@ -410,7 +413,7 @@ class WorkerProcess:
         ordered = sorted(self._timings.items(), key=lambda item: item[1][0])
         return [PhaseTiming(phase.value, phase.label, start, end) for phase, (start, end) in ordered]
 
-    def _protocol_error(self, what: str):
+    def _protocol_error(self, what: str) -> NoReturn:
         self.kill()
         raise RoundError(self._phase, self.site, self._round, f"the user-code process broke the protocol: it sent {what}")
 

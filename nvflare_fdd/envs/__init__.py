@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from nvflare_fdd.errors import FddError
 
@@ -122,6 +122,22 @@ class CachedEnvironment:
     size: int | None = None
     in_use: bool = False
     prunable: bool = True
+
+
+class CachingBackend(Protocol):
+    """An environment backend that keeps job environments for later jobs (``fdd env list`` and ``prune``)."""
+
+    def cached(self) -> list[CachedEnvironment]:
+        """What the backend keeps now."""
+        ...
+
+    def remove(self, entry: CachedEnvironment) -> None:
+        """Remove ``entry``.
+
+        Raises:
+            JobEnvironmentError: it cannot be removed.
+        """
+        ...
 
 
 def make_backend(name: str, options: Mapping[str, Any], source: str) -> Any:

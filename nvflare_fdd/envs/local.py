@@ -178,7 +178,7 @@ def base_distributions() -> tuple[tuple[str, str, str], ...]:
     """``(normalized name, version, METADATA text)`` of every distribution in the base, first one wins."""
     found: dict[str, tuple[str, str, str]] = {}
     for dist in importlib.metadata.distributions(path=base_site_dirs()):
-        name = dist.metadata.get("Name")
+        name = dist.metadata["Name"] if "Name" in dist.metadata else None
         if not name:
             continue
         key = re.sub(r"[-_.]+", "-", name).lower()

@@ -33,10 +33,10 @@ from nvflare.app_common.app_constant import AppConstants
 from nvflare_fdd.client.boundary import check_num_samples, check_update, screen_site_metrics
 from nvflare_fdd.client.handover import load_arrays, save_arrays
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
-from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 from nvflare_fdd.client.process import WorkerProcess, exchange_parent_for, pretrained_handler
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 from nvflare_fdd.envs.prepare import prepare_environment
+from nvflare_fdd.errors import FddError
 from nvflare_fdd.executors.site_config import SitePolicy, kda_url_for, site_policy
 from nvflare_fdd.kda.raw import load_raw_datas
 from nvflare_fdd.metric_names import allowed_metric_names
@@ -47,8 +47,6 @@ from nvflare_fdd.transport import (
     META_BASELINE_METRICS,
     META_DROPPED_METRICS,
     META_FEDPROX_MU,
-    META_SCAFFOLD_CTRL_DIFF,
-    META_SCAFFOLD_CTRL_GLOBAL,
     META_GLOBAL_METRICS,
     META_LOCAL_BASELINE,
     META_LOCAL_METRICS,
@@ -57,6 +55,8 @@ from nvflare_fdd.transport import (
     META_PERSONALIZED,
     META_PHASES,
     META_ROUND,
+    META_SCAFFOLD_CTRL_DIFF,
+    META_SCAFFOLD_CTRL_GLOBAL,
     META_SETUP_PHASES,
     SETUP_EVENT,
     TRAIN_TASK,
@@ -64,7 +64,6 @@ from nvflare_fdd.transport import (
     update_shareable,
 )
 from nvflare_fdd.usercode import keep_out_of_process
-
 
 USER_CODE_LOG = "fdd_user_code.log"
 PERSONALIZED_MODEL = "fdd_personalized_model.safetensors"
@@ -140,14 +139,12 @@ class KdaExecutor(Executor):
                 raise RoundError(Phase.SEND, site, round_num, "the update is not a readable safetensors file",
                                  detail=str(exc)) from exc  # fmt: skip
             finally:  # the files were read into memory: free the exchange folder (shared memory, often)
-                for used in (params_path, reply.params):
-                    used.unlink(missing_ok=True)
+                _remove(params_path, reply.params)
             check_update(update, global_params, site, round_num)
             control_diff = None
             if controls is not None:
                 control_diff = load_arrays(str(reply.control_diff))
-                for used in (controls_path, reply.control_diff):
-                    used.unlink(missing_ok=True)
+                _remove(controls_path, reply.control_diff)
                 check_update(control_diff, controls, site, round_num, what="SCAFFOLD control differences")
             num_samples = check_num_samples(reply.num_samples, worker.served_rows, site, round_num)
             metrics, dropped = {}, {}
@@ -254,7 +251,7 @@ class KdaExecutor(Executor):
                 cache_dir.mkdir(parents=True, exist_ok=True)
             except (PretrainedError, OSError) as exc:
                 raise RoundError(Phase.ENVIRONMENT, site, None, f"the site's pretrained-model cache: {exc}") from exc
-            self._pretrained = JobPretrained(cache_dir)
+            pretrained = self._pretrained = JobPretrained(cache_dir)
             worker = WorkerProcess(
                 environment,
                 bundle_dir,
@@ -267,7 +264,7 @@ class KdaExecutor(Executor):
                 share_error_messages=self._policy.share_error_messages,
                 exchange_parent=exchange_parent_for(model_bytes),
                 read_only_dirs=[str(cache_dir)],
-                handlers={"pretrained": pretrained_handler(lambda name: self._pretrained.path(name, self._task_ctx),
+                handlers={"pretrained": pretrained_handler(lambda name: pretrained.path(name, self._task_ctx),
                                                            self._note)},
             )
             try:
@@ -300,6 +297,12 @@ class KdaExecutor(Executor):
             self.fire_fed_event(SETUP_EVENT, event, fl_ctx)
         except Exception as exc:  # progress reporting never breaks the run
             self.log_warning(fl_ctx, f"could not report setup progress to the server: {exc}")
+
+
+def _remove(*paths: Path | None) -> None:
+    for path in paths:
+        if path is not None:
+            path.unlink(missing_ok=True)
 
 
 def _job_settings(meta: dict) -> dict:

@@ -14,8 +14,8 @@ import math
 from typing import Any
 
 from nvflare.apis.dxo import DXO, from_shareable
-from nvflare.apis.fl_constant import ReturnCode
 from nvflare.apis.dxo_filter import DXOFilter
+from nvflare.apis.fl_constant import ReturnCode
 from nvflare.apis.fl_context import FLContext
 from nvflare.apis.shareable import Shareable
 

@@ -55,6 +55,10 @@ class FLScaffold:
     """SCAFFOLD's control variates around NVFlare's ``PTScaffoldHelper``; one per process."""
 
     _instance: FLScaffold | None = None
+    scaffold_helper: PTScaffoldHelper
+    global_model: torch.nn.Module | None
+    steps: int | None
+    curr_lr: float | None
 
     def __new__(cls, model: torch.nn.Module):
         if cls._instance is None:
@@ -123,6 +127,9 @@ class FLFedProx:
     """FedProx's proximal term around NVFlare's ``PTFedProxLoss``; one per process."""
 
     _instance: FLFedProx | None = None
+    fedproxloss_mu: float
+    criterion_prox: PTFedProxLoss | None
+    global_model: torch.nn.Module | None
 
     def __new__(cls, fedproxloss_mu: float | None = None):
         if cls._instance is None:

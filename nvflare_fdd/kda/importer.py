@@ -18,9 +18,9 @@ from nvflare_fdd.kda.reader import CSV_SUFFIXES, read_sheets
 from nvflare_fdd.kda.schema import (
     DATA_COLUMNS,
     DATA_TYPES,
+    MEASUREMENTS,
     OPTIONAL_TEXT_COLUMNS,
     KdaImport,
-    Measurement,
 )
 from nvflare_fdd.kda.store import engine_scope, session_scope
 from nvflare_fdd.kda.validation import Problem, clean_sheet
@@ -153,7 +153,7 @@ def _insert_rows_core(
     """Insert with Core ``insert()`` executemany of dicts (portable; batched by the dialect)."""
     names = ("import_id",) + _INSERTED_COLUMNS
     columns = [_column_values(frame, name) for name in _INSERTED_COLUMNS]
-    statement = insert(Measurement.__table__)
+    statement = insert(MEASUREMENTS)
     for start in range(0, len(frame), INSERT_BATCH_ROWS):
         stop = min(start + INSERT_BATCH_ROWS, len(frame))
         batch = zip(*(values[start:stop] for values in columns))
@@ -166,7 +166,8 @@ def _insert_rows_sqlite(
 ) -> None:
     """Insert with the driver's executemany of tuples: 2-3x faster than dicts on SQLite."""
     names = ["import_id", *_INSERTED_COLUMNS]
-    compiled = insert(Measurement.__table__).compile(dialect=connection.dialect, column_keys=names)
+    compiled = insert(MEASUREMENTS).compile(dialect=connection.dialect, column_keys=names)
+    assert compiled.positiontup is not None  # SQLite's parameters are positional
     columns = [
         itertools.repeat(import_id) if name == "import_id" else _column_values(frame, name)
         for name in compiled.positiontup

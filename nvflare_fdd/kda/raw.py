@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from nvflare_fdd.kda.schema import DATA_COLUMNS, Measurement, test_key
 from nvflare_fdd.kda.access import readonly_engine
+from nvflare_fdd.kda.schema import DATA_COLUMNS, Measurement, test_key
 
 # pandas' default dtype for text: ``str`` (missing = NaN) under pandas 3, object under pandas 2.
 _TEXT_DTYPE = pd.Series(["text"]).dtype

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -69,7 +69,7 @@ test_key.__test__ = False  # type: ignore[attr-defined]
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -117,3 +117,7 @@ class Measurement(Base):
     measurement_sex: Mapped[str | None] = mapped_column(String(256))
     measurement_formulation: Mapped[str | None] = mapped_column(Text)
     comment: Mapped[str | None] = mapped_column(Text)
+
+
+MEASUREMENTS = Base.metadata.tables[Measurement.__tablename__]
+"""``Measurement``'s table, for Core statements (bulk inserts)."""

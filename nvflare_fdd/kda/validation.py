@@ -136,13 +136,17 @@ def _report(
         found.append((int(row), rank, message_for(row)))
 
 
+def _same_for_every_row(message: str) -> Callable[[int], str]:
+    return lambda _row: message
+
+
 def _check_required_text(
     frame: pd.DataFrame, names: list[str], found: list[tuple[int, int, str]]
 ) -> None:
     for name in names:
         empty = (frame[name] == "").to_numpy()
         if empty.any():
-            _report(found, frame.index, empty, name, lambda _row, name=name: f"{name} is empty")
+            _report(found, frame.index, empty, name, _same_for_every_row(f"{name} is empty"))
 
 
 def _parse_values(raw: pd.Series, found: list[tuple[int, int, str]], check: bool) -> pd.Series:

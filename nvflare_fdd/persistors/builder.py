@@ -20,14 +20,14 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from multiprocessing.connection import Client, Listener
 from dataclasses import dataclass
+from multiprocessing.connection import Client, Listener
 from pathlib import Path
 
 import numpy as np
 
-from nvflare_fdd.envs import Environment, Sandbox
 from nvflare_fdd.client.worker import AUTHKEY_ENV
+from nvflare_fdd.envs import Environment, Sandbox
 from nvflare_fdd.envs.sandbox import user_code_env
 from nvflare_fdd.errors import FddError, ServerModelError
 

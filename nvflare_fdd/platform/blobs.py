@@ -68,7 +68,7 @@ def drop_blob_if_unused(session: Session, blob_id: int) -> None:
     """Delete a blob no model file, artefact or pretrained-model file uses any more."""
     used = 0
     for table in (ArtefactRow, ModelFileRow, PretrainedFileRow):
-        used += session.scalar(select(func.count()).select_from(table).where(table.blob_id == blob_id))
+        used += session.execute(select(func.count()).select_from(table).where(table.blob_id == blob_id)).scalar_one()
     if not used:
         session.execute(delete(BlobChunkRow).where(BlobChunkRow.blob_id == blob_id))
         session.execute(delete(BlobRow).where(BlobRow.id == blob_id))
@@ -78,4 +78,4 @@ def blob_chunks(session: Session, blob_id: int) -> Iterator[bytes]:
     """A blob's chunks in order, one in memory at a time (columns, not entities: nothing piles up in the session)."""
     seqs = session.scalars(select(BlobChunkRow.seq).where(BlobChunkRow.blob_id == blob_id).order_by(BlobChunkRow.seq)).all()
     for seq in seqs:
-        yield session.scalar(select(BlobChunkRow.data).where(BlobChunkRow.blob_id == blob_id, BlobChunkRow.seq == seq))
+        yield session.execute(select(BlobChunkRow.data).where(BlobChunkRow.blob_id == blob_id, BlobChunkRow.seq == seq)).scalar_one()

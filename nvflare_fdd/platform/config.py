@@ -73,11 +73,12 @@ def load_config(path: str | Path | None = None) -> PlatformConfig:
     values: dict = {}
     if path.is_file():
         try:
-            values = OmegaConf.to_container(OmegaConf.load(path), resolve=True) or {}
+            loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=True) or {}
         except Exception as exc:
             raise FddError(f"{path}: cannot be read as YAML: {exc}") from exc
-        if not isinstance(values, dict):
+        if not isinstance(loaded, dict):
             raise FddError(f"{path}: must be a mapping of settings (see `fdd server config --help`)")
+        values = loaded
     home = Path(values.get("home") or home)
     config = PlatformConfig(
         home=home,

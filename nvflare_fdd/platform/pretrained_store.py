@@ -14,7 +14,8 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import delete, insert, select
@@ -63,16 +64,16 @@ class PretrainedStore:
         hashes = {}
         for path, source in files.items():
             tell("hash", path, 0)  # an empty file is counted too
-            hashes[path] = file_sha256(source, lambda n, p=path: tell("hash", p, n))
+            hashes[path] = file_sha256(source, partial(tell, "hash", path))
         entries = tuple(PretrainedFile(path, size, sha) for path, (sha, size) in sorted(hashes.items()))
         digest = manifest_digest(kind, entries)
         staged: dict[str, int] = {}  # sha256 → staged blob id
         try:
-            for attempt in range(FINALIZE_ATTEMPTS):
+            for _attempt in range(FINALIZE_ATTEMPTS):
                 for path, (sha, size) in sorted(hashes.items()):
                     tell("store", path, 0)
                     if sha not in staged and not self._blob_exists(sha):
-                        staged[sha] = self._stage_blob(path, files[path], sha, lambda n, p=path: tell("store", p, n))
+                        staged[sha] = self._stage_blob(path, files[path], sha, partial(tell, "store", path))
                     else:
                         tell("store", path, size)
                 try:
@@ -207,7 +208,7 @@ class PretrainedStore:
                         renamed.append(entry.sha256)
                     blob_ids[entry.sha256] = existing
                 row = PretrainedModelRow(name=name, kind=kind, digest=digest, size=sum(e.size for e in entries),
-                                         owner_id=owner_row.id, created_at=datetime.now(timezone.utc))  # fmt: skip
+                                         owner_id=owner_row.id, created_at=datetime.now(UTC))  # fmt: skip
                 session.add(row)
                 session.flush()
                 for entry in entries:
@@ -259,6 +260,6 @@ def _pretrained(session: Session, row: PretrainedModelRow) -> PretrainedModel:
         .where(PretrainedFileRow.model_id == row.id).order_by(PretrainedFileRow.path)
     ).all()  # fmt: skip
     return PretrainedModel(
-        name=row.name, kind=row.kind, digest=row.digest, size=row.size, owner=session.get(UserRow, row.owner_id).name,
+        name=row.name, kind=row.kind, digest=row.digest, size=row.size, owner=session.get_one(UserRow, row.owner_id).name,
         created_at=row.created_at, files=tuple(PretrainedFile(path, size, sha) for path, size, sha in files),
     )  # fmt: skip

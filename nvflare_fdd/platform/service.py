@@ -15,9 +15,10 @@ import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from nvflare_fdd.errors import BundleError, FddError
 from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
+from nvflare_fdd.errors import BundleError, FddError
 from nvflare_fdd.jobs import check_algorithm
 from nvflare_fdd.metric_names import check_declared
 from nvflare_fdd.platform.config import PlatformConfig, load_config
@@ -365,7 +366,7 @@ class Platform:
                     self._event(job.name, "running", "failed", reason)
                     changed.append(job.name)
                 continue
-            if self._settle(job):
+            if self._settle(job, job.run_handle):
                 changed.append(job.name)
         return changed
 
@@ -418,7 +419,7 @@ class Platform:
         """Settle finished runs, then start queued jobs while the runner has capacity."""
         for job in self.storage.list_jobs(states=[JobState.RUNNING]):
             if job.runner == self.config.runner and job.run_handle and not job.external:
-                self._settle(job)
+                self._settle(job, job.run_handle)
         while True:
             job = self.storage.claim_next_queued(self.config.capacity, self.config.runner)
             if job is None:
@@ -435,7 +436,7 @@ class Platform:
             class_name, version = _split_model(job.model or "")
             bundle = self.storage.export_model_files(class_name, version, work / "bundle")
             metric_names = self.storage.get_model(class_name, version).metric_names
-            server_vars = {"min_sites": job.min_sites}
+            server_vars: dict[str, Any] = {"min_sites": job.min_sites}
             if job.resume_from:
                 self.storage.write_artefact(job.name, CHECKPOINT, bundle / RESUME_WEIGHTS)
                 server_vars.update(start_round=job.resume_from, initial_weights=RESUME_WEIGHTS)
@@ -456,11 +457,12 @@ class Platform:
             return
         self.storage.set_run_handle(job.name, handle)
 
-    def _settle(self, job: Job) -> bool:
-        """Poll a running job; if its run ended, backfill its results and record the outcome. True if it ended."""
+    def _settle(self, job: Job, handle: str) -> bool:
+        """Poll a running job (its runner's ``handle``); if its run ended, backfill its results and record the outcome.
+        True if it ended."""
         reachable, code = True, None
         try:
-            status = self.runner.poll(job.run_handle)
+            status = self.runner.poll(handle)
         except FddError as exc:
             reason = f"interrupted: the runner cannot tell how the job is doing ({exc}); resume it when NVFlare is back"
             status, reachable, code = RunStatus("failed", reason, _interrupted(reason)), False, "event.runner_unreachable"
@@ -535,8 +537,8 @@ def import_results(storage, name: str, folder: Path) -> None:
     import json
     from collections import defaultdict
 
-    from nvflare_fdd.results import METRICS_CSV, PROGRESS_JSON
     from nvflare_fdd.platform.sink import ARTEFACTS, saved_state
+    from nvflare_fdd.results import METRICS_CSV, PROGRESS_JSON
 
     metrics_path = folder / METRICS_CSV
     if metrics_path.is_file():

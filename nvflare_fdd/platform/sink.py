@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import logging
 import time
-
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from nvflare_fdd.platform.records import JobState
 from nvflare_fdd.platform.storage import NotFound, SqlStorage
@@ -47,8 +47,8 @@ ARTEFACTS = ("global_model.pt", "global_model.safetensors", "best_global_model.p
 
 def saved_state(results_dir: Path) -> tuple[Path | None, Path | None]:
     """The run's last saved global model and SCAFFOLD controls (each ``None`` when there is none)."""
-    files = (results_dir / "global_model.safetensors", results_dir / "scaffold_controls.safetensors")
-    return tuple(path if path.is_file() else None for path in files)  # type: ignore[return-value]
+    model, controls = results_dir / "global_model.safetensors", results_dir / "scaffold_controls.safetensors"
+    return (model if model.is_file() else None), (controls if controls.is_file() else None)
 
 
 class StorageSink:

@@ -9,7 +9,7 @@ transaction that writes, so two platform processes can never both win.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ SCHEDULER_LOCK = 0x46_44_44_02  # an arbitrary, fixed advisory-lock key: one job
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class SqlStorage(PretrainedStore):
@@ -583,7 +583,7 @@ class SqlStorage(PretrainedStore):
             row = session.get(WebSessionRow, token_hash)
             if row is None or row.expires_at <= now():
                 return None
-            return _user(session.get(UserRow, row.user_id))
+            return _user(session.get_one(UserRow, row.user_id))
 
     def end_web_session(self, token_hash: str) -> None:
         with self._session() as session:
@@ -622,7 +622,7 @@ def _job_exists(name: str) -> StorageConflict:
 
 
 def _owner_name(session: Session, job: JobRow) -> str:
-    return session.get(UserRow, job.owner_id).name
+    return session.get_one(UserRow, job.owner_id).name
 
 
 def _model_row(session: Session, class_name: str, version: str) -> ModelRow:
@@ -637,7 +637,7 @@ def _model(session: Session, row: ModelRow) -> Model:
     files = session.scalars(select(ModelFileRow).where(ModelFileRow.model_id == row.id).order_by(ModelFileRow.name))
     return Model(
         id=row.id, class_name=row.class_name, version=row.version, description=row.description,
-        owner=session.get(UserRow, row.owner_id).name, files=tuple(ModelFile(f.name, f.size) for f in files),
+        owner=session.get_one(UserRow, row.owner_id).name, files=tuple(ModelFile(f.name, f.size) for f in files),
         created_at=row.created_at, updated_at=row.updated_at, metric_names=tuple(row.metric_names or ()),
     )  # fmt: skip
 
@@ -653,7 +653,7 @@ def _job_row(session: Session, name: str, for_update: bool = False) -> JobRow:
 def _job(session: Session, row: JobRow) -> Job:
     model = session.get(ModelRow, row.model_id) if row.model_id else None
     return Job(
-        id=row.id, name=row.name, owner=session.get(UserRow, row.owner_id).name,
+        id=row.id, name=row.name, owner=session.get_one(UserRow, row.owner_id).name,
         model=f"{model.class_name}:{model.version}" if model else None, description=row.description,
         rounds=row.rounds, sites=tuple(row.sites), state=JobState(row.state), created_at=row.created_at,
         queued_at=row.queued_at, started_at=row.started_at, finished_at=row.finished_at, runner=row.runner,

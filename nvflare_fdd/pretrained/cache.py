@@ -220,7 +220,9 @@ def store_absent(url: str) -> bool:
     from sqlalchemy import make_url
 
     database = make_url(url).database
-    return bool(database) and database != ":memory:" and not os.path.exists(os.path.expanduser(database))
+    if not database:
+        return False
+    return database != ":memory:" and not os.path.exists(os.path.expanduser(database))
 
 
 def staged_whole(staging: Path, entry: PretrainedFile) -> bool:

@@ -17,6 +17,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.platform.records import PretrainedFile
@@ -119,7 +120,7 @@ class Manifest:
         return cls(model.name, model.kind, model.digest, tuple(model.files))
 
     @classmethod
-    def from_dict(cls, data: object) -> Manifest:
+    def from_dict(cls, data: Any) -> Manifest:
         """A manifest received from elsewhere, every field checked (paths, hashes, and the digest over them).
 
         Raises:
@@ -176,8 +177,8 @@ def scan_source(path: str | Path, max_bytes: int | None = None) -> SourceFiles:
         check_relative_path(name)
         if "/" in name:
             raise PretrainedError(f"{source}: a single file's name cannot hold '/'")
-        sizes = {name: source.stat().st_size}
-        return _within_limit(SourceFiles("file", {name: source.resolve()}, sizes), source, max_bytes)
+        single = SourceFiles("file", {name: source.resolve()}, {name: source.stat().st_size})
+        return _within_limit(single, source, max_bytes)
     if not source.is_dir():
         raise PretrainedError(f"{source}: not a regular file or folder")
     root = source.resolve()

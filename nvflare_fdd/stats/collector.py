@@ -16,7 +16,7 @@ A site that fails or does not answer within ``task_timeout`` does not stop the o
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from nvflare.apis.controller_spec import ClientTask, Task
@@ -124,4 +124,4 @@ class FddStatsCollector(FddController):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

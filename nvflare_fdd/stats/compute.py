@@ -9,7 +9,8 @@ the uncensored values. See :mod:`nvflare_fdd.stats.contract` for what the summar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,7 +70,7 @@ def summarize(
     return {
         "format": FORMAT,
         "institution": institution,
-        "taken_at": taken_at or datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "taken_at": taken_at or datetime.now(UTC).isoformat(timespec="milliseconds"),
         "min_cell_size": int(min_cell_size),
         "tests": tests,
     }
@@ -162,6 +163,7 @@ def _level_nodes(groups: _FinestGroups, columns: KdaColumns, depth: int, min_cel
     nodes = []
     for index in range(count):
         code = int(groups.level_codes[depth][member[index]])
+        node: dict[str, Any]
         if depth == 0:
             node = {"level": LEVELS[0], "name": groups.test_names[code], "key": groups.labels[0][code]}
         else:

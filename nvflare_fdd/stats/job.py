@@ -139,7 +139,7 @@ def allow_stats_classes(site_config_dir: str | Path) -> Path:
     folder = Path(site_config_dir)
     path = folder / "resources.json"
     source = path if path.is_file() else folder / "resources.json.default"
-    resources = json.loads(source.read_text()) if source.is_file() else {"format_version": 2}
+    resources: dict[str, Any] = json.loads(source.read_text()) if source.is_file() else {"format_version": 2}
     if "class_allow_list" not in resources:
         resources["class_allow_list"] = list(_default_class_allow_list())
     if STATS_CLASS_PREFIX not in resources["class_allow_list"]:

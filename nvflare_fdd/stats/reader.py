@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import collections
 import itertools
+import sqlite3
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from nvflare_fdd.errors import KdaError
-from nvflare_fdd.kda.schema import Measurement
 from nvflare_fdd.kda.access import readonly_engine
+from nvflare_fdd.kda.schema import Measurement
 
 #: The text columns read, in this order; ``measurement_value`` follows them.
 TEXT_COLUMNS: tuple[str, ...] = (
@@ -92,7 +94,7 @@ def _read_sqlite(engine: Engine) -> KdaColumns:
     sql = str(_statement().compile(dialect=engine.dialect))
     connection = engine.raw_connection()
     try:
-        driver = connection.driver_connection
+        driver = cast(sqlite3.Connection, connection.driver_connection)  # read() comes here for pysqlite only
         previous = driver.text_factory
         driver.text_factory = vocabulary.__getitem__  # C-level: bytes → code, no str per cell
         try:

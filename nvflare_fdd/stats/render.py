@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from nvflare_fdd.kda.schema import test_key
 from nvflare_fdd.stats.contract import BUCKETS, LEVEL_TITLES, LEVELS, STAT_NAMES
@@ -52,7 +52,7 @@ def render_summary(summary: dict, test: str | None = None, level: int = 1) -> st
 
 
 def _heading(summary: dict) -> str:
-    taken = datetime.fromisoformat(summary["taken_at"]).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    taken = datetime.fromisoformat(summary["taken_at"]).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     size = summary["min_cell_size"]
     return (
         f"{summary['institution']} — taken {taken}; mean/min/max/median of the uncensored (=) values,"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -108,7 +108,7 @@ def _checked_institution(name: str) -> str:
 
 def _stamp(taken_at: str) -> str:
     """``taken_at`` in UTC as a fixed-width name that sorts in time order."""
-    return datetime.fromisoformat(taken_at).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return datetime.fromisoformat(taken_at).astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def _read(path: Path) -> dict:

@@ -8,7 +8,7 @@ or, when the job ended before it finished, the job's ``failed`` / ``cancelled``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from nvflare_fdd.platform.records import JobProgress, JobState, MetricValue
 
@@ -115,7 +115,7 @@ def metrics_view(metrics: Iterable[MetricValue]) -> dict:
 
 def utc(value: datetime) -> datetime:
     """``value`` with its time zone; storage on SQLite gives naive times, which are UTC."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _span(phases: list[dict]) -> float | None:

@@ -16,7 +16,7 @@ import hmac
 import math
 import secrets
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
@@ -159,7 +159,7 @@ def _start_session(name: str) -> None:
     """A new session for ``name`` (new token, new CSRF token: no fixation)."""
     _fresh_session()
     token = secrets.token_urlsafe(32)
-    _storage().add_web_session(name, _token_hash(token), datetime.now(timezone.utc) + SESSION_LIFETIME)
+    _storage().add_web_session(name, _token_hash(token), datetime.now(UTC) + SESSION_LIFETIME)
     session.permanent = True
     session[SESSION_TOKEN] = token
     csrf_token()

@@ -80,9 +80,9 @@ class FddRecorder(FLComponent):
             self.recorder = FanOut(sinks)
             self.log_info(fl_ctx, f"recording results in {folder}" + (" and the platform's storage" if storage_sink else ""))
         elif event_type == SETUP_EVENT and self.recorder is not None:
-            self._site_setup(fl_ctx)
+            self._site_setup(self.recorder, fl_ctx)
 
-    def _site_setup(self, fl_ctx: FLContext) -> None:
+    def _site_setup(self, recorder: FanOut, fl_ctx: FLContext) -> None:
         """A site's environment or setup just ended: record its phases now, not with its first round."""
         from nvflare_fdd.filters.metric_stream import clean_phases
 
@@ -92,7 +92,7 @@ class FddRecorder(FLComponent):
         site = data.get_peer_prop(ReservedKey.IDENTITY_NAME, None)
         phases = clean_phases(data.get("phases"))
         if site and phases:
-            self.recorder.site_setup(site, phases)
+            recorder.site_setup(site, phases)
 
     def _storage_sink(self, fl_ctx: FLContext, folder: Path):
         from nvflare_fdd.executors.site_config import read_site_file

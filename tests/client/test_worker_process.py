@@ -126,6 +126,33 @@ def test_stop_kills_what_user_code_started(make_bundle, kda_url):
     assert not _processes_with(token), "a process started by user code survived"
 
 
+def test_a_stop_from_another_thread_during_a_call_ends_it_as_a_round_error(tmp_path):
+    """The executor stops the worker on ABORT_TASK from NVFlare's thread while its task thread waits for a message."""
+    import subprocess
+    from multiprocessing import Pipe
+
+    ours, theirs = Pipe()
+    worker = WorkerProcess(Environment([sys.executable]), tmp_path, "site_x", lambda: {}, device="cpu")
+    worker.process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    worker._connection = ours
+    stopped: list[bool] = []
+
+    def stopped_between_two_reads() -> bool:
+        if not stopped:
+            stopped.append(True)
+            worker.stop(grace=0.1)  # what the executor's ABORT_TASK handler does, on NVFlare's thread
+        return False
+
+    worker.should_stop = stopped_between_two_reads
+    try:
+        with pytest.raises(RoundError, match="the user-code process ended"):
+            worker.setup()
+    finally:
+        worker.stop()
+        theirs.close()
+    assert worker.process.poll() is not None
+
+
 def test_the_worker_ends_when_the_executor_process_dies(make_bundle, kda_url, tmp_path):
     """A killed NVFlare client must not leave user code running (and training) behind."""
     import os

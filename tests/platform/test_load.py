@@ -82,9 +82,9 @@ def test_fifty_jobs_from_twenty_five_users_at_once(storage_url, tmp_path, tiny_b
         barrier.wait(timeout=60)
         for number in range(JOBS_PER_USER):
             name = f"u{index:02d}_job{number}"
-            timed(lambda: platform.create_job(user, name, "TinyRegressor:1.0", 1, ["site_a", "site_b"]))
+            timed(lambda name=name: platform.create_job(user, name, "TinyRegressor:1.0", 1, ["site_a", "site_b"]))
             try:
-                timed(lambda: platform.start_job(user, name))
+                timed(lambda name=name: platform.start_job(user, name))
             except StorageConflict:
                 with lock:
                     refusals["queue full"].append(name)

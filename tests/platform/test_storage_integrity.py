@@ -7,6 +7,7 @@ import os
 import shutil
 import threading
 import time
+from datetime import UTC
 
 import pytest
 import torch
@@ -194,11 +195,10 @@ def test_processes_starting_together_migrate_the_schema_once(storage_url):
 
 def test_time_stamps_come_back_in_utc(platform):
     """SQLite drops the zone of what it stores; records must still say UTC, or local displays are wrong."""
-    from datetime import timezone
 
     user = platform.user("tz")
     assert user.created_at.tzinfo is not None
-    assert user.created_at.utcoffset() == timezone.utc.utcoffset(None)
+    assert user.created_at.utcoffset() == UTC.utcoffset(None)
 
 
 def test_schedulers_claiming_at_once_never_exceed_the_capacity(platform, platform_factory, tiny_bundle):

@@ -14,10 +14,10 @@ import sys
 
 import pytest
 import torch
+from poc_helpers import flare_job_id, slow_train_eval, tick_until, wait_for
 
 from nvflare_fdd.platform.poc import PocDeployment
 from nvflare_fdd.platform.records import JobState
-from poc_helpers import flare_job_id, slow_train_eval, tick_until, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import nvflare
 import pytest
+from poc_helpers import flare_job_id, slow_train_eval, tick_until, wait_for
 
 from nvflare_fdd.platform.config import PlatformConfig
 from nvflare_fdd.platform.poc import PocDeployment
@@ -37,7 +38,6 @@ from nvflare_fdd.platform.records import JobState
 from nvflare_fdd.platform.service import Platform
 from nvflare_fdd.platform.storage import SqlStorage
 from nvflare_fdd.plugin.manager import FddPluginManager
-from poc_helpers import flare_job_id, slow_train_eval, tick_until, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -215,8 +215,8 @@ def site_2_killed(poc, fault_platform, slow_model) -> dict[str, dict]:
         session.close()
     for run in runs.values():
         job_id = run["job_id"]
-        wait_for(lambda: not poc.processes(job_id), EXIT_TIMEOUT, f"the processes of job {job_id} to exit",
-                 on_timeout=lambda: "\n".join(command_line(pid) for pid in poc.processes(job_id)))  # fmt: skip
+        wait_for(lambda job_id=job_id: not poc.processes(job_id), EXIT_TIMEOUT, f"the processes of job {job_id} to exit",
+                 on_timeout=lambda job_id=job_id: "\n".join(command_line(pid) for pid in poc.processes(job_id)))  # fmt: skip
         run["parent_alive"] = alive(run["parent"]) and CLIENT_PARENT in command_line(run["parent"])
     return runs
 

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from poc_helpers import wait_for
 
 from nvflare_fdd.platform.storage import SqlStorage
 from nvflare_fdd.pretrained.manifest import scan_source
-from poc_helpers import wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pretrained"))
 from flare_job import RESULTS, write_fetch_job  # noqa: E402

@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from flare_job import run_fetch_job
+
 from nvflare_fdd.platform.storage import SqlStorage
 from nvflare_fdd.pretrained.manifest import scan_source
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from leaks import CANARY, assert_nothing_leaked, progress_of, what_left_the_sites
 from safetensors.numpy import load_file
 
 from nvflare_fdd.cli.main import main
-from leaks import CANARY, assert_nothing_leaked, progress_of, what_left_the_sites
 
 pytestmark = pytest.mark.slow
 
@@ -118,7 +118,7 @@ def train(model, data, configs):
     failure = failure_of(out)
     assert (failure["code"], failure["exc_type"]) == (6000, "KeyError")
     assert "KeyError in train_eval.py line 7, `raise smuggler()`" in result.output
-    smuggled = "E" + ("CANARYrow7f3a".encode().hex())[:20]
+    smuggled = "E" + (b"CANARYrow7f3a".hex())[:20]
     for name, blob in what_left_the_sites(out, result.output).items():
         assert smuggled.encode() not in blob.replace(b"\n", b""), name
 

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 import pytest
+from browser_checks import check_page, load_time  # tests/web is on the path
+from browser_results import check_baseline_lines, check_payoff
 from werkzeug.security import generate_password_hash
 
 from nvflare_fdd.demo import EXAMPLE_BUNDLE, demo_sites
@@ -32,9 +34,6 @@ from nvflare_fdd.stats.compute import site_statistics
 from nvflare_fdd.stats.store import JsonStatsStore
 from nvflare_fdd.web.server import start_server
 from nvflare_fdd.web.settings import WebSettings
-
-from browser_checks import check_page, load_time  # tests/web is on the path
-from browser_results import check_baseline_lines, check_payoff
 
 pytestmark = pytest.mark.slow
 
@@ -124,11 +123,9 @@ def browser(served, tmp_path_factory):
 
 
 def wait(driver, condition, timeout: float = 20, message: str = ""):
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
     # the progress page redraws its steps on every poll: an element found may be replaced at once
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
 
     waiting = WebDriverWait(driver, timeout, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException])
     try:

@@ -7,7 +7,6 @@ import os
 import re
 
 import pytest
-
 from test_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, REQUIRE_ENV, browser_missing, wait
 
 pytestmark = pytest.mark.slow
@@ -71,7 +70,7 @@ def test_a_folder_and_a_file_are_uploaded_listed_and_removed(driver, served, pla
         driver.execute_script(f"document.getElementById('{picker}').hidden = true")
         wait(driver, lambda d: re.search(r"\d", d.find_element(By.ID, "pretrained-chosen").text), message="nothing chosen")
         driver.find_element(By.ID, "pretrained-submit").click()
-        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-pretrained="{name}"]'), message=f"{name} not listed")
+        wait(driver, lambda d, name=name: d.find_elements(By.CSS_SELECTOR, f'tr[data-pretrained="{name}"]'), message=f"{name} not listed")
 
     model = platform.pretrained_model("chemberta-77M")
     assert sorted(f.path for f in model.files) == ["1_Pooling/config.json", "config.json", "model.safetensors"]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from nvflare_fdd.platform.records import Job, JobProgress, JobState, MetricValue
 from nvflare_fdd.web.progress import metrics_view, progress_view
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def make_job(state: JobState, started: bool = True, finished: bool = False) -> Job:

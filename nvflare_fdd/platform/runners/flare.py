@@ -11,10 +11,14 @@ import json
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.platform.records import Job
 from nvflare_fdd.platform.runners import RunStatus
+
+if TYPE_CHECKING:
+    from nvflare.fuel.flare_api.flare_api import Session
 
 # NVFlare job-meta statuses → platform outcome
 _FINISHED = {
@@ -50,7 +54,7 @@ class FlareRunner:
         self.username = username
         self.startup_kit = str(startup_kit)
         self.timeout = timeout
-        self._session = None
+        self._session: Session | None = None
         self._lock = threading.Lock()
 
     def sites(self) -> list[str]:

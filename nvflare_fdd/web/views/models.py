@@ -98,7 +98,7 @@ def uploaded_bundle(required: bool) -> Iterator[Path | None]:
     if len(tops) == 1 and all(len(parts) > 1 for parts in paths):  # the dropped folder itself: its contents are the bundle
         paths = [parts[1:] for parts in paths]
     seen: set[str] = set()
-    for upload, parts in zip(uploads, paths):
+    for parts in paths:
         key = "/".join(parts)
         if key in seen:
             problems.append(Problem(key, "uploaded twice; a bundle has each file once", code="upload.twice"))

@@ -23,12 +23,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from nvflare_fdd.envs import CachedEnvironment, JobEnvironmentError, Logger, blamed_requirements, file_lock, requirement_lines
-from nvflare_fdd.envs.local import default_cache_dir
-
 from fdd_docker.base_image import LABEL_ROOTFS, LABEL_VERSION
 from fdd_docker.client import OUTPUT_TAIL_CHARS, SITE_FILE, DockerClient
 from fdd_docker.environment import DockerEnvironment, host_gpus
+from nvflare_fdd.envs import CachedEnvironment, JobEnvironmentError, Logger, blamed_requirements, file_lock, requirement_lines
+from nvflare_fdd.envs.local import default_cache_dir
 
 IMAGE_REPOSITORY = "fdd-env"
 LABEL_KEY = "org.nvflare-fdd.env.key"

@@ -35,10 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nvflare_fdd.envs import JobEnvironmentError
-
 from fdd_docker import site_packages
 from fdd_docker.client import DockerClient, stream_command
+from nvflare_fdd.envs import JobEnvironmentError
 
 DEFAULT_TAG = "nvflare-fdd:latest"
 DEBIAN_SUITES = {"3.11": "bookworm", "3.13": "trixie"}

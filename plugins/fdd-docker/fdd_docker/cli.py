@@ -38,10 +38,9 @@ def build_base(
     the versions this site runs. Job images build on it with the bundle's requirements.txt.
     A build whose inputs did not change keeps the existing image.
     """
-    from nvflare_fdd.envs import JobEnvironmentError
-
     from fdd_docker.base_image import build_base_image
     from fdd_docker.client import DockerClient
+    from nvflare_fdd.envs import JobEnvironmentError
 
     spec = BaseImageSpec(
         tag=tag, python=python, torch=torch, cuda=cuda, from_image=from_image, index_url=index_url,

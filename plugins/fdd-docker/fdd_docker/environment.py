@@ -30,9 +30,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from nvflare_fdd.envs import Environment, JobEnvironmentError, Sandbox
-
 from fdd_docker.client import DockerClient
+from nvflare_fdd.envs import Environment, JobEnvironmentError, Sandbox
 
 CONTAINER_PREFIX = "fdd-worker-"
 LABEL_WORKER = "org.nvflare-fdd.worker.executor-pid"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from nvflare_fdd import hookimpl
-
 from fdd_docker.backend import docker_backend
+from nvflare_fdd import hookimpl
 
 
 @hookimpl

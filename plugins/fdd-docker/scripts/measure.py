@@ -24,13 +24,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fdd_docker_bundles import write_bundle, write_site_kdas  # noqa: E402
-from nvflare_fdd.client.process import WorkerProcess  # noqa: E402
-from nvflare_fdd.envs.local import LocalBackend  # noqa: E402
-from nvflare_fdd.kda import load_raw_datas  # noqa: E402
 
 from fdd_docker import DockerBackend, image_key  # noqa: E402
 from fdd_docker.base_image import BaseImageSpec, build_base_image  # noqa: E402
-
+from nvflare_fdd.client.process import WorkerProcess  # noqa: E402
+from nvflare_fdd.envs.local import LocalBackend  # noqa: E402
+from nvflare_fdd.kda import load_raw_datas  # noqa: E402
 
 
 def start_worker(environment, bundle: Path, url: str) -> float:

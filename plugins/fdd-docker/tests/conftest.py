@@ -69,10 +69,9 @@ def base_image(docker_engine: str, tmp_path_factory: pytest.TempPathFactory):
 
     Returns the ``BaseImage`` record; ``.seconds`` is how long it took this session.
     """
+    from fdd_docker.backend import LABEL_BASE
     from fdd_docker.base_image import BaseImageSpec, build_base_image
     from fdd_docker.client import DockerClient
-
-    from fdd_docker.backend import LABEL_BASE
 
     lines: list[str] = []
     started = time.monotonic()

@@ -9,11 +9,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from nvflare_fdd.envs import JobEnvironmentError
-
 from fdd_docker_fakes import BAD_PACKAGE, BASE_IMAGE
+
 from fdd_docker import DockerBackend, DockerEnvironment, dockerfile, image_key
 from fdd_docker.backend import LABEL_BASE, LABEL_KEY, LABEL_REQUIREMENTS
+from nvflare_fdd.envs import JobEnvironmentError
 
 REQUIREMENTS = "--extra-index-url https://download.example.org/simple\nrdkit>=2023.9\ndatamol  # chemistry\n"
 

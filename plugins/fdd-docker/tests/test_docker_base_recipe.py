@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from nvflare_fdd.envs import JobEnvironmentError
 
 from fdd_docker import site_packages
 from fdd_docker.base_image import BaseImageSpec, _contents_tag, _suite, build_base_image
 from fdd_docker.site_packages import IndexSettings, index_settings
+from nvflare_fdd.envs import JobEnvironmentError
 
 
 def test_site_constraints_pin_what_the_site_runs_but_not_what_the_image_installs_itself():

@@ -12,10 +12,9 @@ import subprocess
 
 import pytest
 
-from nvflare_fdd.envs import Sandbox
-
 from fdd_docker import DockerBackend, dockerfile
 from fdd_docker.backend import LABEL_KEY
+from nvflare_fdd.envs import Sandbox
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="no docker client installed")
 

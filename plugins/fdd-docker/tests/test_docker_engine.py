@@ -22,14 +22,14 @@ from multiprocessing.connection import Listener
 from pathlib import Path
 
 import pytest
-from nvflare_fdd import __version__
-from nvflare_fdd.envs import JobEnvironmentError, Sandbox
 
 from fdd_docker import DockerBackend
 from fdd_docker.backend import LABEL_KEY
 from fdd_docker.base_image import LABEL_INPUTS, BaseImageSpec, build_base_image
 from fdd_docker.client import DockerClient
 from fdd_docker.environment import USER_CODE_UID
+from nvflare_fdd import __version__
+from nvflare_fdd.envs import JobEnvironmentError, Sandbox
 
 AUTHKEY = b"fdd-test-authkey"
 BAD_REQUIREMENT = "fdd-no-such-package-anywhere==1.0"

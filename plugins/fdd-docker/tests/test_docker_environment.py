@@ -11,10 +11,10 @@ import re
 import sys
 
 import pytest
-from nvflare_fdd.envs import Environment, JobEnvironmentError, Sandbox
 
 from fdd_docker import DockerBackend, DockerEnvironment
 from fdd_docker.environment import USER_CODE_UID
+from nvflare_fdd.envs import Environment, JobEnvironmentError, Sandbox
 
 MODULE = "nvflare_fdd.client.worker"
 ARGS = ["--address", "/tmp/fdd-x1/worker.sock", "--bundle", "/srv/jobs/j1/custom", "--site", "site-1", "--device", ""]

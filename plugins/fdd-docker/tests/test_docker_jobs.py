@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from fdd_docker_bundles import write_bundle, write_site_kdas
+
+from fdd_docker import DockerBackend
+from fdd_docker.environment import CONTAINER_PREFIX
 from nvflare_fdd.client.process import WorkerProcess
 from nvflare_fdd.kda import load_raw_datas
 from nvflare_fdd.plugin import DISABLE_AUTOLOAD_ENV
 from nvflare_fdd.simulate import RunFailed, run_simulation
-
-from fdd_docker import DockerBackend
-from fdd_docker.environment import CONTAINER_PREFIX
 
 pytestmark = pytest.mark.slow
 BAD_REQUIREMENT = "fdd-no-such-package-anywhere==1.0"
@@ -100,6 +100,7 @@ def test_fdd_check_env_runs_the_bundle_in_its_container_and_reports_a_bad_requir
     base_image, engine_cache, sites, tmp_path, monkeypatch
 ):
     from click.testing import CliRunner
+
     from nvflare_fdd.cli.main import main
 
     monkeypatch.delenv(DISABLE_AUTOLOAD_ENV, raising=False)

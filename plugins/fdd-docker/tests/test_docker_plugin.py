@@ -6,12 +6,12 @@ import importlib.metadata
 import json
 
 import pytest
-from nvflare_fdd.executors.site_config import environment_settings
-from nvflare_fdd.plugin import ENTRY_POINT_GROUP
-from nvflare_fdd.plugin.manager import FddPluginManager
 
 import fdd_docker.plugin
 from fdd_docker import DockerBackend, docker_backend
+from nvflare_fdd.executors.site_config import environment_settings
+from nvflare_fdd.plugin import ENTRY_POINT_GROUP
+from nvflare_fdd.plugin.manager import FddPluginManager
 
 
 def installed() -> bool:

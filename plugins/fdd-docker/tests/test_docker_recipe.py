@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from nvflare_fdd.envs import JobEnvironmentError
 
 from fdd_docker import DockerBackend, docker_backend, dockerfile, image_key
 from fdd_docker.backend import installer_output
+from nvflare_fdd.envs import JobEnvironmentError
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import json
 import math
 import os
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -41,7 +41,7 @@ def log_path() -> Path:
 
 def event_record(event: str, job: str, **fields: Any) -> dict[str, Any]:
     """One event as it is stored: ``{"at": UTC time, "event": ..., "job": ..., **fields, "pid": ...}``."""
-    at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return {"at": at, "event": event, "job": job, **fields, "pid": os.getpid()}
 
 

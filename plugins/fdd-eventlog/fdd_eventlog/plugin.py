@@ -7,9 +7,8 @@ manager logs it and the platform carries on.
 
 from __future__ import annotations
 
-from nvflare_fdd import hookimpl
-
 from fdd_eventlog.log import append_event, event_record
+from nvflare_fdd import hookimpl
 
 
 @hookimpl

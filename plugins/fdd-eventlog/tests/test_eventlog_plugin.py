@@ -6,19 +6,18 @@ import importlib.metadata
 import logging
 import math
 import re
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import pytest
+
+import fdd_eventlog.plugin
+from fdd_eventlog import EventLogError, append_event, event_record, log_path
 from nvflare_fdd.platform.config import PlatformConfig
 from nvflare_fdd.platform.service import Platform
 from nvflare_fdd.platform.sink import StorageSink
 from nvflare_fdd.platform.storage import SqlStorage
 from nvflare_fdd.plugin import ENTRY_POINT_GROUP
 from nvflare_fdd.plugin.manager import FddPluginManager
-
-import fdd_eventlog.plugin
-from fdd_eventlog import EventLogError, append_event, event_record, log_path
 
 PHASES = [
     {"code": 1000, "name": "config", "start": 100.0, "end": 100.5},
@@ -41,7 +40,7 @@ def manager() -> FddPluginManager:
 
 
 def test_each_event_becomes_one_json_line(event_log, read_log, manager):
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
 
     manager.notify("fdd_job_state_changed", job="sol_1", old_state="ready", new_state="queued", reason="start requested")
     manager.notify("fdd_round_progress", job="sol_1", round=1, site="pharma_a", phases=PHASES)
@@ -54,7 +53,7 @@ def test_each_event_becomes_one_json_line(event_log, read_log, manager):
     assert (metrics["event"], metrics["kind"], metrics["metrics"]) == ("metrics_recorded", "global", {"mse": 0.5})
     for line in (state, progress, metrics):
         at = datetime.fromisoformat(line["at"].replace("Z", "+00:00"))
-        assert at.utcoffset() == timedelta(0) and before - timedelta(seconds=1) <= at <= datetime.now(timezone.utc)
+        assert at.utcoffset() == timedelta(0) and before - timedelta(seconds=1) <= at <= datetime.now(UTC)
 
 
 def test_the_default_log_is_in_the_platform_home(tmp_path, monkeypatch, read_log, manager):

@@ -18,9 +18,8 @@ PADDING = 48_000  # bytes per line: far above PIPE_BUF and a page, so unlocked p
 
 def write_events(writer: int, ready, start) -> None:
     """One process's share: events through the plugin manager, as the platform fires them."""
-    from nvflare_fdd.plugin.manager import FddPluginManager
-
     import fdd_eventlog.plugin
+    from nvflare_fdd.plugin.manager import FddPluginManager
 
     manager = FddPluginManager(autoload=False, plugins=(fdd_eventlog.plugin,))
     ready.wait()

@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nvflare_fdd import hookimpl
-
 from fdd_mlflow.settings import MlflowSettings, apply_http_defaults, config_path, load_settings
 from fdd_mlflow.tracker import FINAL_STATUS, RunTracker
+from nvflare_fdd import hookimpl
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
+
     from nvflare_fdd.platform.records import MetricValue
 
 JOB_TAG = "fdd.job"

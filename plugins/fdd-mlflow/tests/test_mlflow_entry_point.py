@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from nvflare_fdd.plugin import ENTRY_POINT_GROUP
-from nvflare_fdd.plugin.manager import FddPluginManager
-
 import fdd_mlflow.plugin
 from fdd_mlflow import JOB_TAG
+from nvflare_fdd.plugin import ENTRY_POINT_GROUP
+from nvflare_fdd.plugin.manager import FddPluginManager
 
 
 def installed() -> bool:

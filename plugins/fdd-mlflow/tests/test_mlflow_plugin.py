@@ -15,12 +15,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from fdd_mlflow import JOB_TAG, MlflowPlugin, job_params, metric_key
 from nvflare_fdd.platform.records import JobState
 from nvflare_fdd.platform.sink import StorageSink
 from nvflare_fdd.platform.storage import SqlStorage
 from nvflare_fdd.plugin.manager import FddPluginManager
-
-from fdd_mlflow import JOB_TAG, MlflowPlugin, job_params, metric_key
 
 SITES = ("site_a", "site_b")
 

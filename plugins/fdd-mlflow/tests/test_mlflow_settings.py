@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nvflare_fdd.errors import FddError
-
 from fdd_mlflow.settings import DEFAULT_EXPERIMENT, HTTP_DEFAULTS, MlflowSettings, apply_http_defaults, config_path, load_settings
+from nvflare_fdd.errors import FddError
 
 
 def test_the_section_is_read(tmp_path):

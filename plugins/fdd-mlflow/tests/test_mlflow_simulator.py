@@ -16,14 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from fdd_mlflow import JOB_TAG, MlflowPlugin, metric_key
 from nvflare_fdd.platform.config import load_config
 from nvflare_fdd.platform.records import JobState
 from nvflare_fdd.platform.runners.simulator import SimulatorRunner
 from nvflare_fdd.platform.service import Platform
 from nvflare_fdd.platform.storage import SqlStorage
 from nvflare_fdd.plugin.manager import FddPluginManager
-
-from fdd_mlflow import JOB_TAG, MlflowPlugin, metric_key
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,5 @@
 import os
 
-import torch
 import torch.nn as nn
 from safetensors.torch import load_file
 
