@@ -17,13 +17,14 @@ if TYPE_CHECKING:
     from click._termui_impl import ProgressBar  # what click.progressbar returns; click exports no public name for it
 
 _db_option = click.option(
+    "--kda",
     "--db",
     "url",
     envvar=URL_ENV_VAR,
     default=DEFAULT_URL,
     show_default=True,
     show_envvar=True,
-    help="KDA database: a SQLAlchemy URL, or a path ending in .db/.sqlite.",
+    help="KDA database: a SQLAlchemy URL, or a path ending in .db/.sqlite (--db is the same).",
 )
 
 

@@ -59,7 +59,7 @@ def test_import_of_a_missing_file(runner, db_url, tmp_path):
 
 def test_tables_prints_an_aligned_table(runner, db_url, good_csv):
     runner.invoke(main, ["kda", "import", "--db", db_url, str(good_csv)])
-    result = runner.invoke(main, ["kda", "tables", "--db", db_url])
+    result = runner.invoke(main, ["kda", "tables", "--kda", db_url])
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
         "test               rows",
