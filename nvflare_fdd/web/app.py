@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import Flask, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask.json.provider import DefaultJSONProvider
 from markupsafe import Markup, escape
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -72,8 +74,9 @@ def create_app(platform: Platform | None = None, settings: WebSettings | None = 
         PERMANENT_SESSION_LIFETIME=security.SESSION_LIFETIME,
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
     )
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False
+        app.json.ensure_ascii = False
     throttle = security.SignInThrottle(settings.throttle_storage)
     app.extensions["fdd"] = WebContext(platform, settings, stats, throttle, DataRefresh(platform, stats))
     for blueprint in (security.blueprint, data.blueprint, models.blueprint, jobs.blueprint, job.blueprint):
@@ -167,9 +170,10 @@ def _platform_error(error: FddError):
     language = g.get("lang", DEFAULT_LANGUAGE)
     text = error_message(error, language)
     if wants_json():
-        body = {"error": text, "code": error.code}
-        if getattr(error, "problems", None):
-            body["problems"] = [problem_dict(p, language) for p in error.problems]
+        body: dict[str, Any] = {"error": text, "code": error.code}
+        problems = getattr(error, "problems", None)
+        if problems:
+            body["problems"] = [problem_dict(p, language) for p in problems]
         return jsonify(body), status
     if request.method == "POST":
         flash(text, "error")

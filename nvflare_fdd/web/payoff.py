@@ -10,6 +10,7 @@ is the platform's rule for picking the best global model (``nvflare_fdd.controll
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from nvflare_fdd.controllers.best import higher_is_better
 from nvflare_fdd.platform.records import MetricValue
@@ -68,7 +69,7 @@ def _table(metric: str, sites: dict[str, dict[int, dict[str, float]]], baseline:
             continue
         last = max(per_round)
         kinds = per_round[last]
-        row = {"site": site, "round": last, "global": kinds.get("global"), "local": kinds.get("local")}
+        row: dict[str, Any] = {"site": site, "round": last, "global": kinds.get("global"), "local": kinds.get("local")}
         if baseline:
             row |= {"baseline": kinds.get("baseline"), "federated_gain": gain(row["global"], kinds.get("baseline"), higher),
                     "personalized_gain": gain(row["local"], kinds.get("baseline"), higher)}  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from nvflare_fdd.platform.records import JobProgress, JobState, MetricValue
 
@@ -41,7 +42,7 @@ def progress_view(progress: JobProgress, now: float) -> dict:
             return "active"
         return "pending"
 
-    sites = []
+    sites: list[dict[str, Any]] = []
     for site in job.sites:
         phases = progress.setup.get(site, [])
         environment = next((p for p in phases if p.get("code") == ENVIRONMENT_PHASE), None)
@@ -106,8 +107,8 @@ def metrics_view(metrics: Iterable[MetricValue]) -> dict:
         per_site.setdefault(value.kind, []).append([value.round, value.value])
         sites.add(value.site)
         last_round = max(last_round, value.round)
-    for per_site in series.values():
-        for kinds in per_site.values():
+    for by_site in series.values():
+        for kinds in by_site.values():
             for points in kinds.values():
                 points.sort()
     return {"metrics": sorted(series), "sites": sorted(sites), "rounds": last_round, "series": series}

@@ -17,6 +17,7 @@ import math
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
@@ -203,7 +204,7 @@ def password():
     from nvflare_fdd.web.i18n import translate
     from nvflare_fdd.web.messages import message
 
-    errors = []
+    errors: list[tuple[str, str, dict[str, Any]]] = []
     if request.method == "POST":
         storage = _storage()
         current, new, repeat = (request.form.get(key, "") for key in ("current", "new", "repeat"))

@@ -94,7 +94,7 @@ def _ui_section(config: PlatformConfig) -> dict:
     from omegaconf import OmegaConf
 
     values = OmegaConf.to_container(OmegaConf.load(config.source), resolve=True) or {}
-    section = values.get("ui") or {}
+    section = (values.get("ui") if isinstance(values, dict) else None) or {}
     if not isinstance(section, dict):
         raise FddError(f"{config.source}: `ui` must be a mapping of settings")
     return section

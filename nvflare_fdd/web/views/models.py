@@ -39,6 +39,7 @@ def register():
     form = request.form
     try:
         with uploaded_bundle(required=True) as bundle:
+            assert bundle is not None  # required=True: no upload is refused before
             model = platform().register_model(
                 user(), bundle, form.get("class_name", "").strip(), form.get("version", "").strip(), form.get("description", ""),
                 metric_names=[name for name in form.get("metric_names", "").replace(",", " ").split() if name],
@@ -90,9 +91,10 @@ def uploaded_bundle(required: bool) -> Iterator[Path | None]:
         return
     problems, paths = [], []
     for upload in uploads:
-        parts = upload.filename.replace("\\", "/").split("/")
-        if upload.filename.startswith("/") or any(part in ("", ".", "..") or "\0" in part for part in parts):
-            problems.append(Problem(upload.filename, "unsafe path in the upload", code="upload.path_unsafe"))
+        filename = upload.filename or ""
+        parts = filename.replace("\\", "/").split("/")
+        if filename.startswith("/") or any(part in ("", ".", "..") or "\0" in part for part in parts):
+            problems.append(Problem(filename, "unsafe path in the upload", code="upload.path_unsafe"))
         paths.append(parts)
     tops = {parts[0] for parts in paths}
     if len(tops) == 1 and all(len(parts) > 1 for parts in paths):  # the dropped folder itself: its contents are the bundle
@@ -168,11 +170,12 @@ def uploaded_pretrained(kind: str) -> Iterator[Path]:
     from nvflare_fdd.pretrained.manifest import PretrainedError, check_relative_path
 
     uploads = [f for f in request.files.getlist("files") if f.filename]
+    names = [upload.filename or "" for upload in uploads]
     if not uploads:
         raise PretrainedError(t("pretrained.nothing"))
-    if kind not in ("folder", "file") or (kind == "file" and (len(uploads) != 1 or "/" in uploads[0].filename)):
+    if kind not in ("folder", "file") or (kind == "file" and (len(uploads) != 1 or "/" in names[0])):
         raise PretrainedError("upload a folder (kind=folder), or exactly one file (kind=file)")
-    paths = [check_relative_path(upload.filename) for upload in uploads]
+    paths = [check_relative_path(name) for name in names]
     if len(set(paths)) != len(paths):
         raise PretrainedError("a file was uploaded twice; a folder has each path once")
     with tempfile.TemporaryDirectory(prefix="fdd-pretrained-") as temporary:
