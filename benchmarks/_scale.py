@@ -1,9 +1,8 @@
 """What the scale and PEFT benchmarks share: model sizes, the memory a run needs, one guarded simulator run.
 
-Models are ``bundles/scale_linear``: ``layers`` square bias-free layers of ``width``. From 67M parameters
-up the width is 8192 (256 MB a tensor, so no single array nears NVFlare's 2 GB message limit and the
-per-tensor transfer buffers stay small) and the size comes from the number of layers; below that, 4
-layers of a smaller width.
+Models are ``bundles/scale_linear``: ``layers`` square bias-free layers of ``width``: 4 layers up to a
+width of 8192 (268M parameters), then more layers of 8192, so no tensor exceeds 256 MB (no single array
+nears NVFlare's 2 GB message limit, and the per-tensor transfer buffers stay small).
 
 Before each run the memory it needs is estimated (``MemoryModel``) and compared with ``MemAvailable``:
 a run that cannot fit is skipped, and a run that does start is watched and stopped if the machine's
