@@ -9,12 +9,14 @@ measured in the same run, with their ratio and, where the issue set one, a targe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import platform
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -114,16 +116,23 @@ def machine_info() -> dict:
     }
 
 
-def standalone_main(run: Callable[..., Result], description: str) -> None:
-    """``main()`` of a benchmark module: ``--quick`` and ``--json``, prints its table."""
+def standalone_main(run: Callable[..., Result], description: str,
+                    options: Callable[[argparse.ArgumentParser], None] | None = None) -> None:
+    """``main()`` of a benchmark module: ``--quick`` and ``--json``, prints its table.
+
+    ``options`` adds the module's own arguments; those given are passed to ``run`` as keywords.
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small smoke configuration")
     parser.add_argument("--json", dest="json_path", help="write the result here")
-    args = parser.parse_args()
-    result = run(quick=args.quick).to_dict()
+    if options is not None:
+        options(parser)
+    args = vars(parser.parse_args())
+    quick, json_path = args.pop("quick"), args.pop("json_path")
+    result = run(quick=quick, **{key: value for key, value in args.items() if value is not None}).to_dict()
     print(format_table(result["figures"]))
-    if args.json_path:
-        Path(args.json_path).write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
 
 
 def _json_default(value):
@@ -219,14 +228,24 @@ class PeakWatcher:
     """Follows the peak resident memory (VmHWM) of other processes while they run.
 
     ``classify(cmdline) -> str | None`` names the role of a process (e.g. ``"server"``);
-    the result is the largest peak seen per role. VmHWM only grows, so the reading taken
-    shortly before a process ends holds its peak up to then.
+    ``peaks`` is the largest peak seen per role, ``process_peaks`` each process's own
+    (``pid -> (role, bytes)``) and ``total_peak`` the largest sum of their resident sizes
+    (VmRSS) at one sample. VmHWM only grows, so the reading taken shortly before a process
+    ends holds its peak up to then.
+
+    With ``min_available`` (bytes), the watcher guards the machine: when ``MemAvailable``
+    falls below it, every watched process is killed (SIGKILL) and ``tripped`` holds the reading,
+    so a run too large for the machine fails instead of bringing in the kernel's OOM killer.
     """
 
-    def __init__(self, classify: Callable[[str], str | None], interval: float = 0.1):
+    def __init__(self, classify: Callable[[str], str | None], interval: float = 0.1, min_available: int | None = None):
         self.classify = classify
         self.interval = interval
+        self.min_available = min_available
         self.peaks: dict[str, int] = {}
+        self.process_peaks: dict[int, tuple[str, int]] = {}
+        self.total_peak = 0
+        self.tripped: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -238,12 +257,27 @@ class PeakWatcher:
         self._stop.set()
         self._thread.join()
 
+    def summary(self) -> dict:
+        """The readings as plain data: per role, per process (role and peak), the largest total, the guard's trip."""
+        return {"peak_bytes": dict(self.peaks),
+                "process_peak_bytes": {str(pid): {"role": role, "bytes": peak}
+                                       for pid, (role, peak) in self.process_peaks.items()},
+                "total_peak_bytes": self.total_peak, "memory_guard_tripped_at": self.tripped}
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._sample()
+            watched = self._sample()
+            if self.min_available is not None and self.tripped is None and watched:
+                available = mem_available_bytes()
+                if available < self.min_available:
+                    self.tripped = available
+                    for pid in watched:
+                        with contextlib.suppress(OSError):
+                            os.kill(pid, signal.SIGKILL)
             self._stop.wait(self.interval)
 
-    def _sample(self) -> None:
+    def _sample(self) -> list[int]:
+        watched, total = [], 0
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
@@ -254,10 +288,21 @@ class PeakWatcher:
                 if role is None:
                     continue
                 peak = _status_kb(f"/proc/{pid}/status", "VmHWM") * 1024
+                total += _status_kb(f"/proc/{pid}/status", "VmRSS") * 1024
             except (OSError, ValueError):
                 continue
+            watched.append(int(pid))
             if peak > self.peaks.get(role, 0):
                 self.peaks[role] = peak
+            if peak > self.process_peaks.get(int(pid), ("", 0))[1]:
+                self.process_peaks[int(pid)] = (role, peak)
+        self.total_peak = max(self.total_peak, total)
+        return watched
+
+
+def mem_available_bytes() -> int:
+    """The kernel's estimate of memory available to new work now (``MemAvailable`` in ``/proc/meminfo``)."""
+    return _status_kb("/proc/meminfo", "MemAvailable") * 1024
 
 
 def simulator_roles(marker: str) -> Callable[[str], str | None]:

@@ -51,9 +51,16 @@ def warm_environment(bundle_dir: Path) -> str:
     return str(cache)
 
 
+class OutOfMemory(RuntimeError):
+    """A run was stopped because the machine's available memory fell below the guard's floor."""
+
+
 def run_fdd(bundle_dir: Path, sites: dict[str, str], rounds: int, out_dir: Path, model_class: str,
-            timeout: float = 900) -> dict:
-    """``fdd run`` (``run_simulation``): wall seconds, progress record, peak memory per process role."""
+            timeout: float = 900, min_available: int | None = None) -> dict:
+    """``fdd run`` (``run_simulation``): wall seconds, progress record, peak memory per process role.
+
+    ``min_available``: stop the run (``OutOfMemory``) when ``MemAvailable`` falls below this many bytes.
+    """
     from nvflare_fdd.simulate import run_simulation
 
     env_cache = warm_environment(bundle_dir)
@@ -61,17 +68,26 @@ def run_fdd(bundle_dir: Path, sites: dict[str, str], rounds: int, out_dir: Path,
     os.environ["FDD_ENV_CACHE"] = env_cache
     workspace = out_dir / "nvflare"
     try:
-        with PeakWatcher(simulator_roles(str(workspace))) as watcher:
+        with PeakWatcher(simulator_roles(str(workspace)), min_available=min_available) as watcher:
             started = time.perf_counter()
-            outcome = run_simulation(bundle_dir, sites, rounds, out_dir, model_class, timeout=timeout)
+            try:
+                outcome = run_simulation(bundle_dir, sites, rounds, out_dir, model_class, timeout=timeout)
+            except Exception as exc:
+                if watcher.tripped is not None:
+                    raise OutOfMemory(_stopped(watcher.tripped)) from exc
+                raise
             seconds = time.perf_counter() - started
     finally:
         if previous is None:
             os.environ.pop("FDD_ENV_CACHE", None)
         else:
             os.environ["FDD_ENV_CACHE"] = previous
-    return {"seconds": seconds, "progress": outcome.progress, "peak_bytes": dict(watcher.peaks),
+    return {"seconds": seconds, "progress": outcome.progress, **watcher.summary(),
             "rounds": fdd_round_records(outcome.progress)}
+
+
+def _stopped(available: int) -> str:
+    return f"stopped when the machine had {available / 2**30:.1f} GiB available (the memory guard's floor)"
 
 
 def export_plain_job(bundle_dir: Path, model_class: str, model_args: dict, sites: list[str], rounds: int,
@@ -105,8 +121,11 @@ def export_plain_job(bundle_dir: Path, model_class: str, model_args: dict, sites
 
 
 def run_plain(bundle_dir: Path, sites: dict[str, str], rounds: int, work: Path, model_class: str,
-              model_args: dict | None = None, timeout: float = 900) -> dict:
-    """Plain NVFlare FedAvg of the same bundle code in the simulator: wall seconds, rounds, peak memory."""
+              model_args: dict | None = None, timeout: float = 900, min_available: int | None = None) -> dict:
+    """Plain NVFlare FedAvg of the same bundle code in the simulator: wall seconds, rounds, peak memory.
+
+    ``min_available``: stop the run (``OutOfMemory``) when ``MemAvailable`` falls below this many bytes.
+    """
     if work.exists():
         shutil.rmtree(work)
     timing_dir = work / "timing"
@@ -114,7 +133,7 @@ def run_plain(bundle_dir: Path, sites: dict[str, str], rounds: int, work: Path, 
     workspace = work / "workspace"
     env = dict(os.environ, FDD_KDA_URLS=json.dumps(sites), **thread_env(len(sites)))
     log_path = work / "simulator.log"
-    with PeakWatcher(simulator_roles(str(workspace))) as watcher:
+    with PeakWatcher(simulator_roles(str(workspace)), min_available=min_available) as watcher:
         started = time.perf_counter()
         job_dir = export_plain_job(bundle_dir, model_class, model_args or {}, list(sites), rounds, work, timing_dir)
         command = [sys.executable, "-m", "nvflare.cli", "simulator", str(job_dir), "-w", str(workspace),
@@ -123,10 +142,12 @@ def run_plain(bundle_dir: Path, sites: dict[str, str], rounds: int, work: Path, 
             completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout)
         seconds = time.perf_counter() - started
     records = plain_round_records(timing_dir)
+    if watcher.tripped is not None:
+        raise OutOfMemory(_stopped(watcher.tripped))
     if completed.returncode != 0 or len(records) != rounds:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
         raise RuntimeError(f"plain NVFlare run failed (exit {completed.returncode}, {len(records)} rounds):\n{tail}")
-    return {"seconds": seconds, "peak_bytes": dict(watcher.peaks), "rounds": records}
+    return {"seconds": seconds, **watcher.summary(), "rounds": records}
 
 
 def fdd_round_records(progress: dict) -> dict[int, dict]:

@@ -35,6 +35,9 @@ BENCHMARKS = {
     "environments": "bench_environments",
     "rounds": "bench_rounds",
     "large_model": "bench_large_model",
+    "scale": "bench_scale",
+    "peft": "bench_peft",
+    "poc_rounds": "bench_poc_rounds",
 }
 DEFAULT_JSON = BENCH_DIR / "results.json"
 

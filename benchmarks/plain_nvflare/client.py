@@ -1,11 +1,12 @@
 """Client API train script of the plain NVFlare baseline: the bundle's own code, run the NVFlare way.
 
 The job folder carries this script beside the bundle's files (``model.py``, ``data.py``,
-``train_eval.py``, ``config.yaml``), which it imports from its own folder. Each site reads
-its rows from its KDA (``$FDD_KDA_URLS``, as ``fdd run`` sets it), and each round does what an
-nvflare-fdd site does — Global eval, train, Local eval — then sends the weights with the
-training-sample count. It logs its own times per round (one JSON line) to ``--timing-dir``,
-so the benchmark can subtract the compute from the round time.
+``train_eval.py``, ``config.yaml``), which it imports from its own folder, with the K-MELLODDY
+modules the platform gives user code (``controller_manager``, ``model_manager``) importable.
+Each site reads its rows from its KDA (``$FDD_KDA_URLS``, as ``fdd run`` sets it), and each
+round does what an nvflare-fdd site does — Global eval, train, Local eval — then sends the
+weights with the training-sample count. It logs its own times per round (one JSON line) to
+``--timing-dir``, so the benchmark can subtract the compute from the round time.
 """
 
 import argparse
@@ -20,6 +21,13 @@ if HERE not in sys.path:
 
 import nvflare.client as flare  # noqa: E402
 import torch  # noqa: E402
+
+from nvflare_fdd.usercode import INJECTED_DIR  # noqa: E402
+
+# The K-MELLODDY modules bundles import by bare name (controller_manager, model_manager), as the platform provides
+# them; outside an fdd job they answer with the defaults (cpu, fedavg).
+if str(INJECTED_DIR) not in sys.path:
+    sys.path.append(str(INJECTED_DIR))
 
 
 def main():

@@ -1,0 +1,189 @@
+"""What the scale and PEFT benchmarks share: model sizes, the memory a run needs, one guarded simulator run.
+
+Models are ``bundles/scale_linear``: ``layers`` square bias-free layers of ``width``: 4 layers up to a
+width of 8192 (268M parameters), then more layers of 8192, so no tensor exceeds 256 MB (no single array
+nears NVFlare's 2 GB message limit, and the per-tensor transfer buffers stay small).
+
+Before each run the memory it needs is estimated (``MemoryModel``) and compared with ``MemAvailable``:
+a run that cannot fit is skipped, and a run that does start is watched and stopped if the machine's
+available memory falls below ``GUARD_FLOOR`` (``PeakWatcher(min_available=...)``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import shutil
+from pathlib import Path
+
+from benchmarks._common import BENCH_DIR, bundle_copy, mem_available_bytes
+
+BUNDLE = BENCH_DIR / "bundles" / "scale_linear"
+GIB = 2**30
+GB = 1e9
+WIDE = 8192
+#: Memory left to the rest of the machine when deciding whether a run fits.
+HEADROOM = 2 * GIB
+#: A run is stopped when the machine's available memory falls below this.
+GUARD_FLOOR = 1 * GIB
+#: Sum over a run's processes of each one's peak resident memory, in float32 model copies, before a
+#: measurement in the same run refines it: 2 sites × 2 rounds at 100M parameters measured fdd 19.3
+#: (server 7.7, each client process 3.9, each user-code process 2.0) and plain NVFlare 15.4 (server 7.8,
+#: each client 3.8); a PEFT run holds the trunk once per site (see the README's method notes).
+PRIOR_COPIES = {"fdd": 20.0, "plain": 16.0, "peft": 4.0}
+#: The same runs' memory with a tiny model: interpreters, torch, NVFlare (server, clients, user code).
+PRIOR_FIXED = {"fdd": 2.0 * GIB, "plain": 1.6 * GIB, "peft": 2.0 * GIB}
+#: Below this model size a run's memory says little about copies (the fixed part dominates).
+LEARN_FROM_BYTES = 256 * 2**20
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMbBgG]?)\s*$")
+_UNITS = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
+
+
+def parse_size(text: str | int) -> int:
+    """``"1B"``, ``"250M"``, ``"2m"`` or a plain number → a parameter count."""
+    if isinstance(text, int):
+        return text
+    match = _SIZE.match(str(text))
+    if match is None:
+        raise ValueError(f"a model size is a number with an optional k/M/B suffix (e.g. 250M, 1B), not {text!r}")
+    return int(float(match[1]) * _UNITS[match[2].lower()])
+
+
+def shape(parameters: int) -> tuple[int, int]:
+    """``(width, layers)`` of the model closest to ``parameters`` values."""
+    width = min(WIDE, max(8, int(math.sqrt(parameters / 4))))
+    return width, max(1, round(parameters / width**2))
+
+
+def parameter_count(width: int, layers: int) -> int:
+    return layers * width * width
+
+
+def adapter_count(width: int, rank: int) -> int:
+    return 2 * width * rank
+
+
+def label(parameters: int) -> str:
+    """A short size label: ``1.07B``, ``268M``, ``1.05M``."""
+    if parameters >= 1e9:
+        return f"{parameters / 1e9:.3g}B"
+    if parameters >= 1e6:
+        return f"{parameters / 1e6:.3g}M"
+    return f"{parameters / 1e3:.3g}k"
+
+
+def scale_bundle(work: Path, parameters: int, peft: bool = False, adapter_rank: int = 8) -> tuple[Path, dict]:
+    """A copy of ``bundles/scale_linear`` set to a size; returns it and its settings."""
+    width, layers = shape(parameters)
+    settings = {"width": width, "layers": layers, "peft": peft, "adapter_rank": adapter_rank}
+    name = f"scale_{'peft_' if peft else ''}{width}x{layers}"
+    return bundle_copy(BUNDLE, work / name, **settings), settings
+
+
+class MemoryModel:
+    """The memory a run needs: ``fixed + copies × model bytes``, from priors, then from measured runs.
+
+    ``copies`` counts each process's peak once (server, each client, each user-code process), so it
+    bounds what the run holds at any one time from above.
+    """
+
+    def __init__(self) -> None:
+        self.copies = dict(PRIOR_COPIES)
+        self.fixed = dict(PRIOR_FIXED)
+        self.source = {side: "prior" for side in PRIOR_COPIES}
+
+    def need(self, side: str, model_bytes: int) -> int:
+        return int(self.fixed[side] + self.copies[side] * model_bytes)
+
+    def learn_fixed(self, side: str, measured: dict) -> None:
+        """A tiny-model run of ``side``: its memory is the fixed part."""
+        self.fixed[side] = process_peak_sum(measured)
+
+    def learn(self, side: str, model_bytes: int, measured: dict) -> None:
+        """A completed run of ``side`` with a model of ``model_bytes``: its copies, if the model is large enough."""
+        if model_bytes < LEARN_FROM_BYTES:
+            return
+        self.copies[side] = max(0.0, (process_peak_sum(measured) - self.fixed[side]) / model_bytes)
+        self.source[side] = f"measured at {model_bytes / GB:.2g} GB"
+
+    def to_dict(self) -> dict:
+        return {"copies": dict(self.copies), "fixed_bytes": dict(self.fixed), "source": dict(self.source)}
+
+
+def fits(need: int) -> tuple[bool, int]:
+    """Whether ``need`` bytes fit in what the machine has available now (keeping ``HEADROOM``); and that amount."""
+    available = mem_available_bytes()
+    return need <= available - HEADROOM, available
+
+
+def process_peak_sum(measured: dict) -> int:
+    """The sum of each watched process's own peak resident memory."""
+    return sum(entry["bytes"] for entry in measured.get("process_peak_bytes", {}).values())
+
+
+def prefer_oom_kill() -> None:
+    """Make this process and its children the kernel's first choice if memory runs out (shared machines)."""
+    try:
+        Path("/proc/self/oom_score_adj").write_text("1000")
+    except OSError:
+        pass
+
+
+def run_side(side: str, bundle: Path, sites: dict[str, str], rounds: int, work: Path, model_class: str,
+             model_args: dict, timeout: float) -> dict:  # fmt: skip
+    """One guarded simulator run: ``plain`` (plain NVFlare) or ``fdd``/``peft`` (``fdd run``); its raw measurements.
+
+    Raises:
+        OutOfMemory: the guard stopped it. Any other failure of the run is raised as it is.
+    """
+    from benchmarks._simulator import run_fdd, run_plain
+
+    try:
+        if side == "plain":
+            return run_plain(bundle, sites, rounds, work, model_class, model_args, timeout=timeout,
+                             min_available=GUARD_FLOOR)  # fmt: skip
+        return run_fdd(bundle, sites, rounds, work, model_class, timeout=timeout, min_available=GUARD_FLOOR)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # a large model's saved files and exchange folders
+
+
+def round_periods(measured: dict) -> list[float]:
+    """Each round's period but the last's: the last site's receive of round r to the last site's of r+1.
+
+    In round 1 the period starts when the last site is ready: nvflare-fdd sets a site up (environment,
+    user-code process, data, ``model_loader``) on its first task, after receiving it, while the plain
+    script does the same before its first ``receive()``; the setup phases' end marks that point.
+    """
+    records = measured["rounds"]
+    setup_end = {site: max(phase["end"] for phase in phases)
+                 for site, phases in ((measured.get("progress") or {}).get("setup") or {}).items() if phases}  # fmt: skip
+    rounds = sorted(records)
+    periods = []
+    for current, following in itertools.pairwise(rounds):
+        ready = [max(site["received"], setup_end.get(name, 0.0) if current == rounds[0] else 0.0)
+                 for name, site in records[current]["sites"].items()]  # fmt: skip
+        end = max(site["received"] for site in records[following]["sites"].values())
+        periods.append(end - max(ready))
+    return periods
+
+
+def summarise(measured: dict, model_bytes: int, probe: dict | None) -> dict:
+    """The figures of one completed run: round period, seconds per GB, server peak in model copies."""
+    periods = round_periods(measured)
+    period = sum(periods) / len(periods)
+    server = measured.get("peak_bytes", {}).get("server", 0)
+    server_fixed = probe.get("peak_bytes", {}).get("server", 0) if probe else 0
+    return {
+        "status": "completed",
+        "seconds": measured["seconds"],
+        "round_periods_s": periods,
+        "round_period_s": period,
+        "s_per_gb": period / (model_bytes / GB),
+        "server_peak_bytes": server,
+        "server_copies": (server - server_fixed) / model_bytes,
+        "server_copies_raw": server / model_bytes,
+        "process_peak_sum_bytes": process_peak_sum(measured),
+        "total_peak_bytes": measured.get("total_peak_bytes", 0),
+        "peak_bytes": measured.get("peak_bytes", {}),
+    }
