@@ -170,3 +170,27 @@ def make_bundle(tmp_path: Path):
         return write_bundle(tmp_path / name, overrides)
 
     return make
+
+
+_exit_status: list[int] = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _exit_status.append(int(exitstatus))
+
+
+def pytest_unconfigure(config):
+    """A test that leaves a non-daemon thread running would keep the interpreter, and CI, waiting for ever:
+    name the threads and end the run with a failure instead."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lingering = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+        if not lingering:
+            return
+        time.sleep(0.2)
+    names = ", ".join(sorted(t.name for t in lingering))
+    print(f"\nERROR: tests left non-daemon threads running: {names}; a test must stop the threads it starts", flush=True)
+    os._exit(_exit_status[0] if _exit_status and _exit_status[0] else 3)

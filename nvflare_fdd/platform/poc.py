@@ -185,24 +185,39 @@ class PocDeployment:
         return pids
 
     def processes(self, command_contains: str = "") -> list[int]:
-        """Live processes of this deployment (by the marker in their environment), optionally by command line."""
+        """Live processes of this deployment, optionally by command line: those with the marker in their environment,
+        and their descendants (user code runs sandboxed, in a clean environment without the marker)."""
         needle = f"{MARKER_ENV}={self.marker}".encode()
-        found: list[int] = []
         if not PROC.is_dir():  # not Linux: nothing to find (stop() relies on `nvflare poc stop` alone)
-            return found
+            return []
+        parents: dict[int, int] = {}
+        commands: dict[int, str] = {}
+        marked: set[int] = set()
         for entry in PROC.iterdir():
             if not entry.name.isdigit() or int(entry.name) == os.getpid():
                 continue
+            pid = int(entry.name)
             try:
-                if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if fields[0] == "Z":
                     continue
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except (OSError, IndexError):  # gone meanwhile, or not ours to read
+                parents[pid] = int(fields[1])
+                commands[pid] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    marked.add(pid)
+            except (OSError, IndexError, ValueError):  # gone meanwhile, or not ours to read
                 continue
-            if state != "Z" and command_contains in command:
-                found.append(int(entry.name))
-        return found
+
+        def ours(pid: int) -> bool:
+            seen = set()
+            while pid > 1 and pid not in seen:
+                if pid in marked:
+                    return True
+                seen.add(pid)
+                pid = parents.get(pid, 0)
+            return False
+
+        return sorted(pid for pid, command in commands.items() if command_contains in command and ours(pid))
 
     def log_tails(self, job_id: str | None = None, chars: int = 3000) -> str:
         """The ends of the server's and each site's log, a job's own log where ``job_id`` has one."""

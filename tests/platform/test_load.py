@@ -111,7 +111,8 @@ def test_fifty_jobs_from_twenty_five_users_at_once(storage_url, tmp_path, tiny_b
             platform.tick()
             time.sleep(0.05)
 
-    schedulers = [threading.Thread(target=scheduler) for _ in range(2)]
+    # daemon threads, stopped in `finally`: a failing assertion must not leave them ticking (pytest would never exit)
+    schedulers = [threading.Thread(target=scheduler, daemon=True) for _ in range(2)]
     started = time.perf_counter()
     for thread in schedulers:
         thread.start()
@@ -122,25 +123,27 @@ def test_fifty_jobs_from_twenty_five_users_at_once(storage_url, tmp_path, tiny_b
             with lock:
                 errors.append(exc)
 
-    sessions = [threading.Thread(target=guarded, args=(i,)) for i in range(USERS)]
-    for thread in sessions:
-        thread.start()
-    for thread in sessions:
-        thread.join()
+    sessions = [threading.Thread(target=guarded, args=(i,), daemon=True) for i in range(USERS)]
+    try:
+        for thread in sessions:
+            thread.start()
+        for thread in sessions:
+            thread.join()
 
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        waiting = setup.jobs(states=[JobState.QUEUED, JobState.RUNNING])
-        if not waiting:
-            break
-        time.sleep(0.2)
-    stop.set()
-    for thread in schedulers:
-        thread.join()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            waiting = setup.storage.list_jobs(states=[JobState.QUEUED, JobState.RUNNING])
+            if not waiting:
+                break
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for thread in schedulers:
+            thread.join(timeout=30)
     elapsed = time.perf_counter() - started
 
     assert errors == []
-    jobs = setup.jobs()
+    jobs = setup.storage.list_jobs()
     started_jobs = [j for j in jobs if j.state != JobState.READY]
     assert len(refusals["name taken"]) == USERS - 1  # exactly one user got the contested name
     assert sum(1 for j in jobs if j.name == "the_contested_name") == 1

@@ -330,8 +330,8 @@ def test_a_platform_restart_mid_run_loses_no_job(poc, fault_config, slow_model):
         with stopped_on_failure(old, carol, name):
             tick_until(old, name, lambda job: 1 in finished_rounds(old, name) or job.state.is_final, JOB_TIMEOUT,
                        "round 1 to finish", poc)  # fmt: skip
-            assert old.job(name).state == JobState.RUNNING, old.job(name).failure
-            before = old.jobs()
+            assert old.storage.get_job(name).state == JobState.RUNNING, old.storage.get_job(name).failure
+            before = old.storage.list_jobs()
     finally:
         close_platform(old)  # the platform process goes away mid-run ...
 
@@ -339,13 +339,13 @@ def test_a_platform_restart_mid_run_loses_no_job(poc, fault_config, slow_model):
     try:
         with stopped_on_failure(new, carol, name):
             assert new.reconcile() == []  # the run goes on: nothing to settle
-            assert new.jobs() == before
+            assert new.storage.list_jobs() == before
             job = tick_until(new, name, lambda job: job.state.is_final, JOB_TIMEOUT, "the job to end", poc)
 
         assert job.state == JobState.COMPLETED, job.failure
         assert finished_rounds(new, name) == [1, 2, 3]
         assert {(r, site) for (r, site, _, _) in metric_values(new, name)} == {(r, s) for r in (1, 2, 3) for s in poc.sites}
-        after = {j.name: j for j in new.jobs()}
+        after = {j.name: j for j in new.storage.list_jobs()}
         assert sorted(after) == sorted(j.name for j in before)  # no job lost, none added
         assert [after[j.name] for j in before if j.name != name] == [j for j in before if j.name != name]
     finally:
