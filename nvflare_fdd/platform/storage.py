@@ -11,12 +11,13 @@ transaction that writes, so two platform processes can never both win.
 from __future__ import annotations
 
 from nvflare_fdd.platform.blobs import CHUNK_BYTES
+from nvflare_fdd.platform.contracts import CHECKPOINT, CONTROLS_CHECKPOINT
 from nvflare_fdd.platform.errors import NotFound, StorageConflict
 from nvflare_fdd.platform.pretrained_store import PretrainedStore
 from nvflare_fdd.platform.sql.base import ACTIVE_STATES, now
 from nvflare_fdd.platform.sql.jobs import SCHEDULER_LOCK, SqlJobs
 from nvflare_fdd.platform.sql.models import SqlModels
-from nvflare_fdd.platform.sql.runs import CHECKPOINT, CONTROLS_CHECKPOINT, SqlRuns
+from nvflare_fdd.platform.sql.runs import SqlRuns
 from nvflare_fdd.platform.sql.users import SqlSiteGroups, SqlUsers
 
 __all__ = [

@@ -22,11 +22,11 @@ from typing import Protocol
 from nvflare_fdd.platform.contracts.jobs import JobRepository
 from nvflare_fdd.platform.contracts.models import ModelRepository
 from nvflare_fdd.platform.contracts.pretrained import BlobRepository, PretrainedRepository, Progress
-from nvflare_fdd.platform.contracts.runs import RunRepository
+from nvflare_fdd.platform.contracts.runs import CHECKPOINT, CONTROLS_CHECKPOINT, RunRepository
 from nvflare_fdd.platform.contracts.users import SiteGroupRepository, UserRepository
 
 __all__ = [
-    "BlobRepository", "JobRepository", "ModelRepository", "PretrainedRepository", "Progress", "RunRepository",
+    "CHECKPOINT", "CONTROLS_CHECKPOINT", "BlobRepository", "JobRepository", "ModelRepository", "PretrainedRepository", "Progress", "RunRepository",
     "SiteGroupRepository", "Storage", "UserRepository",
 ]
 

@@ -8,6 +8,10 @@ from typing import Protocol
 
 from nvflare_fdd.platform.records import JobProgress, MetricValue
 
+CHECKPOINT = "checkpoint.safetensors"
+"""The artefact ``record_round`` stores a round's global model as: what a resumed job starts from."""
+CONTROLS_CHECKPOINT = "checkpoint_controls.safetensors"
+"""The artefact ``record_round`` stores SCAFFOLD's global controls as, after the same round."""
 
 class RunRepository(Protocol):
     """What a job's run writes: progress per round and site, metrics, result files and the checkpoint to resume from.
@@ -24,14 +28,14 @@ class RunRepository(Protocol):
         """A round's start or end time (seconds since the epoch; ``None`` keeps what is recorded).
 
         Args:
-            checkpoint: the round's global model (safetensors), stored as the job's checkpoint in the same
-                transaction, so the last finished round and the saved state always agree (``fdd jobs resume``).
-            controls: SCAFFOLD's global controls after the round, stored the same way.
+            checkpoint: the round's global model (safetensors), stored as the job's artefact ``CHECKPOINT`` in the
+                same transaction, so the last finished round and the saved state always agree (``fdd jobs resume``).
+            controls: SCAFFOLD's global controls after the round, stored the same way as ``CONTROLS_CHECKPOINT``.
         """
         ...
 
     def last_checkpoint(self, name: str) -> int | None:
-        """The last finished round, when a checkpoint is stored; else ``None``."""
+        """The last finished round, when the ``CHECKPOINT`` artefact is stored; else ``None``."""
         ...
 
     def record_stage(self, name: str, round_num: int, site: str, phases: list[dict], num_samples: int | None,

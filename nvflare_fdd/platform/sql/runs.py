@@ -9,14 +9,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nvflare_fdd.platform.blobs import blob_chunks, drop_blob_if_unused, put_blob
+from nvflare_fdd.platform.contracts import CHECKPOINT, CONTROLS_CHECKPOINT
 from nvflare_fdd.platform.errors import NotFound
 from nvflare_fdd.platform.records import JobProgress, MetricValue
 from nvflare_fdd.platform.schema import ArtefactRow, JobRoundRow, JobRow, JobStageRow, MetricRow
 from nvflare_fdd.platform.sql.base import SqlBase
 from nvflare_fdd.platform.sql.rows import event_records, job_record, job_row
-
-CHECKPOINT = "checkpoint.safetensors"  # the global model after the last finished round
-CONTROLS_CHECKPOINT = "checkpoint_controls.safetensors"  # SCAFFOLD's global controls after that round
 
 
 class SqlRuns(SqlBase):
