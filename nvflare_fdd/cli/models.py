@@ -10,9 +10,9 @@ from nvflare_fdd.cli.platform_common import emit_json, emit_table, get_platform,
 
 
 def _split(label: str) -> tuple[str, str]:
-    from nvflare_fdd.platform.service import _split_model
+    from nvflare_fdd.platform.service import split_model
 
-    return _split_model(label)
+    return split_model(label)
 
 
 @click.group()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from nvflare_fdd.platform.contracts import Storage
 from nvflare_fdd.plugin import hookimpl
 
 
@@ -9,4 +12,5 @@ from nvflare_fdd.plugin import hookimpl
 def fdd_storage_backends(register) -> None:
     from nvflare_fdd.platform.storage import SqlStorage
 
-    register("sql", SqlStorage)
+    factory: Callable[[str], Storage] = SqlStorage  # the type checker holds SqlStorage to the contract
+    register("sql", factory)

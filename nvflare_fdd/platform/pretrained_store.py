@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nvflare_fdd.platform.blobs import CHUNK_BYTES, drop_blob_if_unused, file_sha256
+from nvflare_fdd.platform.contracts import Progress
 from nvflare_fdd.platform.errors import NotFound, StorageConflict
 from nvflare_fdd.platform.records import PretrainedFile, PretrainedModel
 from nvflare_fdd.platform.schema import BlobChunkRow, BlobRow, PretrainedFileRow, PretrainedModelRow, UserRow
@@ -31,9 +32,6 @@ STAGED = "staged:"
 STAGED_MAX_AGE = 24 * 3600.0
 CHUNKS_PER_TRANSACTION = 4
 FINALIZE_ATTEMPTS = 3
-
-Progress = Callable[[str, str, int], None]
-"""``progress(stage, path, nbytes)``: ``stage`` is ``hash`` or ``store``; told each chunk's length as it is done."""
 
 
 def _missing(name: str) -> NotFound:

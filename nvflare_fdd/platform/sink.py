@@ -22,8 +22,9 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from nvflare_fdd.platform.contracts import Storage
+from nvflare_fdd.platform.errors import NotFound
 from nvflare_fdd.platform.records import JobState
-from nvflare_fdd.platform.storage import NotFound, SqlStorage
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class StorageSink:
     """Mirrors ``RunRecorder``'s methods into platform storage.
 
     Args:
-        storage: the platform storage.
+        storage: the platform storage (any backend).
         job_name: the NVFlare job's name (``meta.json`` ``name``), the platform job's name.
         submitter: who submitted it, for jobs that did not come through the platform.
         nvflare_job_id: NVFlare's job id, to tell apart two external runs of one job folder.
@@ -65,7 +66,7 @@ class StorageSink:
 
     def __init__(
         self,
-        storage: SqlStorage,
+        storage: Storage,
         job_name: str,
         submitter: str = "",
         nvflare_job_id: str = "",

@@ -50,8 +50,11 @@ def fdd_env_commands(register: Callable[[str, Any], None]) -> None:
 def fdd_storage_backends(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """Register platform storage backends.
 
-    Call ``register(name, factory)``; ``factory(url)`` returns an object with the methods of
-    ``nvflare_fdd.platform.storage.SqlStorage`` (the built-in ``sql`` backend). The platform service
+    Call ``register(name, factory)``; ``factory(url)`` returns a ``nvflare_fdd.platform.contracts.Storage``:
+    every method of its repositories (users, models, site groups, jobs, runs, stored content, pretrained
+    models), with the signatures, results and errors their docstrings promise, and ``close()``. The
+    built-in ``sql`` backend, ``nvflare_fdd.platform.storage.SqlStorage``, implements it (a backend may subclass
+    it to change only part of it). The platform service
     uses the backend named by ``storage_backend`` in ``platform.yaml``; a job's NVFlare server uses
     the one named by ``platform_storage_backend`` in its ``local/fdd_site.json`` (both default ``sql``).
 

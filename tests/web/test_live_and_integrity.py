@@ -37,7 +37,7 @@ def codes_in(paths) -> set[str]:
 
 
 def test_every_code_the_platform_and_the_bundle_rules_give_has_words_in_both_languages():
-    sources = [*(PACKAGE / "bundle").glob("*.py"), *(PACKAGE / "platform").glob("*.py"), PACKAGE / "jobs.py",
+    sources = [*(PACKAGE / "bundle").glob("*.py"), *(PACKAGE / "platform").rglob("*.py"), PACKAGE / "jobs.py",
                *(PACKAGE / "web").rglob("*.py")]  # fmt: skip
     codes = codes_in(sources)
 
