@@ -19,6 +19,9 @@ Read from ``$FDD_PLATFORM_CONFIG`` or ``<home>/platform.yaml`` (home: ``$FDD_HOM
         base_image: nvflare-fdd:latest
         gpus: ""
     pretrained_max_gb: 50          # largest pretrained model `fdd pretrained add` takes (all its files)
+
+Any other top-level key must be a plugin's section (a mapping, such as ``mlflow``); a misspelt
+setting (``capcity: 4``, ``simulator.site``) is refused by name rather than left at its default.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ STORAGE_URL_ENV = env_vars.PLATFORM_URL
 RUNNER_ENV = "FDD_RUNNER"
 CONFIG_FILE = "platform.yaml"
 DEFAULT_PRETRAINED_MAX_GB = 50
+SETTINGS = ("home", "storage_url", "storage_backend", "runner", "capacity", "max_queued_per_user", "flare", "simulator",
+            "pretrained_max_gb", "ui")  # fmt: skip
+"""The platform's own keys; any other top-level key must be a section (a mapping) that a plugin reads, e.g. ``mlflow``."""
+SECTION_KEYS = {"simulator": ("sites", "environment"), "flare": ("username", "startup_kit", "timeout")}
 
 
 @dataclass
@@ -79,6 +86,7 @@ def load_config(path: str | Path | None = None) -> PlatformConfig:
         if not isinstance(loaded, dict):
             raise FddError(f"{path}: must be a mapping of settings (see `fdd server config --help`)")
         values = loaded
+        _check_keys(values, path)
     home = Path(values.get("home") or home)
     config = PlatformConfig(
         home=home,
@@ -100,6 +108,34 @@ def load_config(path: str | Path | None = None) -> PlatformConfig:
     if config.capacity < 1 or config.max_queued_per_user < 1:
         raise FddError("capacity and max_queued_per_user must be at least 1")
     return config
+
+
+def _check_keys(values: dict, path: Path) -> None:
+    """Refuse a misspelt setting by name, rather than run on its default without a word.
+
+    A top-level key the platform does not know is accepted only as a mapping (a plugin's section, such as
+    ``mlflow``), and not when it is one letter or two away from one of the platform's own keys.
+    """
+    import difflib
+
+    for key, value in values.items():
+        close = difflib.get_close_matches(str(key), SETTINGS, n=1, cutoff=0.8)
+        if key in SETTINGS or (isinstance(value, dict) and not close):
+            continue
+        hint = f"did you mean {close[0]!r}?" if close else f"the platform's settings are {', '.join(SETTINGS)}"
+        raise FddError(f"{path}: unknown setting {key!r}; {hint}", code="platform.unknown_setting",
+                       params={"key": str(key), "path": str(path)})
+    for section, known in SECTION_KEYS.items():
+        block = values.get(section)
+        if block is None:
+            continue
+        if not isinstance(block, dict):
+            raise FddError(f"{path}: {section} must be a mapping of {', '.join(known)}", code="platform.unknown_setting",
+                           params={"key": section, "path": str(path)})
+        for key in block:
+            if key not in known:
+                raise FddError(f"{path}: unknown setting {section}.{key}; {section} takes {', '.join(known)}",
+                               code="platform.unknown_setting", params={"key": f"{section}.{key}", "path": str(path)})
 
 
 def _gigabytes(value, key: str) -> int:

@@ -200,6 +200,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "user.exists": ("사용자 '{name}' 이(가) 이미 있습니다", "A user named '{name}' already exists"),
     "field.too_long": ("{field} 은(는) 최대 {limit}자입니다 (입력: {length}자). 줄여 주세요",
                        "{field} may be at most {limit} characters long (got {length}): shorten it"),
+    "platform.unknown_setting": ("플랫폼 설정 {path} 에 알 수 없는 항목 '{key}' 이(가) 있습니다. 관리자에게 문의하세요",
+                                 "The platform's settings {path} have an unknown key '{key}'; ask an admin"),
     "platform.no_storage_backend": ("플랫폼 저장소를 열 수 없습니다. 관리자에게 문의하세요", "The platform's storage cannot be opened; ask an admin"),
     "data.refresh_unsupported": ("이 플랫폼에서는 화면에서 데이터 정보를 새로 고칠 수 없습니다. 각 기관에서 통계를 다시 집계하세요",
                                  "This platform cannot refresh data information from here; each site recomputes its statistics"),
