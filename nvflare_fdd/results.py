@@ -26,7 +26,7 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 METRICS_CSV = "metrics.csv"
 PROGRESS_JSON = "progress.json"
@@ -62,6 +62,30 @@ def atomic_save(path: Path, write) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+class RunSink(Protocol):
+    """Where the server's controller and metric filter record a run as it goes (DESIGN §5).
+
+    ``RunRecorder`` writes the run's files; ``nvflare_fdd.platform.sink.StorageSink`` writes the platform's
+    storage; ``nvflare_fdd.widgets.recorder.FanOut`` calls several in turn. Times are seconds since the epoch.
+    """
+
+    def job_started(self, time: float, sites: list[str], num_rounds: int, /) -> None: ...
+
+    def round_started(self, round_num: int, time: float, /) -> None: ...
+
+    def round_finished(self, round_num: int, time: float, /) -> None: ...
+
+    def site_round(self, round_num: int, site: str, phases: list[dict], num_samples: int | None, /,
+                   setup_phases: list[dict] | None = None, dropped_metrics: dict | None = None,
+                   personalized: bool = False) -> None: ...  # fmt: skip
+
+    def site_setup(self, site: str, phases: list[dict], /) -> None: ...
+
+    def metrics(self, round_num: int, site: str, kind: str, values: Mapping[str, float], /) -> None: ...
+
+    def finished(self, state: str, time: float, failure: Mapping[str, Any] | None = None, /) -> None: ...
 
 
 class RunRecorder:

@@ -49,6 +49,7 @@ from nvflare_fdd.failures import Failure
 from nvflare_fdd.filters.screening import screen_metrics
 from nvflare_fdd.persistors.builder import check_against_spec
 from nvflare_fdd.persistors.model_persistor import BEST, LAST, FddModelPersistor
+from nvflare_fdd.results import RunSink
 from nvflare_fdd.transport import (
     HEADER_ERROR,
     META_ALGORITHM,
@@ -62,7 +63,7 @@ from nvflare_fdd.transport import (
     to_tensors,
     weights_shareable,
 )
-from nvflare_fdd.widgets.recorder import RECORDER_ID
+from nvflare_fdd.widgets.recorder import RECORDER_ID, FanOut
 
 
 class FddFedAvg(FddController):
@@ -138,7 +139,7 @@ class FddFedAvg(FddController):
         self._round_targets: set[str] = set()
         self._task: Task | None = None
         self._persistor: FddModelPersistor | None = None
-        self._recorder = None
+        self._recorder: RunSink | None = None
         self._accumulator: WeightedAccumulator | None = None
         self._global_scores: list[tuple[float, int]] = []
         self._best_score: float | None = None
@@ -161,7 +162,7 @@ class FddFedAvg(FddController):
         sites = sorted(client.name for client in engine.get_clients())
         self._live = set(sites)
         self._needed = min(self.min_sites, len(sites)) if self.min_sites else len(sites)
-        self._record("job_started", time.time(), sites, self.num_rounds)
+        self._record().job_started(time.time(), sites, self.num_rounds)
         try:
             params = to_tensors(self._started_persistor().load_model(fl_ctx)[ModelLearnableKey.WEIGHTS])
         except JobEnvironmentError as exc:  # the server builds the job's environment too, to build the model class
@@ -185,7 +186,7 @@ class FddFedAvg(FddController):
                 return
         for round_index in range(self.start_round, self.num_rounds):
             round_num = self._round = round_index + 1
-            self._record("round_started", round_num, time.time())
+            self._record().round_started(round_num, time.time())
             accumulator = self._accumulator = WeightedAccumulator()
             self._global_scores = []
             if self._controls is not None:
@@ -204,7 +205,7 @@ class FddFedAvg(FddController):
                 return  # _fail() recorded it and ended the run
             if abort_signal.triggered:
                 self._saver.close()
-                self._record("finished", "cancelled", time.time())
+                self._record().finished("cancelled", time.time())
                 return
             for site in sorted(set(targets) - set(accumulator.sources)):
                 self._site_lost(site, "sent no result within the round (train_timeout)", fl_ctx)
@@ -228,7 +229,7 @@ class FddFedAvg(FddController):
             if not self._save(partial(self._saver.submit, round_num, steps), fl_ctx):
                 return  # the next round starts while this one is saved; a failed save ends the job
         if self._save(self._saver.wait, fl_ctx):
-            self._record("finished", "completed", time.time())
+            self._record().finished("completed", time.time())
 
     def _persist(self, round_num: int, sent: dict | None, best: bool, params: dict, controls: dict | None,
                  fl_ctx: FLContext) -> None:  # fmt: skip
@@ -248,7 +249,7 @@ class FddFedAvg(FddController):
         if controls is not None:
             persistor.save_controls(controls, fl_ctx)
         persistor.save_weights(params, fl_ctx, LAST)
-        self._record("round_finished", round_num, time.time())
+        self._record().round_finished(round_num, time.time())
 
     def _save(self, action, fl_ctx: FLContext) -> bool:
         """Run a saver call; a failed save (a full disk, a lost mount) fails the job. True if all went well."""
@@ -384,13 +385,13 @@ class FddFedAvg(FddController):
         self._failure = failure
         self._saver.close()  # a round being saved completes (and is recorded) before the job ends
         self.log_error(fl_ctx, _describe(failure))
-        self._record("finished", "failed", time.time(), failure)
+        self._record().finished("failed", time.time(), failure)
         self.cancel_all_tasks(fl_ctx=fl_ctx)
         self.system_panic(_describe(failure), fl_ctx)
 
-    def _record(self, method: str, *args) -> None:
-        if self._recorder is not None:
-            getattr(self._recorder, method)(*args)
+    def _record(self) -> RunSink:
+        """The run's recorder; one that records nothing when the job has no ``FddRecorder``."""
+        return self._recorder if self._recorder is not None else FanOut([])
 
 
 def _describe(failure: dict[str, Any]) -> str:

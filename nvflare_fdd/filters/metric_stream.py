@@ -22,6 +22,7 @@ from nvflare.apis.shareable import Shareable
 from nvflare_fdd.client.phases import Phase
 from nvflare_fdd.filters.screening import MAX_METRICS, MAX_NAME_LENGTH, screen_metrics
 from nvflare_fdd.metric_names import allowed_metric_names
+from nvflare_fdd.results import RunSink
 from nvflare_fdd.transport import (
     META_BASELINE_METRICS,
     META_DROPPED_METRICS,
@@ -112,7 +113,7 @@ class MetricStreamFilter(DXOFilter):
                                 personalized)  # fmt: skip
         return dxo
 
-    def _recorder(self, fl_ctx: FLContext):
+    def _recorder(self, fl_ctx: FLContext) -> RunSink | None:
         component = fl_ctx.get_engine().get_component(self.recorder_id)
         return getattr(component, "recorder", None)
 

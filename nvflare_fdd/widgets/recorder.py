@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from nvflare.apis.fl_context import FLContext
 from nvflare.apis.shareable import Shareable
 
 from nvflare_fdd import env_vars
-from nvflare_fdd.results import RunRecorder
+from nvflare_fdd.results import RunRecorder, RunSink
 from nvflare_fdd.transport import SETUP_EVENT
 
 RECORDER_ID = "fdd_recorder"
@@ -42,20 +43,41 @@ def results_dir(fl_ctx: FLContext, configured: str = "") -> Path:
 
 
 class FanOut:
-    """Calls every sink in turn; a failing sink is logged and does not stop the others."""
+    """A ``RunSink`` that calls every sink in turn; a failing sink is logged and does not stop the others."""
 
-    def __init__(self, sinks: list[Any]):
+    def __init__(self, sinks: list[RunSink]):
         self.sinks = sinks
 
-    def __getattr__(self, method: str):
-        def call(*args, **kwargs) -> None:
-            for sink in self.sinks:
-                try:
-                    getattr(sink, method)(*args, **kwargs)
-                except Exception:
-                    log.exception("recorder sink %s failed in %s", type(sink).__name__, method)
+    def _each(self, method: str, call: Callable[[RunSink], None]) -> None:
+        for sink in self.sinks:
+            try:
+                call(sink)
+            except Exception:
+                log.exception("recorder sink %s failed in %s", type(sink).__name__, method)
 
-        return call
+    def job_started(self, time: float, sites: list[str], num_rounds: int, /) -> None:
+        self._each("job_started", lambda sink: sink.job_started(time, sites, num_rounds))
+
+    def round_started(self, round_num: int, time: float, /) -> None:
+        self._each("round_started", lambda sink: sink.round_started(round_num, time))
+
+    def round_finished(self, round_num: int, time: float, /) -> None:
+        self._each("round_finished", lambda sink: sink.round_finished(round_num, time))
+
+    def site_round(self, round_num: int, site: str, phases: list[dict], num_samples: int | None, /,
+                   setup_phases: list[dict] | None = None, dropped_metrics: dict | None = None,
+                   personalized: bool = False) -> None:  # fmt: skip
+        self._each("site_round", lambda sink: sink.site_round(round_num, site, phases, num_samples, setup_phases,
+                                                              dropped_metrics, personalized))  # fmt: skip
+
+    def site_setup(self, site: str, phases: list[dict], /) -> None:
+        self._each("site_setup", lambda sink: sink.site_setup(site, phases))
+
+    def metrics(self, round_num: int, site: str, kind: str, values: Mapping[str, float], /) -> None:
+        self._each("metrics", lambda sink: sink.metrics(round_num, site, kind, values))
+
+    def finished(self, state: str, time: float, failure: Mapping[str, Any] | None = None, /) -> None:
+        self._each("finished", lambda sink: sink.finished(state, time, failure))
 
 
 class FddRecorder(FLComponent):
@@ -73,7 +95,7 @@ class FddRecorder(FLComponent):
     def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
         if event_type == EventType.START_RUN:
             folder = results_dir(fl_ctx, self.results_dir)
-            sinks: list[Any] = [RunRecorder(folder, job=fl_ctx.get_job_id())]
+            sinks: list[RunSink] = [RunRecorder(folder, job=fl_ctx.get_job_id())]
             storage_sink = self._storage_sink(fl_ctx, folder)
             if storage_sink is not None:
                 sinks.append(storage_sink)
@@ -94,7 +116,7 @@ class FddRecorder(FLComponent):
         if site and phases:
             recorder.site_setup(site, phases)
 
-    def _storage_sink(self, fl_ctx: FLContext, folder: Path):
+    def _storage_sink(self, fl_ctx: FLContext, folder: Path) -> RunSink | None:
         from nvflare_fdd.executors.site_config import read_site_file
 
         workspace = fl_ctx.get_engine().get_workspace()
