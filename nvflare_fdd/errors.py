@@ -1,4 +1,34 @@
-"""The package's error hierarchy: every error a user can cause is an ``FddError``."""
+"""The package's error hierarchy: every error a user can cause is an ``FddError``.
+
+The bases live here; each specific error is defined beside the code that raises it, and all of them
+are listed here (a test keeps this list complete). The web UI answers a user's error with 4xx
+(``PermissionDenied`` 403, ``NotFound`` 404, ``StorageConflict`` 409, any other 400) and the
+infrastructure's, ``StorageError``, with 503 and ``Retry-After`` (500 when it is not transient).
+
+User errors (what the user or the site's operator can fix):
+
+- ``BundleError``: the bundle contract (DESIGN §2). ``ArchiveError`` (an unsafe or unreadable zip),
+  ``ContractError`` (a missing function, a bad signature), ``ServerModelError`` (the server's model build),
+  ``nvflare_fdd.platform.service.checks.BundleRejected`` (registration refused, with the problems).
+- ``KdaError``: the site's data agent. ``ImportRowsError`` (bad rows, nothing imported),
+  ``nvflare_fdd.kda.access.KdaNotFound`` (phase 2000 names the site's configured location).
+- ``nvflare_fdd.platform.errors.StorageConflict`` (a name taken, a limit reached, a state that forbids it),
+  ``nvflare_fdd.platform.errors.NotFound``, ``nvflare_fdd.platform.service.checks.PermissionDenied``.
+- ``nvflare_fdd.pretrained.manifest.PretrainedError`` and its ``MissingPretrained``.
+- ``nvflare_fdd.stats.contract.StatsError`` and its ``StatsPayloadError``.
+- ``nvflare_fdd.envs.JobEnvironmentError`` (phase 900: a requirement that cannot be installed),
+  ``nvflare_fdd.envs.sandbox.SandboxUnavailable`` (no sandbox tool, and the site did not turn it off).
+- ``nvflare_fdd.plugin.manager.PluginError``, ``nvflare_fdd.demo.data.DemoDataError``.
+
+A run's outcome (raised to end a round or a run, carrying what may leave the site):
+
+- ``nvflare_fdd.client.phases.RoundError`` (a phase failed: code, phase, the bounded failure),
+  ``nvflare_fdd.client.runtime.RequestRefused`` (user code asked for what the site refuses) and its
+  executor-side ``nvflare_fdd.client.process.Refusal``, ``nvflare_fdd.aggregation.AggregationError``,
+  ``nvflare_fdd.simulate.RunFailed`` (``fdd run``), ``nvflare_fdd.platform.poc.PocError``.
+
+Infrastructure: ``nvflare_fdd.platform.db.StorageError`` (the platform's database away or unusable).
+"""
 
 from __future__ import annotations
 
