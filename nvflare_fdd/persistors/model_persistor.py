@@ -26,6 +26,7 @@ from nvflare.apis.event_type import EventType
 from nvflare.apis.fl_context import FLContext
 from nvflare.app_common.abstract.model import ModelLearnable, ModelLearnableKey, make_model_learnable
 from nvflare.app_common.abstract.model_persistor import ModelPersistor
+from nvflare.app_common.model_desc import ModelDescriptor
 
 from nvflare_fdd.envs.prepare import prepare_environment
 from nvflare_fdd.errors import BundleError, FddError
@@ -183,6 +184,31 @@ class FddModelPersistor(ModelPersistor):
 
     def save_model(self, model_learnable: ModelLearnable, fl_ctx: FLContext) -> None:
         self.save_weights(model_learnable[ModelLearnableKey.WEIGHTS], fl_ctx, LAST)
+
+    def get_model_inventory(self, fl_ctx: FLContext) -> dict[str, ModelDescriptor]:
+        """NVFlare's model-locator API: the saved global models, ``global_model`` and ``best_global_model``, by name.
+
+        A model is listed once both its files are complete (each is written to a temporary name and renamed).
+        NVFlare's tools that take a persistor's inventory (model locators, cross-site evaluation) find them here.
+        """
+        folder = results_dir(fl_ctx, self.results_dir)
+        inventory = {}
+        for stem in (LAST, BEST):
+            tensors, torch_file = folder / f"{stem}.safetensors", folder / f"{stem}.pt"
+            if tensors.is_file() and torch_file.is_file():
+                inventory[stem] = ModelDescriptor(name=stem, location=str(tensors), model_format="safetensors",
+                                                  props={"pt": str(torch_file)})  # fmt: skip
+        return inventory
+
+    def get_model(self, model_file: str, fl_ctx: FLContext) -> ModelLearnable | None:
+        """NVFlare's model-locator API: the saved model ``model_file`` (a name from ``get_model_inventory``) as numpy
+        weights, or ``None`` when there is no such model."""
+        descriptor = self.get_model_inventory(fl_ctx).get(model_file)
+        if descriptor is None:
+            return None
+        from safetensors.numpy import load_file
+
+        return make_model_learnable(load_file(descriptor.location), {})
 
     def save_weights(self, params: dict[str, Any], fl_ctx: FLContext, stem: str = LAST) -> Path:
         """Save ``params`` under ``stem`` (``global_model`` or ``best_global_model``); returns the folder."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -103,3 +104,37 @@ def test_a_failed_save_keeps_the_previous_model_and_leaves_no_temp_files(tmp_pat
     monkeypatch.undo()
     assert torch.equal(torch.load(tmp_path / "global_model.pt", weights_only=True)["w"], torch.zeros(2))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["global_model.pt", "global_model.safetensors"]
+
+
+def test_the_saved_models_are_in_nvflares_model_inventory(tmp_path):
+    """NVFlare's model-locator API finds the last and the best global model once both their files are complete."""
+    from types import SimpleNamespace
+
+    from nvflare.apis.fl_constant import ReservedKey
+    from nvflare.apis.fl_context import FLContext
+    from nvflare.apis.workspace import Workspace
+    from nvflare.app_common.abstract.model import model_learnable_to_dxo
+
+    from nvflare_fdd.persistors.model_persistor import FddModelPersistor
+
+    for folder in ("startup", "local"):  # what NVFlare checks a workspace has
+        (tmp_path / "server" / folder).mkdir(parents=True)
+    workspace = Workspace(root_dir=str(tmp_path / "server"), site_name="server")
+    fl_ctx = FLContext()
+    fl_ctx.set_prop(ReservedKey.ENGINE, SimpleNamespace(get_workspace=lambda: workspace), private=True, sticky=False)
+    fl_ctx.set_prop(ReservedKey.RUN_NUM, "job-1", private=False, sticky=True)
+    persistor = FddModelPersistor(model_class="TinyRegressor")
+    assert persistor.get_model_inventory(fl_ctx) == {} and persistor.get_model("global_model", fl_ctx) is None
+
+    weights = {"linear.weight": np.arange(3, dtype=np.float32).reshape(1, 3), "linear.bias": np.ones(1, np.float32)}
+    folder = persistor.save_weights(weights, fl_ctx)
+    (folder / "best_global_model.pt").write_bytes(b"")  # half a best model: not listed until both files are there
+    assert sorted(persistor.get_model_inventory(fl_ctx)) == ["global_model"]
+    assert persistor.keep_last_as_best(fl_ctx)
+
+    inventory = persistor.get_model_inventory(fl_ctx)
+    assert sorted(inventory) == ["best_global_model", "global_model"]
+    assert inventory["global_model"].location == str(folder / "global_model.safetensors")
+    dxo = model_learnable_to_dxo(persistor.get("best_global_model", fl_ctx))  # as NVFlare's locators call it
+    assert sorted(dxo.data) == sorted(weights)
+    np.testing.assert_array_equal(dxo.data["linear.weight"], weights["linear.weight"])
