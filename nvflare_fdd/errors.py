@@ -24,7 +24,7 @@ A run's outcome (raised to end a round or a run, carrying what may leave the sit
 
 - ``nvflare_fdd.client.phases.RoundError`` (a phase failed: code, phase, the bounded failure),
   ``nvflare_fdd.client.runtime.RequestRefused`` (user code asked for what the site refuses) and its
-  executor-side ``nvflare_fdd.client.process.Refusal``, ``nvflare_fdd.aggregation.AggregationError``,
+  executor-side ``nvflare_fdd.client.requests.Refusal``, ``nvflare_fdd.aggregation.AggregationError``,
   ``nvflare_fdd.simulate.RunFailed`` (``fdd run``), ``nvflare_fdd.platform.poc.PocError``.
 
 Infrastructure: ``nvflare_fdd.platform.db.StorageError`` (the platform's database away or unusable).

@@ -20,7 +20,8 @@ from nvflare_fdd.client import runtime
 from nvflare_fdd.client.check import CheckReport, _build_server_model, _check_update_fits, this_machines_platform
 from nvflare_fdd.client.handover import load_arrays, save_arrays
 from nvflare_fdd.client.phases import Phase, RoundError
-from nvflare_fdd.client.process import WorkerProcess, pretrained_handler
+from nvflare_fdd.client.process import WorkerProcess
+from nvflare_fdd.client.requests import pretrained_handler
 from nvflare_fdd.client.round import PhaseListener, RoundResult
 from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
 from nvflare_fdd.controllers.scaffold import ScaffoldControls

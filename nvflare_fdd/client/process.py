@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from nvflare_fdd.client.boundary import failure_from_worker
-from nvflare_fdd.client.handover import write_raw_datas
+from nvflare_fdd.client.handover import readable_to_worker, write_raw_datas
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
+from nvflare_fdd.client.requests import Refusal
 from nvflare_fdd.client.worker import AUTHKEY_ENV
 from nvflare_fdd.envs import Environment, Sandbox
 from nvflare_fdd.envs.sandbox import user_code_env
@@ -47,47 +48,12 @@ LOG_TAIL_CHARS = 3000
 CONNECT_TIMEOUT = 300.0
 MAX_MESSAGE_BYTES = 1 << 20
 MAX_ARGUMENT_CHARS = 256
-SHARED_MEMORY = "/dev/shm"
-SHARED_MEMORY_MARGIN = 1 << 30
 SETUP_PHASES = (Phase.CONFIG, Phase.DATA_DOWNLOAD, Phase.DATA_LOADER, Phase.MODEL)
 ROUND_PHASES = (Phase.RECEIVE, Phase.LOAD_WEIGHTS, Phase.GLOBAL_EVAL, Phase.TRAIN, Phase.LOCAL_EVAL, Phase.BASELINE,
                 Phase.SEND)  # fmt: skip
 _DEVICE = re.compile(r"^(cpu|mps|cuda(:\d{1,3})?|xpu(:\d{1,3})?)$")
 
 RawDatas = Callable[[], Mapping[str, Any]]
-
-
-class Refusal(FddError):
-    """A handler cannot serve a request: the worker raises it in user code (``RequestRefused``), so the command fails
-    at the bundle's line that asked, told by ``reason`` (a key of ``nvflare_fdd.client.boundary.REASONS``); the
-    message stays at the site unless the site shares error messages."""
-
-    def __init__(self, message: str, reason: str):
-        super().__init__(message)
-        self.reason = reason
-
-
-def pretrained_handler(resolve: Callable[[str], Path], note: Callable[[str], None] = lambda text: None) -> Callable[[dict], dict]:
-    """The handler of user code's ``pretrained`` requests (``model_manager.download_model``).
-
-    Args:
-        resolve: the local path of a pretrained model by name (raises ``PretrainedError``).
-        note: receives what went wrong, with the name (the site's log: the name is user code's words).
-    """
-    from nvflare_fdd.pretrained.manifest import MissingPretrained, PretrainedError
-
-    def handle(arguments: dict) -> dict:
-        name = arguments.get("name", "")
-        try:
-            return {"path": str(resolve(name))}
-        except MissingPretrained as exc:
-            note(str(exc))
-            raise Refusal(str(exc), "pretrained_missing") from exc
-        except PretrainedError as exc:
-            note(f"pretrained model {name!r}: {exc}")
-            raise Refusal(str(exc), "pretrained_unavailable") from exc
-
-    return handle
 
 
 @dataclass
@@ -437,43 +403,3 @@ class WorkerProcess:
         except OSError:
             return ""
         return text[-LOG_TAIL_CHARS:]
-
-
-def exchange_parent_for(model_bytes: int) -> str | None:
-    """Where to hand a model of ``model_bytes`` over: shared memory (``/dev/shm``) when it and the machine's
-    free memory have room for the global model and the update with a margin, else the temp folder (``None``).
-
-    Files in shared memory are about three times as fast to write as on a disk, and the hand-over happens
-    twice a round each way; but they take memory, which a large model's processes need themselves.
-    """
-    folder = SHARED_MEMORY
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        return None
-    needed = 3 * model_bytes + SHARED_MEMORY_MARGIN
-    return folder if shutil.disk_usage(folder).free > needed and _available_memory() > 2 * needed else None
-
-
-def _available_memory() -> int:
-    """The machine's available memory in bytes (``MemAvailable``), or 0 when it cannot be read."""
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
-def readable_to_worker(path: Path) -> None:
-    """Let the worker read what the executor hands it, even as another uid (a container's user-code uid).
-
-    Only the exchange folder's owner can enter it, so this opens nothing to anyone else; some
-    writers (safetensors) create files readable by their owner alone.
-    """
-    paths = [path, *path.rglob("*")] if path.is_dir() else [path]
-    for item in paths:
-        mode = item.stat().st_mode
-        wanted = mode | (0o055 if item.is_dir() else 0o044)
-        if wanted != mode:
-            item.chmod(wanted & 0o7777)

@@ -31,9 +31,10 @@ from nvflare.apis.signal import Signal
 from nvflare.app_common.app_constant import AppConstants
 
 from nvflare_fdd.client.boundary import check_num_samples, check_update, screen_site_metrics
-from nvflare_fdd.client.handover import load_arrays, save_arrays
+from nvflare_fdd.client.handover import exchange_parent_for, load_arrays, save_arrays
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
-from nvflare_fdd.client.process import WorkerProcess, exchange_parent_for, pretrained_handler
+from nvflare_fdd.client.process import WorkerProcess
+from nvflare_fdd.client.requests import pretrained_handler
 from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 from nvflare_fdd.envs.prepare import prepare_environment
 from nvflare_fdd.errors import FddError
