@@ -102,8 +102,13 @@ def checked_environment(backend: str | None, options: dict[str, object]) -> tupl
     return backend, options
 
 
-def algorithm_options(command):
-    """``--algorithm fedavg|fedprox|scaffold``, ``--fedprox-mu MU`` (DESIGN §9) and ``--local-baseline``."""
+def algorithm_options(command=None, *, default: str = "fedavg"):
+    """``--algorithm fedavg|fedprox|scaffold``, ``--fedprox-mu MU`` (DESIGN §9) and ``--local-baseline``.
+
+    Used bare (``@algorithm_options``) or with another default algorithm (``@algorithm_options(default="fedprox")``).
+    """
+    if command is None:
+        return lambda decorated: algorithm_options(decorated, default=default)
     from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 
     command = click.option(
@@ -116,7 +121,7 @@ def algorithm_options(command):
              "reported as kind 'baseline': what the site would reach alone.",
     )(command)  # fmt: skip
     return click.option(
-        "--algorithm", type=click.Choice(ALGORITHMS), default="fedavg", show_default=True,
+        "--algorithm", type=click.Choice(ALGORITHMS), default=default, show_default=True,
         help="fedavg, fedprox (FedAvg plus the bundle's FLFedProx term) or scaffold (SCAFFOLD's control variates "
              "for the bundle's FLScaffold).",
     )(command)  # fmt: skip

