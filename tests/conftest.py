@@ -181,13 +181,19 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_unconfigure(config):
     """A test that leaves a non-daemon thread running would keep the interpreter, and CI, waiting for ever:
-    name the threads and end the run with a failure instead."""
+    name the threads and end the run with a failure instead. Thread-pool workers (NVFlare's stream pools) are
+    left out: their pool stops them at exit."""
+    import concurrent.futures.thread
     import threading
     import time
 
+    def lingers(thread: threading.Thread) -> bool:
+        pooled = getattr(thread, "_target", None) is concurrent.futures.thread._worker
+        return thread is not threading.main_thread() and not thread.daemon and thread.is_alive() and not pooled
+
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        lingering = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+        lingering = [thread for thread in threading.enumerate() if lingers(thread)]
         if not lingering:
             return
         time.sleep(0.2)
