@@ -91,7 +91,7 @@ def check_declared(names: Iterable[str]) -> list[str]:
     Raises:
         ValueError: a name breaks the rule, or there are more than ``MAX_DECLARED``.
     """
-    from nvflare_fdd.filters.screening import _NAME, MAX_NAME_LENGTH
+    from nvflare_fdd.metric_policy import _NAME, MAX_NAME_LENGTH
 
     names = list(dict.fromkeys(names))
     if len(names) > MAX_DECLARED:

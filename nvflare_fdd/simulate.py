@@ -22,9 +22,9 @@ from pathlib import Path
 
 from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
 from nvflare_fdd.errors import FddError
-from nvflare_fdd.executors.site_config import KDA_URLS_ENV, SITE_CONFIG_FILE
 from nvflare_fdd.jobs import JOB_NAME, create_job
 from nvflare_fdd.results import FAILURE_JSON, METRICS_CSV, PROGRESS_JSON, read_failure, read_progress
+from nvflare_fdd.site_config import KDA_URLS_ENV, SITE_CONFIG_FILE
 
 RESULT_FILES = (
     METRICS_CSV,

@@ -48,7 +48,7 @@ def check(
     checked_bundle(bundle, model_class)
     environment = checked_environment(env_backend, env_options)
     if environment is not None or in_env:
-        from nvflare_fdd.executors.site_config import DEFAULT_BACKEND
+        from nvflare_fdd.site_config import DEFAULT_BACKEND
 
         backend, options = environment or (os.environ.get(env_vars.ENV_BACKEND) or DEFAULT_BACKEND, {})
         _check_in_environment(bundle, kda, rounds, model_class, device or "", site, backend, options, algorithm, fedprox_mu,

@@ -90,7 +90,7 @@ def checked_environment(backend: str | None, options: dict[str, object]) -> tupl
     None when neither was given (the sites' own settings apply).
     """
     from nvflare_fdd.envs import JobEnvironmentError, make_backend
-    from nvflare_fdd.executors.site_config import DEFAULT_BACKEND, ENV_BACKEND_ENV
+    from nvflare_fdd.site_config import DEFAULT_BACKEND, ENV_BACKEND_ENV
 
     if backend is None and not options:
         return None

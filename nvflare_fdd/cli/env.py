@@ -122,8 +122,8 @@ def _cached(site_config: Path | None) -> list[tuple[CachingBackend, CachedEnviro
     """``(backend, entry)`` for every entry of every backend that keeps environments."""
     from nvflare_fdd.envs import JobEnvironmentError, make_backend
     from nvflare_fdd.errors import FddError
-    from nvflare_fdd.executors.site_config import environment_settings
     from nvflare_fdd.plugin.manager import plugin_manager
+    from nvflare_fdd.site_config import environment_settings
 
     site_backend, site_options = environment_settings(site_config) if site_config else (None, {})
     found: list[tuple[CachingBackend, CachedEnvironment]] = []

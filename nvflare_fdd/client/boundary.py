@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from nvflare_fdd.client.phases import Frame, Phase, RoundError
-from nvflare_fdd.filters.screening import screen_metrics
+from nvflare_fdd.metric_policy import screen_metrics
 
 #: Problems the platform finds in what user code did, by key: the text that may leave the site.
 REASONS = {

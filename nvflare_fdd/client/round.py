@@ -29,7 +29,7 @@ from typing import Any
 from nvflare_fdd.client import runtime
 from nvflare_fdd.client.phases import Frame, Phase, PhaseTiming, RoundError, now
 from nvflare_fdd.errors import ContractError
-from nvflare_fdd.filters.screening import screen_metrics
+from nvflare_fdd.metric_policy import screen_metrics
 from nvflare_fdd.transport import META_SCAFFOLD_CTRL_DIFF, META_SCAFFOLD_CTRL_GLOBAL
 from nvflare_fdd.usercode import import_user_module, load_configs, user_function, user_modules
 

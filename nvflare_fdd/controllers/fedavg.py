@@ -46,7 +46,7 @@ from nvflare_fdd.controllers.scaffold import ScaffoldControls
 from nvflare_fdd.envs import JobEnvironmentError
 from nvflare_fdd.errors import FddError, ServerModelError
 from nvflare_fdd.failures import Failure
-from nvflare_fdd.filters.screening import screen_metrics
+from nvflare_fdd.metric_policy import screen_metrics
 from nvflare_fdd.persistors.builder import check_against_spec
 from nvflare_fdd.persistors.model_persistor import BEST, LAST, FddModelPersistor
 from nvflare_fdd.results import RunSink

@@ -8,7 +8,7 @@ from pathlib import Path
 from nvflare_fdd.bundle.requirements import disallowed_indexes
 from nvflare_fdd.envs import Environment, JobEnvironmentError, Logger, site_package_indexes
 from nvflare_fdd.errors import FddError
-from nvflare_fdd.executors.site_config import SitePolicy, environment_settings
+from nvflare_fdd.site_config import SitePolicy, environment_settings
 
 
 def prepare_environment(bundle_dir: str | Path, site_dir: str | Path | None, policy: SitePolicy,

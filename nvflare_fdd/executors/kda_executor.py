@@ -38,11 +38,11 @@ from nvflare_fdd.client.requests import pretrained_handler
 from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 from nvflare_fdd.envs.prepare import prepare_environment
 from nvflare_fdd.errors import FddError
-from nvflare_fdd.executors.site_config import SitePolicy, kda_url_for, site_policy
 from nvflare_fdd.kda.raw import load_raw_datas
 from nvflare_fdd.metric_names import allowed_metric_names
 from nvflare_fdd.pretrained.manifest import PretrainedError
 from nvflare_fdd.pretrained.site import JobPretrained, site_cache_dir
+from nvflare_fdd.site_config import SitePolicy, kda_url_for, site_policy
 from nvflare_fdd.transport import (
     META_ALGORITHM,
     META_BASELINE_METRICS,

@@ -20,8 +20,8 @@ from nvflare.apis.fl_context import FLContext
 from nvflare.apis.shareable import Shareable
 
 from nvflare_fdd.client.phases import Phase
-from nvflare_fdd.filters.screening import MAX_METRICS, MAX_NAME_LENGTH, screen_metrics
 from nvflare_fdd.metric_names import allowed_metric_names
+from nvflare_fdd.metric_policy import MAX_METRICS, MAX_NAME_LENGTH, screen_metrics
 from nvflare_fdd.results import RunSink
 from nvflare_fdd.transport import (
     META_BASELINE_METRICS,

@@ -30,7 +30,6 @@ from nvflare.app_common.model_desc import ModelDescriptor
 
 from nvflare_fdd.envs.prepare import prepare_environment
 from nvflare_fdd.errors import BundleError, FddError
-from nvflare_fdd.executors.site_config import site_policy
 from nvflare_fdd.persistors.builder import (
     DEFAULT_TIMEOUT,
     ModelSpec,
@@ -41,6 +40,7 @@ from nvflare_fdd.persistors.builder import (
 )
 from nvflare_fdd.pretrained.site import site_cache_dir
 from nvflare_fdd.results import atomic_save
+from nvflare_fdd.site_config import site_policy
 from nvflare_fdd.transport import to_tensors
 from nvflare_fdd.usercode import keep_out_of_process
 from nvflare_fdd.widgets.recorder import results_dir

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nvflare_fdd.errors import FddError
-from nvflare_fdd.executors.site_config import SITE_CONFIG_FILE
+from nvflare_fdd.site_config import SITE_CONFIG_FILE
 
 PROJECT_ADMIN = "admin@nvidia.com"
 SERVER = "server"

@@ -192,9 +192,9 @@ class PretrainedServer(FLComponent):
         return materialize_pretrained(name, storage, cache_dir)
 
     def _open_store(self, fl_ctx: FLContext):
-        from nvflare_fdd.executors.site_config import read_site_file
         from nvflare_fdd.platform.errors import NotFound
         from nvflare_fdd.plugin.manager import plugin_manager
+        from nvflare_fdd.site_config import read_site_file
 
         settings = read_site_file(self._site_config_dir)
         url = self.storage_url or settings.get("platform_url") or os.environ.get(PLATFORM_URL_ENV)

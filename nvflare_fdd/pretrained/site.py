@@ -121,8 +121,8 @@ class JobPretrained:
 
 def site_cache_dir(site_config_dir: str | Path | None) -> Path:
     """The site's pretrained-model cache: ``pretrained_cache`` in ``fdd_site.json``, else the default."""
-    from nvflare_fdd.executors.site_config import SITE_CONFIG_FILE, read_site_file
     from nvflare_fdd.pretrained.cache import default_cache_dir
+    from nvflare_fdd.site_config import SITE_CONFIG_FILE, read_site_file
 
     configured = read_site_file(site_config_dir).get("pretrained_cache")
     if configured is None:

@@ -19,7 +19,7 @@ from nvflare.apis.shareable import Shareable, make_reply
 from nvflare.apis.signal import Signal
 
 from nvflare_fdd.errors import FddError
-from nvflare_fdd.executors.site_config import kda_url_for
+from nvflare_fdd.site_config import kda_url_for
 from nvflare_fdd.stats.compute import site_statistics
 from nvflare_fdd.stats.settings import min_cell_size_for
 

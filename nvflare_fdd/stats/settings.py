@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nvflare_fdd.executors.site_config import SITE_CONFIG_FILE, read_site_file
+from nvflare_fdd.site_config import SITE_CONFIG_FILE, read_site_file
 from nvflare_fdd.stats.contract import DEFAULT_MIN_CELL_SIZE, StatsError
 
 MIN_CELL_SIZE_KEY = "stats_min_cell_size"

@@ -117,7 +117,7 @@ class FddRecorder(FLComponent):
             recorder.site_setup(site, phases)
 
     def _storage_sink(self, fl_ctx: FLContext, folder: Path) -> RunSink | None:
-        from nvflare_fdd.executors.site_config import read_site_file
+        from nvflare_fdd.site_config import read_site_file
 
         workspace = fl_ctx.get_engine().get_workspace()
         settings = read_site_file(workspace.get_site_config_dir())

@@ -17,8 +17,8 @@ from nvflare_fdd.cli.env import parse_duration
 from nvflare_fdd.cli.main import main
 from nvflare_fdd.envs import CachedEnvironment, JobEnvironmentError, make_backend
 from nvflare_fdd.envs.local import MARKER, LocalBackend
-from nvflare_fdd.executors.site_config import ENV_BACKEND_ENV, environment_settings
 from nvflare_fdd.simulate import environment_section, write_site_settings
+from nvflare_fdd.site_config import ENV_BACKEND_ENV, environment_settings
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ class SimulatorRunner:
         self.environment: tuple[str, dict] | None = None
         if environment:
             from nvflare_fdd.envs import make_backend
-            from nvflare_fdd.executors.site_config import DEFAULT_BACKEND
+            from nvflare_fdd.site_config import DEFAULT_BACKEND
 
             options = dict(environment)
             backend = str(options.pop("backend", None) or DEFAULT_BACKEND)

@@ -9,9 +9,9 @@ import pytest
 
 import fdd_docker.plugin
 from fdd_docker import DockerBackend, docker_backend
-from nvflare_fdd.executors.site_config import environment_settings
 from nvflare_fdd.plugin import ENTRY_POINT_GROUP
 from nvflare_fdd.plugin.manager import FddPluginManager
+from nvflare_fdd.site_config import environment_settings
 
 
 def installed() -> bool:

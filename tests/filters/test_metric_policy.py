@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nvflare_fdd.filters.screening import screen_metrics
+from nvflare_fdd.metric_policy import screen_metrics
 
 
 @pytest.mark.parametrize(
