@@ -17,7 +17,8 @@ Platform settings (``nvflare_fdd.platform.config``, the web UI, the server's com
 - ``FDD_RUNNER``: ``simulator`` or ``flare``, over ``platform.yaml``.
 - ``FDD_USER``: who the platform CLI acts as.
 - ``FDD_SECRET_KEY``, ``FDD_UI_HOST``, ``FDD_UI_PORT``, ``FDD_UI_SECURE_COOKIES``: the web UI's (``ui`` section).
-- ``FDD_STATS_DIR``, ``FDD_STATS_MIN_CELL_SIZE``: the data statistics' store and smallest reported cell.
+- ``FDD_STATS_DIR``, ``FDD_STATS_MIN_CELL_SIZE``: a JSON folder to keep the data statistics in (instead of the
+  platform's storage) and the smallest reported cell.
 - ``FDD_DISABLE_PLUGIN_AUTOLOAD``: ``1`` loads no plugins from entry points.
 
 Internal: ``FDD_WORKER_AUTHKEY`` (a user-code process's key to its socket), ``FDD_POC_DEPLOYMENT``

@@ -17,7 +17,7 @@ _store_option = click.option(
     "store_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder of the kept statistics [default: $FDD_STATS_DIR, else ~/.local/share/nvflare-fdd/stats].",
+    help="Keep the statistics as JSON files in this folder [default: $FDD_STATS_DIR if set, else the platform's storage].",
 )
 _test_option = click.option("--test", default=None, metavar="KEY", help="Only this test (its key or its name).")
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
@@ -50,9 +50,9 @@ def data() -> None:
 @_store_option
 def stats_command(institution: str | None, test: str | None, level: int, as_json: bool, store_dir: Path | None) -> None:
     """Show the newest statistics kept for each institution (collected by `fdd data refresh`)."""
-    from nvflare_fdd.stats import JsonStatsStore, StatsError, prune, render_summary
+    from nvflare_fdd.stats import StatsError, prune, render_summary, stats_store
 
-    store = JsonStatsStore(store_dir)
+    store = stats_store(store_dir)
     try:
         summaries = store.latest(institution)
     except StatsError as exc:
@@ -60,7 +60,7 @@ def stats_command(institution: str | None, test: str | None, level: int, as_json
     if not summaries:
         who = f"institution {institution}" if institution else "any institution"
         raise click.ClickException(
-            f"no statistics of {who} in {store.folder}; collect them with `fdd data refresh --site NAME=KDA_URL ...`"
+            f"no statistics of {who} in {store.where}; collect them with `fdd data refresh --site NAME=KDA_URL ...`"
         )
     if as_json:
         chosen = {name: prune(summary, test, level) for name, summary in summaries.items()}
@@ -84,9 +84,9 @@ def refresh_command(
 ) -> None:
     """Collect every site's statistics with the fdd_stats job in the NVFlare simulator, and keep them."""
     from nvflare_fdd.errors import FddError
-    from nvflare_fdd.stats import JsonStatsStore, run_stats_simulation
+    from nvflare_fdd.stats import run_stats_simulation, stats_store
 
-    store = JsonStatsStore(store_dir)
+    store = stats_store(store_dir)
     keep = work_dir is not None
     work = work_dir or Path(tempfile.mkdtemp(prefix="fdd-stats-"))
     click.echo(f"Collecting statistics from {len(sites)} site(s) ({', '.join(sites)}) in the NVFlare simulator ...")
@@ -103,9 +103,9 @@ def refresh_command(
         shutil.rmtree(work, ignore_errors=True)
     if run.failures:
         raise click.ClickException(
-            f"{len(run.failures)} of {len(sites)} site(s) gave no statistics; the others were kept in {store.folder}"
+            f"{len(run.failures)} of {len(sites)} site(s) gave no statistics; the others were kept in {store.where}"
         )
-    click.echo(f"Kept in {store.folder} ({run.seconds:.1f} s). Show them with `fdd data stats`.")
+    click.echo(f"Kept in {store.where} ({run.seconds:.1f} s). Show them with `fdd data stats`.")
 
 
 @data.command("local")

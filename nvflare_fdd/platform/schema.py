@@ -260,3 +260,14 @@ class PretrainedFileRow(PlatformBase):
     path: Mapped[str] = mapped_column(String(1024), primary_key=True)
     blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
+
+
+class StatsSummaryRow(PlatformBase):
+    """A site's statistics summary (migration 0007): buckets and aggregates only, as the site screened them;
+    one row per institution and time taken, so the history stays."""
+
+    __tablename__ = "stats_summaries"
+
+    institution: Mapped[str] = mapped_column(String(128), primary_key=True)
+    taken_at: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    summary: Mapped[dict] = mapped_column(JSON)

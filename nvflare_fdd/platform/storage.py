@@ -14,19 +14,20 @@ from nvflare_fdd.platform.blobs import CHUNK_BYTES
 from nvflare_fdd.platform.contracts import CHECKPOINT, CONTROLS_CHECKPOINT
 from nvflare_fdd.platform.errors import NotFound, StorageConflict
 from nvflare_fdd.platform.pretrained_store import PretrainedStore
-from nvflare_fdd.platform.sql.base import ACTIVE_STATES, now
+from nvflare_fdd.platform.sql.base import ACTIVE_STATES, utc_now
 from nvflare_fdd.platform.sql.jobs import SCHEDULER_LOCK, SqlJobs
 from nvflare_fdd.platform.sql.models import SqlModels
 from nvflare_fdd.platform.sql.runs import SqlRuns
+from nvflare_fdd.platform.sql.stats import SqlStats
 from nvflare_fdd.platform.sql.users import SqlSiteGroups, SqlUsers
 
 __all__ = [
     "ACTIVE_STATES", "CHECKPOINT", "CHUNK_BYTES", "CONTROLS_CHECKPOINT", "NotFound", "SCHEDULER_LOCK", "SqlStorage",
-    "StorageConflict", "now",
+    "StorageConflict", "utc_now",
 ]
 
 
-class SqlStorage(SqlUsers, SqlSiteGroups, SqlModels, SqlJobs, SqlRuns, PretrainedStore):
+class SqlStorage(SqlUsers, SqlSiteGroups, SqlModels, SqlJobs, SqlRuns, SqlStats, PretrainedStore):
     """The platform's records in a SQL database.
 
     Args:

@@ -28,7 +28,7 @@ from nvflare_fdd.stats.job import StatsRun, create_stats_job, read_stats_json, r
 from nvflare_fdd.stats.reader import KdaColumns, read_kda_columns
 from nvflare_fdd.stats.render import prune, render_summary
 from nvflare_fdd.stats.settings import MIN_CELL_SIZE_ENV, MIN_CELL_SIZE_KEY, min_cell_size_for
-from nvflare_fdd.stats.store import STATS_DIR_ENV, JsonStatsStore, StatsStore, default_stats_dir
+from nvflare_fdd.stats.store import STATS_DIR_ENV, JsonStatsStore, PlatformStatsStore, StatsStore, default_stats_dir, stats_store
 
 __all__ = [
     "BUCKETS",
@@ -41,6 +41,7 @@ __all__ = [
     "STATS_DIR_ENV",
     "JsonStatsStore",
     "KdaColumns",
+    "PlatformStatsStore",
     "StatsError",
     "StatsPayloadError",
     "StatsRun",
@@ -56,5 +57,6 @@ __all__ = [
     "run_stats_simulation",
     "screen_summary",
     "site_statistics",
+    "stats_store",
     "summarize",
 ]

@@ -1,11 +1,12 @@
 """Where statistics summaries are kept: per institution, with the time they were taken.
 
-``StatsStore`` is the interface the rest of nvflare-fdd uses (``save``, ``latest``); the platform's
-SQLAlchemy storage can implement it later. ``JsonStatsStore`` keeps each summary as one JSON
-file, ``<folder>/<institution>/<taken_at as 20261126T045200.123000Z>.json``, written atomically
-(temp file, fsync, ``os.replace``), so the history stays and a crash never leaves half a file.
-The folder is ``$FDD_STATS_DIR``, else ``$XDG_DATA_HOME/nvflare-fdd/stats``
-(``~/.local/share/nvflare-fdd/stats``).
+``StatsStore`` is the interface the rest of nvflare-fdd uses (``save``, ``latest``, ``history``).
+By default the summaries live in the platform's storage (``PlatformStatsStore``, the
+``StatsRepository`` part of ``nvflare_fdd.platform.contracts.Storage``), beside the jobs and
+models the web UI shows. ``JsonStatsStore`` keeps each summary as one JSON file instead,
+``<folder>/<institution>/<taken_at as 20261126T045200.123000Z>.json``, written atomically (temp
+file, fsync, ``os.replace``), for a machine without a platform: ``fdd data --store DIR`` or
+``$FDD_STATS_DIR`` choose it. ``stats_store()`` makes that choice.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from nvflare_fdd.results import atomic_write_bytes
 from nvflare_fdd.stats.contract import StatsError, screen_summary
+
+if TYPE_CHECKING:
+    from nvflare_fdd.platform.contracts.stats import StatsRepository
 
 STATS_DIR_ENV = "FDD_STATS_DIR"
 _INSTITUTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -26,13 +30,58 @@ _SNAPSHOT = re.compile(r"^\d{8}T\d{6}\.\d{6}Z\.json$")
 
 
 class StatsStore(Protocol):
-    """Keeps summaries per institution; implemented by ``JsonStatsStore`` and, later, the platform storage."""
+    """Keeps summaries per institution; implemented by ``PlatformStatsStore`` and ``JsonStatsStore``."""
 
-    def save(self, summary: dict) -> None:
+    @property
+    def where(self) -> str:
+        """Where the summaries are, for messages."""
+        ...
+
+    def save(self, summary: dict) -> object:
         """Keep ``summary`` (checked with ``screen_summary``) under its institution and ``taken_at``."""
+        ...
 
     def latest(self, institution: str | None = None) -> dict[str, dict]:
         """``{institution: newest summary}`` for every institution, or only for the one named."""
+        ...
+
+    def history(self, institution: str) -> list[dict]:
+        """Every summary kept for ``institution``, oldest first."""
+        ...
+
+
+class PlatformStatsStore:
+    """A ``StatsStore`` in the platform's storage (any backend implementing ``StatsRepository``)."""
+
+    def __init__(self, storage: StatsRepository):
+        self.storage = storage
+
+    @property
+    def where(self) -> str:
+        return "the platform's storage"
+
+    def save(self, summary: dict) -> None:
+        screen_summary(summary)
+        _checked_institution(summary["institution"])
+        self.storage.save_stats(summary)
+
+    def latest(self, institution: str | None = None) -> dict[str, dict]:
+        return self.storage.latest_stats(_checked_institution(institution) if institution is not None else None)
+
+    def history(self, institution: str) -> list[dict]:
+        return self.storage.stats_history(_checked_institution(institution))
+
+
+def stats_store(folder: str | Path | None = None, storage: StatsRepository | None = None) -> StatsStore:
+    """The statistics store to use: the JSON folder ``folder`` or ``$FDD_STATS_DIR`` when one is given, else the
+    platform's storage (``storage``, default the platform's own)."""
+    if folder is not None or os.environ.get(STATS_DIR_ENV):
+        return JsonStatsStore(folder)
+    if storage is None:
+        from nvflare_fdd.platform.service import Platform
+
+        storage = Platform().storage
+    return PlatformStatsStore(storage)
 
 
 def default_stats_dir() -> Path:
@@ -52,6 +101,10 @@ class JsonStatsStore:
 
     def __init__(self, folder: str | Path | None = None):
         self.folder = Path(folder) if folder is not None else default_stats_dir()
+
+    @property
+    def where(self) -> str:
+        return str(self.folder)
 
     def save(self, summary: dict) -> Path:
         """Keep ``summary``; a later save with the same institution and ``taken_at`` replaces it.
@@ -100,7 +153,7 @@ class JsonStatsStore:
         return sorted(p for p in folder.iterdir() if _SNAPSHOT.match(p.name))
 
 
-def _checked_institution(name: str) -> str:
+def _checked_institution(name: object) -> str:
     if not isinstance(name, str) or not _INSTITUTION.match(name):
         raise StatsError(f"institution {name!r} may use only English letters, digits, '_', '-' and '.'")
     return name

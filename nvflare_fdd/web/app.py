@@ -21,6 +21,7 @@ from nvflare_fdd.platform.db import StorageError
 from nvflare_fdd.platform.service import LIMITS, PermissionDenied, Platform
 from nvflare_fdd.platform.sink import transient
 from nvflare_fdd.platform.storage import NotFound, StorageConflict
+from nvflare_fdd.stats.store import StatsStore, stats_store
 from nvflare_fdd.web import security
 from nvflare_fdd.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
 from nvflare_fdd.web.messages import error_message, message, problem_dict
@@ -43,7 +44,7 @@ class WebContext:
 
     platform: Platform
     settings: WebSettings
-    stats: object  # a ``nvflare_fdd.stats.store.StatsStore``: ``latest()`` → {institution: summary}
+    stats: StatsStore
     throttle: security.SignInThrottle
     refresh: DataRefresh
 
@@ -54,15 +55,13 @@ def create_app(platform: Platform | None = None, settings: WebSettings | None = 
     Args:
         platform: the platform service every page goes through.
         settings: secret key, cookie flags, upload limit; default ``load_web_settings(platform.config)``.
-        stats: where the sites' statistics summaries are kept; default ``JsonStatsStore()``
-            (``$FDD_STATS_DIR``), where ``fdd data refresh`` puts them.
+        stats: where the sites' statistics summaries are kept; default the platform's storage (or the JSON folder
+            ``$FDD_STATS_DIR`` names), where ``fdd data refresh`` puts them.
     """
     platform = platform or Platform()
     settings = settings or load_web_settings(platform.config)
     if stats is None:
-        from nvflare_fdd.stats.store import JsonStatsStore
-
-        stats = JsonStatsStore()
+        stats = stats_store(storage=platform.storage)
     app = Flask(__name__)
     app.session_interface = security.SessionInterface()
     app.config.update(

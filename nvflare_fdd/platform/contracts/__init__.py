@@ -23,17 +23,18 @@ from nvflare_fdd.platform.contracts.jobs import JobRepository
 from nvflare_fdd.platform.contracts.models import ModelRepository
 from nvflare_fdd.platform.contracts.pretrained import BlobRepository, PretrainedRepository, Progress
 from nvflare_fdd.platform.contracts.runs import CHECKPOINT, CONTROLS_CHECKPOINT, RunRepository
+from nvflare_fdd.platform.contracts.stats import StatsRepository
 from nvflare_fdd.platform.contracts.users import SiteGroupRepository, UserRepository
 
 __all__ = [
     "CHECKPOINT", "CONTROLS_CHECKPOINT", "BlobRepository", "JobRepository", "ModelRepository", "PretrainedRepository", "Progress", "RunRepository",
-    "SiteGroupRepository", "Storage", "UserRepository",
+    "SiteGroupRepository", "StatsRepository", "Storage", "UserRepository",
 ]
 
 
 class Storage(
     UserRepository, ModelRepository, SiteGroupRepository, JobRepository, RunRepository, BlobRepository,
-    PretrainedRepository, Protocol,
+    PretrainedRepository, StatsRepository, Protocol,
 ):  # fmt: skip
     """A platform storage backend: every aggregate's repository, on one database."""
 

@@ -13,7 +13,7 @@ from nvflare_fdd.platform.records import JobState
 ACTIVE_STATES = (JobState.QUEUED.value, JobState.RUNNING.value)
 
 
-def now() -> datetime:
+def utc_now() -> datetime:
     """The current time, in UTC."""
     return datetime.now(UTC)
 

@@ -13,7 +13,7 @@ from nvflare_fdd.platform.blobs import drop_blob_if_unused
 from nvflare_fdd.platform.errors import StorageConflict
 from nvflare_fdd.platform.records import TRANSITIONS, Job, JobEvent, JobState
 from nvflare_fdd.platform.schema import ArtefactRow, JobEventRow, JobRoundRow, JobRow, JobShareRow, JobStageRow, MetricRow
-from nvflare_fdd.platform.sql.base import ACTIVE_STATES, SqlBase, now
+from nvflare_fdd.platform.sql.base import ACTIVE_STATES, SqlBase, utc_now
 from nvflare_fdd.platform.sql.rows import event_records, job_record, job_row, model_row, owner_name, user_row
 
 SCHEDULER_LOCK = 0x46_44_44_02  # an arbitrary, fixed advisory-lock key: one job claim at a time
@@ -32,7 +32,7 @@ class SqlJobs(SqlBase):
         with self._session() as session:
             owner_row = user_row(session, owner)
             model_id = model_row(session, *model).id if model else None
-            stamp = now()
+            stamp = utc_now()
             taken = session.scalar(select(JobRow.name).where(JobRow.name_key == name.lower()))
             row = JobRow(
                 name=name, name_key=name.lower(), owner_id=owner_row.id, model_id=model_id, description=description,
@@ -91,7 +91,7 @@ class SqlJobs(SqlBase):
                 )
             self._move(session, row, JobState.QUEUED, reason or "start requested by the user",
                        reason_code or ("event.start_requested" if not reason else None), reason_params)
-            row.queued_at = now()
+            row.queued_at = utc_now()
             row.resume_from = resume_from
             row.failure = None if resume_from is not None else row.failure
             row.run_handle = None
@@ -121,7 +121,7 @@ class SqlJobs(SqlBase):
                 return None
             self._move(session, row, JobState.RUNNING, f"started on the {runner} runner", "event.started", {"runner": runner})
             row.runner = runner
-            row.started_at = now()
+            row.started_at = utc_now()
             return job_record(session, row)
 
     def transition(
@@ -148,7 +148,7 @@ class SqlJobs(SqlBase):
             if failure is not None:
                 row.failure = dict(failure)
             if JobState(to_state).is_final:
-                row.finished_at = now()
+                row.finished_at = utc_now()
             return job_record(session, row)
 
     def share_job(self, name: str, readers: Iterable[str]) -> Job:
@@ -202,7 +202,7 @@ class SqlJobs(SqlBase):
             raise StorageConflict(f"job {row.name} is {current.value}; it cannot become {to_state.value}",
                                   code="job.transition_invalid", params={"name": row.name, "state": current.value,
                                                                         "to_state": to_state.value})
-        session.add(JobEventRow(job_id=row.id, at=now(), from_state=current.value, to_state=to_state.value, reason=reason,
+        session.add(JobEventRow(job_id=row.id, at=utc_now(), from_state=current.value, to_state=to_state.value, reason=reason,
                                 reason_code=reason_code, reason_params=dict(reason_params or {}) or None))
         row.state = to_state.value
 

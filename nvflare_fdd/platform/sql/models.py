@@ -13,7 +13,7 @@ from nvflare_fdd.platform.blobs import blob_chunks, drop_blob_if_unused, put_blo
 from nvflare_fdd.platform.errors import StorageConflict
 from nvflare_fdd.platform.records import Model
 from nvflare_fdd.platform.schema import JobRow, ModelFileRow, ModelRow
-from nvflare_fdd.platform.sql.base import ACTIVE_STATES, SqlBase, now
+from nvflare_fdd.platform.sql.base import ACTIVE_STATES, SqlBase, utc_now
 from nvflare_fdd.platform.sql.rows import model_record, model_row, user_row
 
 
@@ -27,7 +27,7 @@ class SqlModels(SqlBase):
         """Register a model; ``class_name`` + ``version`` must be new across all users."""
         with self._session() as session:
             owner_row = user_row(session, owner)
-            stamp = now()
+            stamp = utc_now()
             key = f"{class_name}:{version}".lower()
             taken = session.scalars(select(ModelRow).where(ModelRow.label_key == key)).first()
             row = ModelRow(
@@ -54,7 +54,7 @@ class SqlModels(SqlBase):
             session.flush()
             for blob_id in old_blobs:
                 drop_blob_if_unused(session, blob_id)
-            row.updated_at = now()
+            row.updated_at = utc_now()
             return model_record(session, row)
 
     def update_model_description(self, class_name: str, version: str, description: str) -> Model:
@@ -62,7 +62,7 @@ class SqlModels(SqlBase):
         with self._session() as session:
             row = model_row(session, class_name, version)
             row.description = description
-            row.updated_at = now()
+            row.updated_at = utc_now()
             return model_record(session, row)
 
     def delete_model(self, class_name: str, version: str) -> None:

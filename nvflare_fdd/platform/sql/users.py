@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from nvflare_fdd.platform.errors import NotFound, StorageConflict
 from nvflare_fdd.platform.records import SiteGroup, User
 from nvflare_fdd.platform.schema import SiteGroupRow, UserRow, WebSessionRow
-from nvflare_fdd.platform.sql.base import SqlBase, now
+from nvflare_fdd.platform.sql.base import SqlBase, utc_now
 from nvflare_fdd.platform.sql.rows import user_record, user_row
 
 
@@ -24,7 +24,7 @@ class SqlUsers(SqlBase):
         with self._session() as session:
             row = session.scalars(select(UserRow).where(UserRow.name == name)).first()
             if row is None:
-                row = UserRow(name=name, password_hash=None, is_admin=is_admin, created_at=now())
+                row = UserRow(name=name, password_hash=None, is_admin=is_admin, created_at=utc_now())
                 session.add(row)
                 try:
                     session.flush()
@@ -36,7 +36,7 @@ class SqlUsers(SqlBase):
     def create_user(self, name: str, password_hash: str | None, is_admin: bool = False) -> User:
         """A new user; ``StorageConflict`` if the name is taken."""
         with self._session() as session:
-            row = UserRow(name=name, password_hash=password_hash, is_admin=is_admin, created_at=now())
+            row = UserRow(name=name, password_hash=password_hash, is_admin=is_admin, created_at=utc_now())
             session.add(row)
             try:
                 session.flush()
@@ -68,15 +68,15 @@ class SqlUsers(SqlBase):
     def add_web_session(self, user: str, token_hash: str, expires_at: datetime) -> None:
         """Record a signed-in session (the cookie carries the token; only its hash is kept)."""
         with self._session() as session:
-            session.execute(delete(WebSessionRow).where(WebSessionRow.expires_at < now()))  # expired ones go
-            session.add(WebSessionRow(token_hash=token_hash, user_id=user_row(session, user).id, created_at=now(),
+            session.execute(delete(WebSessionRow).where(WebSessionRow.expires_at < utc_now()))  # expired ones go
+            session.add(WebSessionRow(token_hash=token_hash, user_id=user_row(session, user).id, created_at=utc_now(),
                                       expires_at=expires_at))  # fmt: skip
 
     def web_session_user(self, token_hash: str) -> User | None:
         """The user of a live session, or ``None`` (unknown, revoked or expired)."""
         with self._session() as session:
             row = session.get(WebSessionRow, token_hash)
-            if row is None or row.expires_at <= now():
+            if row is None or row.expires_at <= utc_now():
                 return None
             return user_record(session.get_one(UserRow, row.user_id))
 
