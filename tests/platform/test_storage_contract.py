@@ -18,7 +18,7 @@ from nvflare_fdd.platform.storage import SqlStorage
 
 REPOSITORIES = (
     contracts.UserRepository, contracts.ModelRepository, contracts.SiteGroupRepository, contracts.JobRepository,
-    contracts.RunRepository, contracts.BlobRepository, contracts.PretrainedRepository,
+    contracts.RunRepository, contracts.BlobRepository, contracts.PretrainedRepository, contracts.StatsRepository,
 )  # fmt: skip
 
 
