@@ -153,11 +153,28 @@ def test_fifty_jobs_from_twenty_five_users_at_once(storage_url, tmp_path, tiny_b
         events = setup.storage.job_events(job.name)
         assert [e.to_state for e in events] == ["ready", "queued", "running", "completed"]
     assert _max_queued_per_user(setup) <= 2
+    assert 1 <= _max_running(setup) <= 4  # two schedulers never ran more than the capacity at once
     with capsys.disabled():
         print(f"\n[load {storage_url.split(':')[0]}] {len(started_jobs)} jobs completed in {elapsed:.1f} s "
               f"= {60 * len(started_jobs) / elapsed:.0f} jobs/min; {len(timings)} requests, "
               f"median {1000 * statistics.median(timings):.0f} ms, slowest {1000 * max(timings):.0f} ms; "
               f"refused: {len(refusals['queue full'])} starts (queue limit), {len(refusals['name taken'])} names")  # fmt: skip
+
+
+def _max_running(platform: Platform) -> int:
+    """Replay every job's state history: the most jobs running at the same time."""
+    changes = []
+    for job in platform.storage.list_jobs():
+        for event in platform.storage.job_events(job.name):
+            if event.to_state == "running":
+                changes.append((event.at, 1))
+            elif event.from_state == "running":
+                changes.append((event.at, -1))
+    level = worst = 0
+    for _, delta in sorted(changes):  # at a tie, the job leaving counts first
+        level += delta
+        worst = max(worst, level)
+    return worst
 
 
 def _max_queued_per_user(platform: Platform) -> int:
