@@ -130,6 +130,19 @@ def prefer_oom_kill() -> None:
         pass
 
 
+def prepare(config: dict, site_rows: int) -> dict[str, str]:
+    """What every ladder run starts with: ``config["sizes"]`` as a tuple (the command line gives a comma-separated
+    string), this process first in line for the OOM killer, and ``config["sites"]`` sites over one generated KDA of
+    ``site_rows`` rows: site name → KDA URL."""
+    from benchmarks._kda_data import large_kda
+
+    if isinstance(config["sizes"], str):
+        config["sizes"] = tuple(size for size in config["sizes"].split(",") if size.strip())
+    prefer_oom_kill()
+    url = large_kda(site_rows)
+    return {f"site_{index + 1}": url for index in range(config["sites"])}
+
+
 def run_side(side: str, bundle: Path, sites: dict[str, str], rounds: int, work: Path, model_class: str,
              model_args: dict, timeout: float) -> dict:  # fmt: skip
     """One guarded simulator run: ``plain`` (plain NVFlare) or ``fdd``/``peft`` (``fdd run``); its raw measurements.

@@ -36,15 +36,10 @@ SITE_ROWS = 1_000
 
 
 def run(quick: bool = False, **overrides) -> Result:
-    from benchmarks._kda_data import large_kda
-    from benchmarks._scale import MemoryModel, parse_size, prefer_oom_kill
+    from benchmarks._scale import MemoryModel, parse_size, prepare
 
     config = dict(QUICK if quick else FULL, **overrides)
-    if isinstance(config["sizes"], str):
-        config["sizes"] = tuple(size for size in config["sizes"].split(",") if size.strip())
-    prefer_oom_kill()
-    url = large_kda(SITE_ROWS)
-    sites = {f"site_{index + 1}": url for index in range(config["sites"])}
+    sites = prepare(config, SITE_ROWS)
     memory = MemoryModel()
     tried: list[dict] = []
     chosen = None
