@@ -41,8 +41,8 @@ def demo(ctx: click.Context, directory: Path, rounds: int, timeout: float | None
         run_bare_demo(directory, rounds, timeout, algorithm, fedprox_mu, local_baseline)
 
 
-def run_bare_demo(directory: Path, rounds: int, timeout: float | None, algorithm: str = "fedprox", fedprox_mu: float = 0.01,
-                  local_baseline: bool = False) -> None:  # fmt: skip
+def run_bare_demo(directory: Path, rounds: int, timeout: float | None, algorithm: str, fedprox_mu: float,
+                  local_baseline: bool) -> None:  # fmt: skip
     """Prepare the demo data, then run the example bundle across the three institutions."""
     from nvflare_fdd.cli.run import run_bundle
     from nvflare_fdd.demo import EXAMPLE_BUNDLE, prepare_demo
