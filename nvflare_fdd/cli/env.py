@@ -147,11 +147,6 @@ def _age(seconds: float) -> str:
 
 
 def _size(size: int | None) -> str:
-    if size is None:
-        return "?"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
+    from nvflare_fdd.bundle.contract import format_size
+
+    return format_size(size) if size is not None else "?"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from nvflare_fdd.bundle.contract import format_size
 from nvflare_fdd.cli.platform_common import emit_json, emit_table, get_platform, json_option, platform_command, user_option, when
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def add(name: str, path: Path, user_name: str, as_json: bool) -> None:
         model = platform.add_pretrained(platform.user(user_name), name, path, progress=progress)
     if as_json:
         return emit_json(model)
-    click.echo(f"Added {model.name}: {len(model.files)} file(s), {size_text(model.size)} (content {model.digest[:12]}).")
+    click.echo(f"Added {model.name}: {len(model.files)} file(s), {format_size(model.size)} (content {model.digest[:12]}).")
 
 
 @pretrained.command("list")
@@ -56,7 +57,7 @@ def list_(as_json: bool) -> None:
         return emit_json(found)
     emit_table(
         ["name", "kind", "files", "size", "owner", "added"],
-        [[m.name, m.kind, len(m.files), size_text(m.size), m.owner, when(m.created_at)] for m in found],
+        [[m.name, m.kind, len(m.files), format_size(m.size), m.owner, when(m.created_at)] for m in found],
     )
 
 
@@ -69,7 +70,7 @@ def show(name: str, as_json: bool) -> None:
     model = get_platform().pretrained_model(name)
     if as_json:
         return emit_json(model)
-    click.echo(f"{model.name}  {model.kind}  {size_text(model.size)}  owner {model.owner}  added {when(model.created_at)}")
+    click.echo(f"{model.name}  {model.kind}  {format_size(model.size)}  owner {model.owner}  added {when(model.created_at)}")
     click.echo(f"content {model.digest}")
     emit_table(["file", "bytes", "sha256"], [[f.path, f.size, f.sha256] for f in model.files])
 
@@ -86,16 +87,6 @@ def remove(name: str, yes: bool, user_name: str) -> None:
     platform = get_platform()
     platform.remove_pretrained(platform.user(user_name), name)
     click.echo(f"Removed {name}.")
-
-
-def size_text(size: int) -> str:
-    """Bytes as people read them (binary units)."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 class _Progress:
@@ -134,7 +125,7 @@ class _Progress:
             self._say()
 
     def _counts(self) -> str:
-        return f"{len(self.seen)}/{self.files} files  {size_text(self.done)} of {size_text(self.total)}"
+        return f"{len(self.seen)}/{self.files} files  {format_size(self.done)} of {format_size(self.total)}"
 
     def _say(self) -> None:
         self.said = self.done
