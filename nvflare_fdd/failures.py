@@ -47,6 +47,17 @@ class Failure:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def describe(self) -> str:
+        """One line for a log or the console: where, which phase, and the message."""
+        return describe_failure(self.to_dict())
+
+    @classmethod
+    def of(cls, phase: str, message: str, *, site: str = "server", round: int | None = None, trace: str = "",
+           code: int | None = None) -> Failure:  # fmt: skip
+        """A failure the platform itself found (``phase`` names what failed, e.g. ``aggregation``), by default the
+        server's, outside any round."""
+        return cls(code=code, phase=phase, site=site, round=round, message=message, trace=trace)
+
     @classmethod
     def from_site(cls, data: Any, site: str, round_num: int | None) -> Failure:
         """A site's reported failure, reduced to known fields of the right types and sizes.
@@ -70,6 +81,14 @@ class Failure:
             frames=[frame for item in (data.get("frames") or [])[-MAX_FRAMES:] if (frame := _frame(item)) is not None]
             if isinstance(data.get("frames"), list) else [],
         )  # fmt: skip
+
+
+def describe_failure(failure: Mapping[str, Any]) -> str:
+    """``Failure.describe`` for a failure read back as plain data (``failure.json``, storage)."""
+    code, phase = failure.get("code"), failure.get("phase") or ""
+    where = f"site {failure.get('site')}" + (f", round {failure['round']}" if failure.get("round") else "")
+    head = f"{code} ({phase})" if code else phase
+    return f"{where}: {head} failed: {failure.get('message', '')}"
 
 
 def _text(value: Any, limit: int) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
 from nvflare_fdd.errors import FddError
+from nvflare_fdd.failures import describe_failure
 from nvflare_fdd.jobs import JOB_NAME, create_job
 from nvflare_fdd.results import FAILURE_JSON, METRICS_CSV, PROGRESS_JSON, read_failure, read_progress
 from nvflare_fdd.site_config import KDA_URLS_ENV, SITE_CONFIG_FILE
@@ -134,7 +135,7 @@ def run_simulation(
                 shutil.copy2(results / name, out_dir / name)
     failure = read_failure(out_dir)
     if failure is not None:
-        raise RunFailed(_describe(failure), failure, log_path)
+        raise RunFailed(describe_failure(failure), failure, log_path)
     if fatal:
         raise RunFailed(f"the NVFlare simulator broke down and was stopped: {fatal}", None, log_path)
     if return_code is None:
@@ -324,14 +325,6 @@ def _read_quietly(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
-def _describe(failure: dict) -> str:
-    code = failure.get("code")
-    phase = failure.get("phase") or ""
-    where = f"site {failure.get('site')}" + (f", round {failure['round']}" if failure.get("round") else "")
-    head = f"{code} ({phase})" if code else phase
-    return f"{where}: {head} failed: {failure.get('message', '')}"
 
 
 

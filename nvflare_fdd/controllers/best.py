@@ -15,3 +15,43 @@ def higher_is_better(metric: str, mode: str = "auto") -> bool:
     if mode not in BEST_MODES:
         raise ValueError(f"best_mode must be min, max or auto, got {mode!r}")
     return mode == "max" or (mode == "auto" and any(word in metric.lower() for word in HIGHER_IS_BETTER))
+
+
+class BestModelTracker:
+    """Picks the best global model as the rounds go: round ``r``'s Global eval scores the model sent in round ``r``,
+    as the sites' sample-weighted mean of ``metric``.
+
+    Args:
+        metric: the Global eval metric; ``""`` takes the first one a site reports.
+        mode: ``min``, ``max`` or ``auto`` (see ``higher_is_better``).
+    """
+
+    def __init__(self, metric: str = "", mode: str = "auto"):
+        if mode not in BEST_MODES:
+            raise ValueError(f"best_mode must be min, max or auto, got {mode!r}")
+        self.metric = metric
+        self.mode = mode
+        self.best: float | None = None
+        self._scores: list[tuple[float, int]] = []
+
+    def begin_round(self) -> None:
+        self._scores = []
+
+    def note(self, metrics: dict[str, float], num_samples: int | None) -> None:
+        """One site's Global eval metrics of this round."""
+        if not self.metric and metrics:
+            self.metric = next(iter(metrics))
+        if self.metric in metrics and num_samples:
+            self._scores.append((metrics[self.metric], num_samples))
+
+    def round_is_best(self) -> bool:
+        """Whether this round's score is the best so far (then it becomes ``best``); False without a score."""
+        total = sum(weight for _, weight in self._scores)
+        if not total:
+            return False
+        score = sum(value * weight for value, weight in self._scores) / total
+        higher = higher_is_better(self.metric, self.mode)
+        if self.best is not None and not (score > self.best if higher else score < self.best):
+            return False
+        self.best = score
+        return True

@@ -12,6 +12,11 @@ the aggregation is FedAvg's), ``scaffold`` adds the global control variates, who
 changes are folded in like the updates (``nvflare_fdd.controllers.scaffold``) and saved with
 the global model each round.
 
+Each accepted result's metrics and phase records are screened
+(``nvflare_fdd.result_policy``, whether or not the job also has the metric filter) and
+recorded through the run's sink, under the round the server sent the task for; a late
+result (its round already over) is logged and neither aggregated nor recorded.
+
 A site that goes away (its NVFlare client dies: NVFlare reports it disconnected
 after ``dead_client_grace_period``; or it misses ``train_timeout``) ends the job
 failed, naming the site and the round, unless the job allows fewer sites
@@ -40,21 +45,21 @@ from nvflare_fdd.aggregation import AggregationError, WeightedAccumulator
 from nvflare_fdd.client.phases import Phase
 from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 from nvflare_fdd.controllers.base import FddController
-from nvflare_fdd.controllers.best import BEST_MODES, higher_is_better
+from nvflare_fdd.controllers.best import BestModelTracker
 from nvflare_fdd.controllers.saver import BackgroundSaver, SaveFailed
 from nvflare_fdd.controllers.scaffold import ScaffoldControls
 from nvflare_fdd.envs import JobEnvironmentError
 from nvflare_fdd.errors import FddError, ServerModelError
 from nvflare_fdd.failures import Failure
-from nvflare_fdd.metric_policy import screen_metrics
+from nvflare_fdd.metric_names import allowed_metric_names
 from nvflare_fdd.persistors.builder import check_against_spec
 from nvflare_fdd.persistors.model_persistor import BEST, LAST, FddModelPersistor
+from nvflare_fdd.result_policy import ScreenedResult, screen_result
 from nvflare_fdd.results import RunSink
 from nvflare_fdd.transport import (
     HEADER_ERROR,
     META_ALGORITHM,
     META_FEDPROX_MU,
-    META_GLOBAL_METRICS,
     META_LOCAL_BASELINE,
     META_NUM_SAMPLES,
     META_SCAFFOLD_CTRL_DIFF,
@@ -84,6 +89,8 @@ class FddFedAvg(FddController):
         fedprox_mu: FedProx's coefficient, sent to the sites with each task (``fedprox``).
         local_baseline: each site also trains a local-only copy of the initial model, with the same budget a round,
             and reports its metrics (kind ``baseline``): what the site would reach alone.
+        metric_names: metric names declared with the model, besides the vocabulary and ``evaluate()``'s literal keys:
+            with them, the only names recorded.
     """
 
     def __init__(
@@ -101,6 +108,7 @@ class FddFedAvg(FddController):
         algorithm: str = "fedavg",
         fedprox_mu: float = DEFAULT_FEDPROX_MU,
         local_baseline: bool = False,
+        metric_names: list[str] | None = None,
     ):
         super().__init__(task_check_period=task_check_period)
         if algorithm not in ALGORITHMS:
@@ -112,19 +120,18 @@ class FddFedAvg(FddController):
         if not isinstance(local_baseline, bool):
             raise ValueError(f"local_baseline must be true or false, got {local_baseline!r}")
         self.local_baseline = local_baseline
+        self.metric_names = list(metric_names or [])
+        self._allowed_names: frozenset[str] | None = None
         self._saver = BackgroundSaver()
         self._controls: ScaffoldControls | None = None
         if not isinstance(num_rounds, int) or num_rounds < 1:
             raise ValueError(f"num_rounds must be a whole number ≥ 1, got {num_rounds!r}")
-        if best_mode not in BEST_MODES:
-            raise ValueError(f"best_mode must be min, max or auto, got {best_mode!r}")
         self.num_rounds = num_rounds
         self.persistor_id = persistor_id
         self.recorder_id = recorder_id
         self.train_task_name = train_task_name
         self.train_timeout = train_timeout
-        self.best_metric = best_metric
-        self.best_mode = best_mode
+        self._best = BestModelTracker(best_metric, best_mode)
         self.task_check_period = task_check_period
         if not isinstance(min_sites, int) or min_sites < 0:
             raise ValueError(f"min_sites must be a whole number ≥ 0 (0 = all sites), got {min_sites!r}")
@@ -141,9 +148,7 @@ class FddFedAvg(FddController):
         self._persistor: FddModelPersistor | None = None
         self._recorder: RunSink | None = None
         self._accumulator: WeightedAccumulator | None = None
-        self._global_scores: list[tuple[float, int]] = []
-        self._best_score: float | None = None
-        self._failure: dict[str, Any] | None = None
+        self._failure: Failure | None = None
 
     # -- NVFlare controller API -------------------------------------------------------------
 
@@ -166,29 +171,26 @@ class FddFedAvg(FddController):
         try:
             params = to_tensors(self._started_persistor().load_model(fl_ctx)[ModelLearnableKey.WEIGHTS])
         except JobEnvironmentError as exc:  # the server builds the job's environment too, to build the model class
-            self._fail({"code": Phase.ENVIRONMENT.value, "phase": Phase.ENVIRONMENT.label, "site": "server", "round": None,
-                        "message": str(exc), "trace": exc.output[-4000:]}, fl_ctx)  # fmt: skip
+            self._fail(Failure.of(Phase.ENVIRONMENT.label, str(exc), trace=exc.output[-4000:], code=Phase.ENVIRONMENT.value),
+                       fl_ctx)
             return
         except ServerModelError as exc:  # model.py failed in its sandboxed process: its own output says why
-            self._fail({"code": None, "phase": "server model", "site": "server", "round": None,
-                        "message": str(exc).splitlines()[0], "trace": exc.trace[-8000:]}, fl_ctx)  # fmt: skip
+            self._fail(Failure.of("server model", str(exc).splitlines()[0], trace=exc.trace[-8000:]), fl_ctx)
             return
         except Exception as exc:
-            self._fail({"code": None, "phase": "server model", "site": "server", "round": None,
-                        "message": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}, fl_ctx)
+            self._fail(Failure.of("server model", f"{type(exc).__name__}: {exc}", trace=traceback.format_exc()), fl_ctx)
             return
         if self.algorithm == "scaffold":
             try:
                 self._controls = ScaffoldControls(params, self._started_persistor().load_controls(fl_ctx))
             except (ValueError, FddError) as exc:
-                self._fail({"code": None, "phase": "server model", "site": "server", "round": None,
-                            "message": str(exc), "trace": ""}, fl_ctx)  # fmt: skip
+                self._fail(Failure.of("server model", str(exc)), fl_ctx)
                 return
         for round_index in range(self.start_round, self.num_rounds):
             round_num = self._round = round_index + 1
             self._record().round_started(round_num, time.time())
             accumulator = self._accumulator = WeightedAccumulator()
-            self._global_scores = []
+            self._best.begin_round()
             if self._controls is not None:
                 self._controls.begin_round()
             with self._lock:
@@ -215,8 +217,7 @@ class FddFedAvg(FddController):
             try:
                 params = accumulator.result(previous=params)
             except AggregationError as exc:
-                self._fail({"code": None, "phase": "aggregation", "site": "server", "round": round_num,
-                            "message": str(exc), "trace": ""}, fl_ctx)
+                self._fail(Failure.of("aggregation", str(exc), round=round_num), fl_ctx)
                 return
             self._accumulator = None
             controls = None
@@ -259,8 +260,7 @@ class FddFedAvg(FddController):
             if isinstance(exc.cause, OSError):
                 self._fail_to_save(exc.cause, exc.round, fl_ctx)
             else:
-                self._fail({"code": None, "phase": "saving results", "site": "server", "round": exc.round,
-                            "message": f"{type(exc.cause).__name__}: {exc.cause}", "trace": ""}, fl_ctx)  # fmt: skip
+                self._fail(Failure.of("saving results", f"{type(exc.cause).__name__}: {exc.cause}", round=exc.round), fl_ctx)
             return False
         return True
 
@@ -279,9 +279,9 @@ class FddFedAvg(FddController):
             self._live.discard(site)
             remaining = len(self._live)
         if remaining < self._needed:
-            self._fail({"code": None, "phase": "site lost", "site": site, "round": self._round or None,
-                        "message": f"site {site} {why} in round {self._round}; {remaining} site(s) remain and the "
-                                   f"job needs {self._needed} (min_sites)", "trace": ""}, fl_ctx)  # fmt: skip
+            self._fail(Failure.of("site lost", f"site {site} {why} in round {self._round}; {remaining} site(s) remain "
+                                               f"and the job needs {self._needed} (min_sites)", site=site,
+                                  round=self._round or None), fl_ctx)  # fmt: skip
             return
         self.log_warning(fl_ctx, f"round {self._round}: going on without {site}, which {why}")
         self._end_round_if_complete(fl_ctx)
@@ -309,19 +309,18 @@ class FddFedAvg(FddController):
             error = result.get_header(HEADER_ERROR)
             if not isinstance(error, dict):
                 error = {"message": f"the site returned {return_code}"}
-            self._fail(Failure.from_site(error, site, round_num).to_dict(), fl_ctx)
+            self._fail(Failure.from_site(error, site, round_num), fl_ctx)
             return
         try:
             dxo = from_shareable(result)
         except (ValueError, TypeError) as exc:
-            self._fail({"code": None, "phase": "aggregation", "site": site, "round": round_num,
-                        "message": f"the result is not a model update: {exc}", "trace": ""}, fl_ctx)  # fmt: skip
+            self._fail(Failure.of("aggregation", f"the result is not a model update: {exc}", site=site, round=round_num),
+                       fl_ctx)
             return
         try:  # only the server's model's tensors, as the server's model has them, enter a global model
             check_against_spec(dxo.data, self._started_persistor().spec, f"site {site}")
         except ValueError as exc:
-            self._fail({"code": None, "phase": "parameters", "site": site, "round": round_num,
-                        "message": str(exc), "trace": ""}, fl_ctx)  # fmt: skip
+            self._fail(Failure.of("parameters", str(exc), site=site, round=round_num), fl_ctx)
             return
         try:
             with self._lock:
@@ -331,10 +330,11 @@ class FddFedAvg(FddController):
                 if self._controls is not None:
                     self._controls.add(dxo.meta.get(META_SCAFFOLD_CTRL_DIFF), dxo.meta.get(META_NUM_SAMPLES), site)
         except (AggregationError, ValueError, TypeError) as exc:
-            self._fail({"code": None, "phase": "aggregation", "site": site, "round": round_num,
-                        "message": str(exc), "trace": ""}, fl_ctx)
+            self._fail(Failure.of("aggregation", str(exc), site=site, round=round_num), fl_ctx)
             return
-        self._note_global_score(dxo.meta.get(META_GLOBAL_METRICS) or {}, dxo.meta.get(META_NUM_SAMPLES))
+        screened = screen_result(dxo.meta, self._allowed(fl_ctx))
+        self._record_result(round_num, site, screened, fl_ctx)
+        self._best.note(screened.metrics.get("global", {}), screened.num_samples)
         if self._live != self._round_targets:  # a site was lost this round: nobody may be left to wait for
             self._end_round_if_complete(fl_ctx)
 
@@ -352,49 +352,47 @@ class FddFedAvg(FddController):
             meta[META_SCAFFOLD_CTRL_GLOBAL] = self._controls.task_meta()
         return meta
 
-    def _note_global_score(self, metrics: Any, num_samples: int) -> None:
-        metrics = screen_metrics(metrics).accepted  # already screened by the filter, if configured
-        if not self.best_metric and metrics:
-            self.best_metric = next(iter(metrics))
-        if self.best_metric in metrics:
-            self._global_scores.append((metrics[self.best_metric], num_samples))
+    def _allowed(self, fl_ctx: FLContext) -> frozenset[str]:
+        """The job's metric names, read once from the server's copy of the bundle."""
+        if self._allowed_names is None:
+            custom_dir = fl_ctx.get_engine().get_workspace().get_app_custom_dir(fl_ctx.get_job_id())
+            self._allowed_names = allowed_metric_names(custom_dir, self.metric_names)
+        return self._allowed_names
+
+    def _record_result(self, round_num: int, site: str, screened: ScreenedResult, fl_ctx: FLContext) -> None:
+        """Record what may be kept of ``site``'s accepted result of ``round_num``."""
+        for line in screened.dropped:  # only what the metric filter, if the job has it, did not drop already
+            self.log_warning(fl_ctx, f"{site} round {round_num}: dropped {line}")
+        recorder = self._record()
+        for kind, values in screened.metrics.items():
+            if values:
+                recorder.metrics(round_num, site, kind, values)
+        recorder.site_round(round_num, site, screened.phases, screened.num_samples, screened.setup_phases,
+                            screened.dropped_counts or None, screened.personalized)  # fmt: skip
 
     def _is_best(self, round_num: int, fl_ctx: FLContext) -> bool:
-        """Round ``r``'s Global eval scored the model sent in round ``r``: whether it is the best so far."""
-        total = sum(weight for _, weight in self._global_scores)
-        if not total:
+        """Whether the model sent in round ``round_num`` is the best so far (its Global eval says so)."""
+        if not self._best.round_is_best():
             return False
-        score = sum(value * weight for value, weight in self._global_scores) / total
-        higher = higher_is_better(self.best_metric, self.best_mode)
-        if self._best_score is not None and not (score > self._best_score if higher else score < self._best_score):
-            return False
-        self._best_score = score
-        self.log_info(fl_ctx, f"round {round_num}: best global model so far ({self.best_metric}={score:.4g})")
+        self.log_info(fl_ctx, f"round {round_num}: best global model so far ({self._best.metric}={self._best.best:.4g})")
         return True
 
     def _fail_to_save(self, exc: OSError, round_num: int, fl_ctx: FLContext) -> None:
         where = f" ({exc.filename})" if exc.filename else ""
-        self._fail({"code": None, "phase": "saving results", "site": "server", "round": round_num,
-                    "message": f"the server could not save the global model of round {round_num}: "
-                               f"{exc.strerror or exc}{where}; rounds before it are saved and recorded", "trace": ""},
-                   fl_ctx)  # fmt: skip
+        self._fail(Failure.of("saving results", f"the server could not save the global model of round {round_num}: "
+                                                f"{exc.strerror or exc}{where}; rounds before it are saved and recorded",
+                              round=round_num), fl_ctx)  # fmt: skip
 
-    def _fail(self, failure: dict[str, Any], fl_ctx: FLContext) -> None:
+    def _fail(self, failure: Failure, fl_ctx: FLContext) -> None:
         if self._failure is not None:
             return  # the first failure is the one that ended the job
         self._failure = failure
         self._saver.close()  # a round being saved completes (and is recorded) before the job ends
-        self.log_error(fl_ctx, _describe(failure))
-        self._record().finished("failed", time.time(), failure)
+        self.log_error(fl_ctx, failure.describe())
+        self._record().finished("failed", time.time(), failure.to_dict())
         self.cancel_all_tasks(fl_ctx=fl_ctx)
-        self.system_panic(_describe(failure), fl_ctx)
+        self.system_panic(failure.describe(), fl_ctx)
 
     def _record(self) -> RunSink:
         """The run's recorder; one that records nothing when the job has no ``FddRecorder``."""
         return self._recorder if self._recorder is not None else FanOut([])
-
-
-def _describe(failure: dict[str, Any]) -> str:
-    code = f"{failure['code']} " if failure.get("code") else ""
-    where = failure.get("site", "?") + (f", round {failure['round']}" if failure.get("round") else "")
-    return f"[{code}{failure.get('phase', '')}] {where}: {failure.get('message', '')}"

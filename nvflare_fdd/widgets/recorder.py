@@ -81,7 +81,7 @@ class FanOut:
 
 
 class FddRecorder(FLComponent):
-    """Holds the recorder of the current run; the controller and the metric filter write through it.
+    """Holds the recorder of the current run; the controller writes through it.
 
     Args:
         results_dir: where to write files; default ``<run dir>/fdd`` (relative paths are taken from the run dir).
@@ -106,7 +106,7 @@ class FddRecorder(FLComponent):
 
     def _site_setup(self, recorder: FanOut, fl_ctx: FLContext) -> None:
         """A site's environment or setup just ended: record its phases now, not with its first round."""
-        from nvflare_fdd.filters.metric_stream import clean_phases
+        from nvflare_fdd.result_policy import clean_phases
 
         data = fl_ctx.get_prop(FLContextKey.EVENT_DATA)
         if not isinstance(data, Shareable):
