@@ -9,12 +9,16 @@ gets a record of its own, owned by its submitter.
 A storage error never breaks the training run: a write that fails for a reason that can
 pass (the database is away, a lock timed out) is retried a few times with a growing wait,
 then logged; one that can never succeed (no such job, a conflict) is logged at once. The
-files the recorder writes next to it keep the full record.
+files the recorder writes next to it keep the full record, and the platform copies them in
+when the run is over. When every write of a run succeeded, the sink says so in the results
+folder (``STORAGE_COMPLETE``) and the platform copies nothing: a run's results are stored once.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -43,6 +47,8 @@ def transient(error: BaseException) -> bool:
     return isinstance(error, (OperationalError, StorageError)) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     )
+STORAGE_COMPLETE = "storage_complete.json"
+"""Written into a run's results folder when the server's sink stored every record of the run."""
 ARTEFACTS = ("global_model.pt", "global_model.safetensors", "best_global_model.pt", "best_global_model.safetensors")
 
 
@@ -50,6 +56,11 @@ def saved_state(results_dir: Path) -> tuple[Path | None, Path | None]:
     """The run's last saved global model and SCAFFOLD controls (each ``None`` when there is none)."""
     model, controls = results_dir / "global_model.safetensors", results_dir / "scaffold_controls.safetensors"
     return (model if model.is_file() else None), (controls if controls.is_file() else None)
+
+
+def storage_complete(results_dir: Path) -> bool:
+    """Whether the server's sink stored every record of the run in ``results_dir`` (nothing to copy in)."""
+    return (Path(results_dir) / STORAGE_COMPLETE).is_file()
 
 
 class StorageSink:
@@ -80,10 +91,13 @@ class StorageSink:
         self.results_dir = results_dir
         self.events = events or (lambda hook, **kwargs: None)
         self.external = False  # True once this run got a record of its own (not submitted by the platform)
+        self.lost = 0  # writes that failed: the platform copies the run's files in
 
     # -- the RunRecorder interface ----------------------------------------------------------------
 
     def job_started(self, time_: float, sites: list[str], num_rounds: int) -> None:
+        if self.results_dir is not None:  # a resumed run in the same folder: its record is not complete yet
+            (self.results_dir / STORAGE_COMPLETE).unlink(missing_ok=True)
         self._write("attach the job", self._attach, sites, num_rounds)
 
     def round_started(self, round_num: int, time_: float) -> None:
@@ -119,15 +133,22 @@ class StorageSink:
                 path = self.results_dir / name
                 if path.is_file():
                     self._write(f"store {name}", self.storage.put_artefact, self.job_name, name, path)
-        if not self.external:
+        if self.external:
             # The platform settles its own jobs when its runner reports the run over: it first fills in
             # from the run's files whatever this sink could not write, then records the outcome.
-            return
-        reason = "all rounds finished" if state == "completed" else (failure or {}).get("message", state)
-        job = self._write("record the outcome", self.storage.transition, self.job_name, JobState(state), reason,
-                          failure=failure, quiet=True, reason_code=f"event.run_{state}", reason_params={"detail": reason})  # fmt: skip
-        if job is not None:
-            self.events("fdd_job_state_changed", job=self.job_name, old_state="running", new_state=state, reason=reason)
+            reason = "all rounds finished" if state == "completed" else (failure or {}).get("message", state)
+            job = self._write("record the outcome", self.storage.transition, self.job_name, JobState(state), reason,
+                              failure=failure, quiet=True, reason_code=f"event.run_{state}", reason_params={"detail": reason})  # fmt: skip
+            if job is not None:
+                self.events("fdd_job_state_changed", job=self.job_name, old_state="running", new_state=state, reason=reason)
+        if self.results_dir is not None and not self.lost:
+            self._mark_complete(self.results_dir, state)
+
+    def _mark_complete(self, results_dir: Path, state: str) -> None:
+        marker = results_dir / STORAGE_COMPLETE
+        partial = marker.with_name(marker.name + ".part")
+        partial.write_text(json.dumps({"job": self.job_name, "state": state, "stored_at": time.time()}))
+        os.replace(partial, marker)
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -157,6 +178,7 @@ class StorageSink:
         try:
             return retrying(action, *args, **kwargs)
         except Exception as exc:  # leave it to the run's files, which the platform copies in later
+            self.lost += 1
             tries = f"after {RETRIES} tries" if transient(exc) else "(not retried: it cannot succeed)"
             log.error("platform storage: could not %s for job %s %s: %s", what, self.job_name, tries, exc)
             return None

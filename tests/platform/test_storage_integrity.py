@@ -18,8 +18,10 @@ from safetensors.torch import load_file, save_file
 from nvflare_fdd.platform.records import JobState
 from nvflare_fdd.platform.runners import RunStatus
 from nvflare_fdd.platform.schema import PlatformBase
-from nvflare_fdd.platform.sink import StorageSink
+from nvflare_fdd.platform.service import import_results
+from nvflare_fdd.platform.sink import STORAGE_COMPLETE, StorageSink, storage_complete
 from nvflare_fdd.platform.storage import CHUNK_BYTES, SqlStorage, StorageConflict
+from nvflare_fdd.results import RunRecorder
 
 
 def test_the_migrated_schema_is_the_models_schema(storage_url):
@@ -230,3 +232,56 @@ def test_two_writers_of_the_same_content_share_one_blob(platform_factory, tiny_b
     models, errors = race(lambda i: writers[i].register_model(writers[i].user(f"user{i}"), bundles[i], "TinyRegressor",
                                                                 f"{i}.0"), count=4)  # fmt: skip
     assert errors == [] and len(models) == 4
+
+
+def _record_a_round(sink: StorageSink) -> None:
+    sink.job_started(1.0, ["site_a"], 1)
+    sink.round_started(1, 1.0)
+    sink.metrics(1, "site_a", "global", {"rmse": 0.5})
+    sink.round_finished(1, 2.0)
+    sink.finished("completed", 3.0)
+
+
+@pytest.mark.parametrize("storage_fails", [False, True])
+def test_a_run_the_sink_stored_whole_is_not_copied_in_again(platform, runner, tiny_bundle, tmp_path, monkeypatch,
+                                                            storage_fails):  # fmt: skip
+    import nvflare_fdd.platform.service.queue as queue
+
+    folder = tmp_path / "fdd"
+    folder.mkdir()
+    runner.results_dir = lambda handle, work_dir: folder  # the run's results folder, as the simulator runner has it
+    alice = platform.user("alice")
+    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
+    platform.create_job(alice, "once", "TinyRegressor:1.0", 1, ["site_a"])
+    platform.start_job(alice, "once")
+    platform.tick()
+    recorder = RunRecorder(folder, job="once")
+    _record_a_round(recorder)  # the run's own files, as the server's recorder writes them beside the sink
+    sink = StorageSink(platform.storage, "once", results_dir=folder)
+    if storage_fails:  # one write lost to an outage: the platform must copy the files in
+        monkeypatch.setattr(platform.storage, "record_metrics", _outage)
+    _record_a_round(sink)
+    monkeypatch.undo()
+    copied = []
+    monkeypatch.setattr(queue, "import_results", lambda *args: copied.append(args) or import_results(*args))
+
+    runner.outcomes["once"] = RunStatus("completed", "all rounds finished")
+    platform.tick()
+
+    assert storage_complete(folder) is not storage_fails
+    assert len(copied) == int(storage_fails)
+    assert [(m.round, m.site, m.metric, m.value) for m in platform.storage.metrics("once")] == [(1, "site_a", "rmse", 0.5)]
+    assert platform.storage.get_job("once").state == JobState.COMPLETED
+
+
+def _outage(*args, **kwargs):
+    from sqlalchemy.exc import OperationalError
+
+    raise OperationalError("INSERT", {}, Exception("the database is away"))
+
+
+def test_a_resumed_run_is_not_complete_until_it_finishes_again(platform, tmp_path):
+    (tmp_path / STORAGE_COMPLETE).write_text("{}")  # left by the run before the resume
+    sink = StorageSink(platform.storage, "ghost", results_dir=tmp_path)
+    sink.job_started(1.0, ["site_a"], 1)
+    assert not storage_complete(tmp_path)

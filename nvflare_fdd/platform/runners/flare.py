@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nvflare_fdd.errors import FddError
+from nvflare_fdd.failures import Failure
 from nvflare_fdd.platform.records import Job
 from nvflare_fdd.platform.runners import RunStatus
 
@@ -73,8 +74,7 @@ class FlareRunner:
             state, reason = _FINISHED[status]
             return RunStatus(state, reason)
         if status in _ACTIVE and self._lost_in_server_restart(job_id, meta):
-            return RunStatus("failed", _LOST, {"code": None, "phase": "interrupted", "site": "server", "round": None,
-                                               "message": _LOST, "trace": ""})  # fmt: skip
+            return RunStatus("failed", _LOST, Failure.of("interrupted", _LOST).to_dict())
         return RunStatus("running")
 
     def _lost_in_server_restart(self, job_id: str, meta: dict) -> bool:

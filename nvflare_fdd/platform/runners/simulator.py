@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from nvflare_fdd.errors import FddError
+from nvflare_fdd.failures import Failure
 from nvflare_fdd.platform.config import STORAGE_URL_ENV
 from nvflare_fdd.platform.records import Job
 from nvflare_fdd.platform.runners import RunStatus
@@ -99,14 +100,11 @@ class SimulatorRunner:
         fatal = _outcome(info).get("fatal")
         if fatal:
             message = f"the NVFlare simulator broke down and was stopped: {fatal}"
-            return RunStatus("failed", message, {"code": None, "phase": "runner", "site": "server", "round": None,
-                                                 "message": message, "trace": f"see {info['log']}"})  # fmt: skip
+            return RunStatus("failed", message, Failure.of("runner", message, trace=f"see {info['log']}").to_dict())
         # The simulator's log holds every simulated site's log too: it stays on this machine, named, not copied.
-        return RunStatus("failed", "the simulator ended before the job finished", {
-            "code": None, "phase": "runner", "site": "server", "round": None,
-            "message": "the NVFlare simulator ended before the job finished",
-            "trace": f"see the simulator's log on the platform's machine: {info['log']}",
-        })  # fmt: skip
+        return RunStatus("failed", "the simulator ended before the job finished", Failure.of(
+            "runner", "the NVFlare simulator ended before the job finished",
+            trace=f"see the simulator's log on the platform's machine: {info['log']}").to_dict())  # fmt: skip
 
     def results_dir(self, handle: str, work_dir: Path) -> Path | None:
         """The run's results folder (metrics.csv, progress.json, models) in the simulator's workspace."""

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from nvflare_fdd.errors import FddError
+from nvflare_fdd.failures import Failure
 from nvflare_fdd.platform.contracts import CHECKPOINT, CONTROLS_CHECKPOINT
 from nvflare_fdd.platform.records import Job, JobState
 from nvflare_fdd.platform.runners import RunStatus
 from nvflare_fdd.platform.service.base import PlatformBase
 from nvflare_fdd.platform.service.checks import split_model
 from nvflare_fdd.platform.service.results import import_results
+from nvflare_fdd.platform.sink import storage_complete
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +83,8 @@ class QueueService(PlatformBase):
             handle = self.runner.submit(job, job_dir, work)
         except Exception as exc:
             reason = f"could not start: {exc}"
-            self.storage.transition(job.name, JobState.FAILED, reason, failure={
-                "code": None, "phase": "submit", "site": "platform", "round": None, "message": str(exc), "trace": "",
-            }, quiet=True, reason_code="event.could_not_start", reason_params={"error": str(exc)})  # fmt: skip
+            self.storage.transition(job.name, JobState.FAILED, reason, failure=Failure.of("submit", str(exc), site="platform").to_dict(),
+                                    quiet=True, reason_code="event.could_not_start", reason_params={"error": str(exc)})  # fmt: skip
             self._event(job.name, "running", "failed", reason)
             return
         self.storage.set_run_handle(job.name, handle)
@@ -124,19 +125,21 @@ class QueueService(PlatformBase):
         missing = sorted(set(job.sites) - set(progress.rounds[round_num].get("sites", {})))
         message = (f"NVFlare ended the job during round {round_num} ({status.reason}); "
                    f"no round {round_num} result came from {', '.join(missing) or 'no site'}")  # fmt: skip
-        return {"code": None, "phase": "site lost" if missing else "interrupted", "site": ", ".join(missing) or "server",
-                "round": round_num, "message": message, "trace": ""}  # fmt: skip
+        return Failure.of("site lost" if missing else "interrupted", message, site=", ".join(missing) or "server",
+                          round=round_num).to_dict()
 
     def _backfill(self, job: Job) -> Path | None:
         """Copy what the run's own files hold into storage (idempotent): nothing the server recorder could not
-        write while storage was away is lost. Returns the run's results folder, if the runner can reach it."""
+        write while storage was away is lost. A run whose recorder stored everything is not copied again. Returns the run's results folder, if the runner can reach it."""
         results_dir = getattr(self.runner, "results_dir", None)
         try:
             folder = results_dir(job.run_handle, self.config.jobs_dir / job.name) if results_dir else None
         except Exception as exc:  # e.g. the deployment is gone: storage keeps what the recorder wrote
             log.error("job %s: cannot reach the run's results: %s", job.name, exc)
             return None
-        if folder is not None:
+        if folder is not None and storage_complete(folder):
+            log.info("job %s: the server stored every record of the run; nothing to copy from %s", job.name, folder)
+        elif folder is not None:
             try:
                 import_results(self.storage, job.name, folder)
             except Exception as exc:  # the run's files are damaged or partial: keep what storage has
@@ -145,4 +148,4 @@ class QueueService(PlatformBase):
 
 
 def _interrupted(reason: str) -> dict:
-    return {"code": None, "phase": "interrupted", "site": "server", "round": None, "message": reason, "trace": ""}
+    return Failure.of("interrupted", reason).to_dict()
