@@ -61,9 +61,9 @@ def run(quick: bool = False, **overrides) -> Result:
         # Every process of the deployment inherits this: the plain script's KDA URLs (fdd sites read theirs from
         # local/fdd_site.json, the same URLs) and each site's thread share, as in the simulator runs.
         with _environment({"FDD_KDA_URLS": json.dumps(sites), **thread_env(len(sites))}), _terminate_as_exit():
-            platform_url = f"sqlite:///{work / 'platform.db'}"
-            SqlStorage(platform_url).close()  # the schema, before the server's recorder opens it
-            poc = prepare_poc(work / "poc", sites, platform_url=platform_url, env_cache=env_cache)
+            storage_url = f"sqlite:///{work / 'platform.db'}"
+            SqlStorage(storage_url).close()  # the schema, before the server's recorder opens it
+            poc = prepare_poc(work / "poc", sites, storage_url=storage_url, env_cache=env_cache)
             session = None
             try:
                 started = time.perf_counter()

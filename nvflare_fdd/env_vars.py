@@ -12,8 +12,9 @@ Platform settings (``nvflare_fdd.platform.config``, the web UI, the server's com
 
 - ``FDD_HOME``: the platform's home folder (default ``~/.local/share/nvflare-fdd``).
 - ``FDD_PLATFORM_CONFIG``: its ``platform.yaml`` (default ``<home>/platform.yaml``).
-- ``FDD_PLATFORM_URL``: the platform's storage URL, over ``platform.yaml``'s ``storage_url``; a job's
-  server reads it when its ``fdd_site.json`` has no ``platform_url`` (the simulator runner sets it).
+- ``FDD_STORAGE_URL``: the platform's storage URL, over ``platform.yaml``'s ``storage_url``; a job's
+  server reads it when its ``fdd_site.json`` has no ``storage_url`` (the simulator runner sets it).
+  Its former name ``FDD_PLATFORM_URL`` is still read, with a warning.
 - ``FDD_RUNNER``: ``simulator`` or ``flare``, over ``platform.yaml``.
 - ``FDD_USER``: who the platform CLI acts as.
 - ``FDD_SECRET_KEY``, ``FDD_UI_HOST``, ``FDD_UI_PORT``, ``FDD_UI_SECURE_COOKIES``: the web UI's (``ui`` section).
@@ -28,4 +29,5 @@ Internal: ``FDD_WORKER_AUTHKEY`` (a user-code process's key to its socket), ``FD
 KDA_URL = "FDD_KDA_URL"
 KDA_URLS = "FDD_KDA_URLS"
 ENV_BACKEND = "FDD_ENV_BACKEND"
-PLATFORM_URL = "FDD_PLATFORM_URL"
+STORAGE_URL = "FDD_STORAGE_URL"
+FORMER_STORAGE_URL = "FDD_PLATFORM_URL"

@@ -17,6 +17,11 @@ Pretrained models a job asks for (``model_manager.download_model``) are fetched 
 kept in the site's cache, ``"pretrained_cache": "/srv/fdd/pretrained"`` (default ``$FDD_PRETRAINED_CACHE``, else
 ``~/.cache/nvflare-fdd/pretrained``; see ``nvflare_fdd.pretrained.site.site_cache_dir``).
 
+A job's server writes its run's record into the platform's storage when its ``fdd_site.json`` names it,
+``"storage_url": "postgresql://fdd@db/platform"`` (with ``"storage_backend"``, default ``sql``), or
+``$FDD_STORAGE_URL`` does. The former names ``platform_url``, ``platform_storage_backend`` and
+``$FDD_PLATFORM_URL`` are still read, with a warning.
+
 The KDA URL is looked up in that file, then ``$FDD_KDA_URLS`` (a JSON object of site
 name → URL, what ``fdd run`` sets for the simulator), then ``$FDD_KDA_URL``. The
 environment backend is the file's ``environment.backend``, else ``$FDD_ENV_BACKEND``,
@@ -26,7 +31,9 @@ else ``local``; the other ``environment`` keys are the backend's options.
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +45,8 @@ KDA_URLS_ENV = env_vars.KDA_URLS
 KDA_URL_ENV = env_vars.KDA_URL
 ENV_BACKEND_ENV = env_vars.ENV_BACKEND
 DEFAULT_BACKEND = "local"
+
+log = logging.getLogger(__name__)
 
 
 def read_site_file(site_config_dir: str | Path | None) -> dict:
@@ -137,3 +146,31 @@ def kda_url_for(site: str, site_config_dir: str | Path | None) -> str:
         f"no KDA is configured for site {site}: write {{\"kda_url\": \"<SQLAlchemy URL>\"}} to {where}, "
         f"or set ${KDA_URL_ENV}"
     )
+
+
+def server_storage_url(settings: Mapping[str, object]) -> str | None:
+    """The platform storage a job's server records into: ``storage_url`` in its ``fdd_site.json`` settings, else
+    ``$FDD_STORAGE_URL`` (``storage_url_from_env``); ``None`` when neither names one."""
+    url = _setting(settings, "storage_url", "platform_url")
+    return str(url) if url else storage_url_from_env()
+
+
+def server_storage_backend(settings: Mapping[str, object]) -> str:
+    """The storage backend (a plugin's name) of ``server_storage_url``: ``storage_backend``, default ``sql``."""
+    return str(_setting(settings, "storage_backend", "platform_storage_backend") or "sql")
+
+
+def _setting(settings: Mapping[str, object], key: str, former: str) -> object:
+    if not settings.get(key) and settings.get(former):
+        log.warning("fdd_site.json: %r is the former name of %r; rename the key", former, key)
+        return settings[former]
+    return settings.get(key)
+
+
+def storage_url_from_env() -> str | None:
+    """``$FDD_STORAGE_URL``, else its former name ``$FDD_PLATFORM_URL`` (with a warning), else ``None``."""
+    url = os.environ.get(env_vars.STORAGE_URL)
+    if not url and os.environ.get(env_vars.FORMER_STORAGE_URL):
+        log.warning("$%s is the former name of $%s; set that instead", env_vars.FORMER_STORAGE_URL, env_vars.STORAGE_URL)
+        url = os.environ[env_vars.FORMER_STORAGE_URL]
+    return url or None

@@ -1,7 +1,7 @@
 """Platform settings: storage, runner, capacity, sites. Embedded defaults need no file at all.
 
 Read from ``$FDD_PLATFORM_CONFIG`` or ``<home>/platform.yaml`` (home: ``$FDD_HOME`` or
-``~/.local/share/nvflare-fdd``), then overridden by ``$FDD_PLATFORM_URL`` (storage) and
+``~/.local/share/nvflare-fdd``), then overridden by ``$FDD_STORAGE_URL`` (storage) and
 ``$FDD_RUNNER``. Example::
 
     storage_url: postgresql+psycopg://fdd@db/fdd
@@ -33,9 +33,10 @@ from pathlib import Path
 from nvflare_fdd import env_vars
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.platform.db import default_home
+from nvflare_fdd.site_config import storage_url_from_env
 
 CONFIG_ENV = "FDD_PLATFORM_CONFIG"
-STORAGE_URL_ENV = env_vars.PLATFORM_URL
+STORAGE_URL_ENV = env_vars.STORAGE_URL
 RUNNER_ENV = "FDD_RUNNER"
 CONFIG_FILE = "platform.yaml"
 DEFAULT_PRETRAINED_MAX_GB = 50
@@ -90,7 +91,7 @@ def load_config(path: str | Path | None = None) -> PlatformConfig:
     home = Path(values.get("home") or home)
     config = PlatformConfig(
         home=home,
-        storage_url=os.environ.get(STORAGE_URL_ENV) or values.get("storage_url") or f"sqlite:///{home / 'platform.db'}",
+        storage_url=storage_url_from_env() or values.get("storage_url") or f"sqlite:///{home / 'platform.db'}",
         storage_backend=values.get("storage_backend", "sql"),
         runner=os.environ.get(RUNNER_ENV) or values.get("runner", "simulator"),
         capacity=int(values.get("capacity", 1)),

@@ -3,7 +3,7 @@
 For operators trying the ``flare`` runner on one machine, and for the POC tests::
 
     poc = prepare_poc("/tmp/fdd-poc", {"site-1": "sqlite:////data/a.db", "site-2": "sqlite:////data/b.db"},
-                      platform_url="sqlite:////srv/fdd/platform.db")
+                      storage_url="sqlite:////srv/fdd/platform.db")
     with poc.start():
         ...  # runner: flare; flare.username: poc.username; flare.startup_kit: poc.admin_startup_kit
 
@@ -62,14 +62,14 @@ class PocDeployment:
     Attributes:
         root: the deployment's own folder.
         sites: client site name → KDA URL.
-        platform_url: the platform database the server's recorder writes to (or ``None``).
+        storage_url: the platform storage the server's recorder writes to (or ``None``).
         port: the server's port (FL and admin).
         marker: the value of ``$FDD_POC_DEPLOYMENT`` in every process of this deployment.
     """
 
     root: Path
     sites: dict[str, str]
-    platform_url: str | None
+    storage_url: str | None
     port: int
     project_name: str
     marker: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -255,7 +255,7 @@ class PocDeployment:
 def prepare_poc(
     root: str | Path,
     sites: Mapping[str, str],
-    platform_url: str | None = None,
+    storage_url: str | None = None,
     port: int | None = None,
     env_cache: str | Path | None = None,
     timeout: float = 120.0,
@@ -265,7 +265,7 @@ def prepare_poc(
     Args:
         root: a folder of the deployment's own (created).
         sites: client site name → the site's KDA URL (``local/fdd_site.json`` ``kda_url``).
-        platform_url: the platform database for the server's recorder (``platform_url``); ``None``:
+        storage_url: the platform storage for the server's recorder (its ``storage_url``); ``None``:
             results stay in the server's run folders only.
         port: the server's port; default a free one.
         env_cache: the sites' job-environment cache folder (``environment.cache_dir``); default the backend's.
@@ -287,7 +287,7 @@ def prepare_poc(
             raise PocError(f"site name {name!r} must be letters, digits, '-' or '_' (and not {SERVER!r})")
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    deployment = PocDeployment(root=root, sites=dict(sites), platform_url=platform_url, port=port or _free_port(),
+    deployment = PocDeployment(root=root, sites=dict(sites), storage_url=storage_url, port=port or _free_port(),
                                project_name="fdd_poc")  # fmt: skip
     if _port_in_use(deployment.port):
         raise PocError(f"port {deployment.port} is in use; choose another port")
@@ -309,11 +309,11 @@ def prepare_poc(
             settings["environment"] = {"backend": "local", "cache_dir": str(env_cache)}
         _write_json(deployment.site_dir(site) / "local" / SITE_CONFIG_FILE, settings)
     server_settings: dict = {"pretrained_cache": str(deployment.server_dir / "pretrained_cache")}
-    if platform_url:
-        server_settings["platform_url"] = platform_url
+    if storage_url:
+        server_settings["storage_url"] = storage_url
     _write_json(deployment.server_dir / "local" / SITE_CONFIG_FILE, server_settings)
     _write_json(root / DEPLOYMENT_FILE, {
-        "sites": deployment.sites, "platform_url": platform_url, "port": deployment.port,
+        "sites": deployment.sites, "storage_url": storage_url, "port": deployment.port,
         "project_name": deployment.project_name, "marker": deployment.marker, "username": deployment.username,
     })  # fmt: skip
     return deployment
@@ -330,6 +330,8 @@ def load_poc(root: str | Path) -> PocDeployment:
         settings = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise PocError(f"{path}: no POC deployment prepared here ({exc}); run prepare_poc first") from exc
+    if "platform_url" in settings:  # a deployment prepared before the key was renamed
+        settings["storage_url"] = settings.pop("platform_url")
     return PocDeployment(root=path.parent, **settings)
 
 

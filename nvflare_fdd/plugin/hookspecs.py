@@ -56,7 +56,7 @@ def fdd_storage_backends(register: Callable[[str, Callable[..., Any]], None]) ->
     built-in ``sql`` backend, ``nvflare_fdd.platform.storage.SqlStorage``, implements it (a backend may subclass
     it to change only part of it). The platform service
     uses the backend named by ``storage_backend`` in ``platform.yaml``; a job's NVFlare server uses
-    the one named by ``platform_storage_backend`` in its ``local/fdd_site.json`` (both default ``sql``).
+    the one named by ``storage_backend`` in its ``local/fdd_site.json`` (both default ``sql``).
 
     Example::
 

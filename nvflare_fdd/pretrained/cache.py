@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from nvflare_fdd import env_vars
 from nvflare_fdd.envs import file_lock
 from nvflare_fdd.platform.records import PretrainedFile
 from nvflare_fdd.pretrained.manifest import Manifest, MissingPretrained, PretrainedError, check_name, check_relative_path
@@ -194,7 +193,7 @@ def materialize_pretrained(name: str, storage, cache_dir: Path) -> Path:
 
 def from_this_machine(name: str, cache_dir: Path | None = None) -> Path:
     """``download_model`` outside a job (``fdd check``): pretrained model ``name`` from this machine's platform store
-    (``$FDD_PLATFORM_URL``, else the platform's configured storage), into ``cache_dir`` (default: the cache).
+    (``$FDD_STORAGE_URL``, else the platform's configured storage), into ``cache_dir`` (default: the cache).
 
     Raises:
         MissingPretrained: the store has no model ``name``, or this machine has no store.
@@ -203,7 +202,7 @@ def from_this_machine(name: str, cache_dir: Path | None = None) -> Path:
     from nvflare_fdd.platform.storage import SqlStorage
 
     check_name(name)
-    url = os.environ.get(env_vars.PLATFORM_URL) or load_config().storage_url
+    url = load_config().storage_url  # $FDD_STORAGE_URL over platform.yaml
     if store_absent(url):
         raise MissingPretrained(name)
     storage = SqlStorage(url)

@@ -5,9 +5,9 @@ server streams them from the platform's storage over NVFlare's object streaming,
 time, each piece acknowledged before the next (see ``nvflare_fdd.pretrained.wire``). A site never
 needs a path to the platform's files, or any network but NVFlare's.
 
-Where the server finds the store: ``storage_url`` if configured, else ``platform_url`` in the
-server's ``local/fdd_site.json`` (with ``platform_storage_backend``, like the recorder), else
-``$FDD_PLATFORM_URL`` (what the platform's simulator runner sets), else the platform's default
+Where the server finds the store: ``storage_url`` if configured, else ``storage_url`` in the
+server's ``local/fdd_site.json`` (with ``storage_backend``, like the recorder), else
+``$FDD_STORAGE_URL`` (what the platform's simulator runner sets), else the platform's default
 storage from ``nvflare_fdd.platform.config.load_config()`` — where ``fdd pretrained add`` put it
 on this machine, which is what ``fdd run`` uses. The store is opened on the first request, so a
 job that uses no pretrained model never touches it. The server's own model building gets its copy
@@ -16,7 +16,6 @@ with ``materialize`` (the component's id in the ``fdd`` template: ``PRETRAINED_S
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -29,7 +28,6 @@ from nvflare.apis.fl_context import FLContext
 from nvflare.apis.shareable import Shareable, make_reply
 from nvflare.apis.streaming import ObjectProducer, StreamContext
 
-from nvflare_fdd import env_vars
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.platform.records import PretrainedFile
 from nvflare_fdd.pretrained import wire
@@ -37,7 +35,6 @@ from nvflare_fdd.pretrained.cache import store_absent
 from nvflare_fdd.pretrained.manifest import Manifest, MissingPretrained, PretrainedError, check_name
 
 PRETRAINED_SERVER_ID = "fdd_pretrained"
-PLATFORM_URL_ENV = env_vars.PLATFORM_URL
 
 
 class PretrainedServer(FLComponent):
@@ -45,7 +42,7 @@ class PretrainedServer(FLComponent):
 
     Args:
         storage_url: the platform's storage; "" looks it up (see the module docstring).
-        storage_backend: its backend; "" = ``platform_storage_backend`` in ``fdd_site.json``, else ``sql``.
+        storage_backend: its backend; "" = ``storage_backend`` in ``fdd_site.json``, else ``sql``.
         piece_bytes: bytes of a file in one stream message.
         piece_timeout: seconds a site may take to acknowledge a piece.
     """
@@ -194,10 +191,10 @@ class PretrainedServer(FLComponent):
     def _open_store(self, fl_ctx: FLContext):
         from nvflare_fdd.platform.errors import NotFound
         from nvflare_fdd.plugin.manager import plugin_manager
-        from nvflare_fdd.site_config import read_site_file
+        from nvflare_fdd.site_config import read_site_file, server_storage_backend, server_storage_url
 
         settings = read_site_file(self._site_config_dir)
-        url = self.storage_url or settings.get("platform_url") or os.environ.get(PLATFORM_URL_ENV)
+        url = self.storage_url or server_storage_url(settings)
         if not url:
             from nvflare_fdd.platform.config import load_config
 
@@ -205,7 +202,7 @@ class PretrainedServer(FLComponent):
             if store_absent(url):  # nothing was ever added on this machine: do not create a database for it
                 raise NotFound("the platform's pretrained-model store is empty (nothing was added on this machine); "
                                "add models with `fdd pretrained add NAME PATH`")  # fmt: skip
-        backend = self.storage_backend or settings.get("platform_storage_backend", "sql")
+        backend = self.storage_backend or server_storage_backend(settings)
         backends = plugin_manager().storage_backends()
         if backend not in backends:
             raise FddError(f"no storage backend {backend!r}; installed: {', '.join(sorted(backends))}")

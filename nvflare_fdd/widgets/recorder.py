@@ -1,8 +1,8 @@
 """``FddRecorder``: the server component that keeps a run's results.
 
 Always as files in the run's ``fdd`` folder (see ``nvflare_fdd.results``); and, when
-the server knows the platform's database (``platform_url`` in the server's
-``local/fdd_site.json``, or ``$FDD_PLATFORM_URL``), in the platform's storage too,
+the server knows the platform's storage (``storage_url`` in the server's
+``local/fdd_site.json``, or ``$FDD_STORAGE_URL``), in the platform's storage too,
 as the run goes.
 """
 
@@ -21,13 +21,11 @@ from nvflare.apis.fl_constant import FLContextKey, ReservedKey
 from nvflare.apis.fl_context import FLContext
 from nvflare.apis.shareable import Shareable
 
-from nvflare_fdd import env_vars
 from nvflare_fdd.results import RunRecorder, RunSink
 from nvflare_fdd.transport import SETUP_EVENT
 
 RECORDER_ID = "fdd_recorder"
 RESULTS_FOLDER = "fdd"
-PLATFORM_URL_ENV = env_vars.PLATFORM_URL
 
 log = logging.getLogger(__name__)
 
@@ -117,18 +115,18 @@ class FddRecorder(FLComponent):
             recorder.site_setup(site, phases)
 
     def _storage_sink(self, fl_ctx: FLContext, folder: Path) -> RunSink | None:
-        from nvflare_fdd.site_config import read_site_file
+        from nvflare_fdd.site_config import read_site_file, server_storage_backend, server_storage_url
 
         workspace = fl_ctx.get_engine().get_workspace()
         settings = read_site_file(workspace.get_site_config_dir())
-        url = settings.get("platform_url") or os.environ.get(PLATFORM_URL_ENV)
+        url = server_storage_url(settings)
         if not url:
             return None
         from nvflare_fdd.platform.sink import StorageSink
         from nvflare_fdd.plugin.manager import plugin_manager
 
         meta = _job_meta(Path(workspace.get_run_dir(fl_ctx.get_job_id())))
-        backend = settings.get("platform_storage_backend", "sql")
+        backend = server_storage_backend(settings)
         try:
             storage = plugin_manager().storage_backends()[backend](url)
         except Exception as exc:

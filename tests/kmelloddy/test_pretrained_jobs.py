@@ -55,7 +55,7 @@ def store(tmp_path, monkeypatch):
     found = scan_source(folder)
     storage.add_pretrained("alice", ENCODER, found.kind, found.files)
     storage.close()
-    monkeypatch.setenv("FDD_PLATFORM_URL", url)
+    monkeypatch.setenv("FDD_STORAGE_URL", url)
     monkeypatch.setenv("FDD_PRETRAINED_CACHE", str(tmp_path / "cache"))
     return {key: value.numpy() for key, value in encoder.state_dict().items()}
 

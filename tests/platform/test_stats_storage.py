@@ -57,7 +57,7 @@ def test_fdd_data_reads_the_platforms_storage_unless_a_folder_is_named(tmp_path,
     monkeypatch.delenv("FDD_STATS_DIR", raising=False)
     monkeypatch.delenv("FDD_PLATFORM_CONFIG", raising=False)
     monkeypatch.setenv("FDD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("FDD_PLATFORM_URL", f"sqlite:///{tmp_path / 'platform.db'}")
+    monkeypatch.setenv("FDD_STORAGE_URL", f"sqlite:///{tmp_path / 'platform.db'}")
     store = stats_store()
     assert isinstance(store, PlatformStatsStore)
     store.save(summary)

@@ -176,7 +176,7 @@ def test_example_fdd_storage_backends(tmp_path, monkeypatch):
     (tmp_path / "platform.yaml").write_text(
         f"storage_url: sqlite:///{tmp_path / 'platform.db'}\nstorage_backend: sql-readonly-replica\n"
     )
-    monkeypatch.delenv("FDD_PLATFORM_URL", raising=False)
+    monkeypatch.delenv("FDD_STORAGE_URL", raising=False)
 
     backends = manager.storage_backends()
     platform = Platform(load_config(tmp_path / "platform.yaml"), plugins=manager)

@@ -34,17 +34,17 @@ def poc_sites(tmp_path_factory, site_kdas_writer) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def platform_url(tmp_path_factory) -> str:
+def storage_url(tmp_path_factory) -> str:
     """The platform database shared by the test's ``Platform`` and the POC server's recorder."""
     return f"sqlite:///{tmp_path_factory.mktemp('poc-platform') / 'platform.db'}"
 
 
 @pytest.fixture(scope="session")
-def poc(tmp_path_factory, poc_sites, platform_url) -> PocDeployment:
+def poc(tmp_path_factory, poc_sites, storage_url) -> PocDeployment:
     """The running POC deployment (stopped, leftovers killed, at the end of the session)."""
     root = tmp_path_factory.mktemp("poc")
     deployment = prepare_poc(
-        root, poc_sites, platform_url=platform_url, env_cache=tmp_path_factory.getbasetemp() / "env-cache"
+        root, poc_sites, storage_url=storage_url, env_cache=tmp_path_factory.getbasetemp() / "env-cache"
     )
     started = time.monotonic()
     try:
@@ -58,16 +58,16 @@ def poc(tmp_path_factory, poc_sites, platform_url) -> PocDeployment:
 
 
 @pytest.fixture
-def flare_platform(poc, platform_url, tmp_path):
+def flare_platform(poc, storage_url, tmp_path):
     """A ``Platform`` with the ``flare`` runner on the POC deployment and the server's platform database."""
     config = PlatformConfig(
         home=tmp_path / "platform-home",
-        storage_url=platform_url,
+        storage_url=storage_url,
         runner="flare",
         capacity=2,  # a job a failed test left running must not hold up the next test's
         flare={"username": poc.username, "startup_kit": str(poc.admin_startup_kit), "timeout": 30},
     )
-    storage = SqlStorage(platform_url)
+    storage = SqlStorage(storage_url)
     platform = Platform(config, storage=storage, plugins=FddPluginManager(autoload=False))
     yield platform
     platform.runner.close()

@@ -139,10 +139,10 @@ def stopped_on_failure(platform: Platform, user, *names: str):
 
 
 @pytest.fixture(scope="module")
-def fault_config(poc, platform_url, tmp_path_factory) -> PlatformConfig:
+def fault_config(poc, storage_url, tmp_path_factory) -> PlatformConfig:
     return PlatformConfig(
         home=tmp_path_factory.mktemp("faults-platform-home"),
-        storage_url=platform_url,
+        storage_url=storage_url,
         runner="flare",
         capacity=4,
         flare={"username": poc.username, "startup_kit": str(poc.admin_startup_kit), "timeout": ADMIN_TIMEOUT},

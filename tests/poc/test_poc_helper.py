@@ -16,7 +16,7 @@ def test_prepare_configures_each_site_and_the_server(tmp_path):
     user_config = Path.home() / ".nvflare" / "config.conf"
     before = user_config.read_text() if user_config.is_file() else None
 
-    deployment = prepare_poc(tmp_path / "poc", sites, platform_url="sqlite:////srv/platform.db", port=18123,
+    deployment = prepare_poc(tmp_path / "poc", sites, storage_url="sqlite:////srv/platform.db", port=18123,
                              env_cache=tmp_path / "envs")  # fmt: skip
 
     assert (deployment.admin_startup_kit / "startup" / "fed_admin.json").is_file()
@@ -27,7 +27,7 @@ def test_prepare_configures_each_site_and_the_server(tmp_path):
         assert settings == {"kda_url": url, "environment": {"backend": "local", "cache_dir": str(tmp_path / "envs")},
                             "pretrained_cache": str(deployment.site_dir(site) / "pretrained_cache")}  # fmt: skip
     assert json.loads((deployment.server_dir / "local" / "fdd_site.json").read_text()) == {
-        "platform_url": "sqlite:////srv/platform.db", "pretrained_cache": str(deployment.server_dir / "pretrained_cache")
+        "storage_url": "sqlite:////srv/platform.db", "pretrained_cache": str(deployment.server_dir / "pretrained_cache")
     }
     project = yaml.safe_load((deployment.workspace / "project.yml").read_text())
     assert sorted(p["name"] for p in project["participants"] if p["type"] == "client") == sorted(sites)

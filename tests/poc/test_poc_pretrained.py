@@ -1,5 +1,5 @@
 """Pretrained models on a real POC deployment: the sites fetch them through NVFlare, over the deployment's own
-connections, from the store the server knows (``platform_url`` in the server's ``local/fdd_site.json``)."""
+connections, from the store the server knows (``storage_url`` in the server's ``local/fdd_site.json``)."""
 
 from __future__ import annotations
 
@@ -25,13 +25,13 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_poc_sites_fetch_a_pretrained_model_through_nvflare(poc, flare_session, platform_url, tmp_path):
+def test_poc_sites_fetch_a_pretrained_model_through_nvflare(poc, flare_session, storage_url, tmp_path):
     folder = tmp_path / "chemberta"
     (folder / "1_Pooling").mkdir(parents=True)
     (folder / "config.json").write_text('{"hidden_size": 8}')
     (folder / "1_Pooling" / "config.json").write_text('{"pooling_mode_mean_tokens": true}')
     (folder / "model.safetensors").write_bytes(os.urandom(5 << 20))
-    storage = SqlStorage(platform_url)
+    storage = SqlStorage(storage_url)
     try:
         storage.ensure_user("alice")
         found = scan_source(folder)
@@ -58,9 +58,9 @@ def test_poc_sites_fetch_a_pretrained_model_through_nvflare(poc, flare_session, 
         assert Path(answers["chemberta-poc"]["path"]).parent == tmp_path / "caches" / site
         assert "no pretrained model named 'not-in-the-store'" in answers["not-in-the-store"]["error"]
         # a site has no way to the store but NVFlare: not in its settings, not in its processes' environment
-        assert "platform_url" not in json.loads((poc.site_dir(site) / "local" / "fdd_site.json").read_text())
+        assert "storage_url" not in json.loads((poc.site_dir(site) / "local" / "fdd_site.json").read_text())
         pids = poc.processes(str(poc.site_dir(site)))
         assert pids, f"no process of {site} found"
         for pid in pids:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            assert not any(item.startswith(b"FDD_PLATFORM_URL=") for item in environ), pid
+            assert not any(item.startswith((b"FDD_STORAGE_URL=", b"FDD_PLATFORM_URL=")) for item in environ), pid

@@ -41,7 +41,7 @@ def write_fetch_job(job_dir: Path, names: Sequence[str], sites: Sequence[str], c
 
 def run_fetch_job(work: Path, storage_url: str, names: Sequence[str], sites: Sequence[str] = ("site_a", "site_b"),
                   timeout: float = 300, server_args: Mapping | None = None) -> tuple[dict, float, Path]:
-    """Run the fetch job in the NVFlare simulator (the server finds the store through ``$FDD_PLATFORM_URL``).
+    """Run the fetch job in the NVFlare simulator (the server finds the store through ``$FDD_STORAGE_URL``).
 
     Returns:
         ``(fetch_results.json as a dict, seconds, the simulator's log)``.

@@ -195,7 +195,7 @@ def test_the_server_finds_this_machines_store_when_nothing_is_configured(tmp_pat
     from nvflare_fdd.platform.storage import SqlStorage
     from nvflare_fdd.pretrained.manifest import scan_source
 
-    monkeypatch.delenv("FDD_PLATFORM_URL", raising=False)
+    monkeypatch.delenv("FDD_STORAGE_URL", raising=False)
     monkeypatch.setenv("FDD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("FDD_PLATFORM_CONFIG", str(tmp_path / "none.yaml"))
     loop = Loopback("", tmp_path / "loop")

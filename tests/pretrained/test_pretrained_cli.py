@@ -15,7 +15,7 @@ def fdd(tmp_path, monkeypatch):
     """``fdd("pretrained", "list", user="alice")``: the CLI on a fresh platform home."""
     monkeypatch.setenv("FDD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("FDD_PLATFORM_CONFIG", str(tmp_path / "no-config.yaml"))
-    monkeypatch.delenv("FDD_PLATFORM_URL", raising=False)
+    monkeypatch.delenv("FDD_STORAGE_URL", raising=False)
     runner = CliRunner()
 
     def run(*args: str, user: str = "alice", input: str | None = None):

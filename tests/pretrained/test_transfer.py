@@ -1,6 +1,6 @@
 """The transfer in a real NVFlare run: two simulated sites fetch models from the server's store, through NVFlare.
 
-The server finds the store through ``$FDD_PLATFORM_URL`` (what the platform's simulator runner sets);
+The server finds the store through ``$FDD_STORAGE_URL`` (what the platform's simulator runner sets);
 the sites get no path to it: every byte reaches them over NVFlare's aux channel and object streaming.
 """
 

@@ -153,7 +153,7 @@ def test_the_servers_model_code_reads_and_changes_nothing_of_the_platform(platfo
     for path in secrets:
         assert f"CANNOT-READ {path}".encode() in server_log  # it tried, in its sandbox
     assert b"CANNOT-OPEN-DB" in server_log
-    stolen = [CANARY, UI_SECRET, platform.storage.password_hash("alice"), "FDD_PLATFORM_URL", "FDD_KDA_URLS"]
+    stolen = [CANARY, UI_SECRET, platform.storage.password_hash("alice"), "FDD_STORAGE_URL", "FDD_PLATFORM_URL", "FDD_KDA_URLS"]
     pages = web_pages(platform, "thief_job")
     assert_nothing_leaked(pages, stolen)
     # storage (the users table holds the hash itself): its models, results and records hold nothing stolen

@@ -2,7 +2,7 @@
 
 It needs an admin startup kit. Sites come from the server's list of connected
 clients. The job's server writes progress and metrics into the platform's
-storage itself (its ``local/fdd_site.json`` or ``$FDD_PLATFORM_URL`` names it).
+storage itself (``storage_url`` in its ``local/fdd_site.json``, or ``$FDD_STORAGE_URL``, names it).
 """
 
 from __future__ import annotations

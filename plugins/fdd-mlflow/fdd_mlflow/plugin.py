@@ -52,7 +52,7 @@ class MlflowPlugin:
             default: the platform's (``$FDD_PLATFORM_CONFIG``, else the one in ``$FDD_HOME``),
             looked up at each event.
         storage: the platform storage to read jobs, metrics and models from; default the one
-            that file names (``storage_url``, ``$FDD_PLATFORM_URL``), opened on first use.
+            that file names (``storage_url``, ``$FDD_STORAGE_URL``), opened on first use.
     """
 
     def __init__(self, config: str | Path | None = None, storage: Any = None):
