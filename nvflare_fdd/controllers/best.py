@@ -55,3 +55,9 @@ class BestModelTracker:
             return False
         self.best = score
         return True
+
+    def selection_info(self, round_num: int, source: str) -> dict:
+        """How the best model was picked, in the shape of NVFlare's ``METRICS_SELECTION_INFO``."""
+        mode = "max" if higher_is_better(self.metric, self.mode) else "min"
+        return {"source": source, "metric_source": "global eval", "best_round": round_num,
+                "key_metric": {"name": self.metric, "mode": mode}, "best_metrics": {self.metric: self.best}}  # fmt: skip

@@ -40,6 +40,8 @@ from nvflare.apis.fl_constant import FLContextKey, ReturnCode
 from nvflare.apis.fl_context import FLContext
 from nvflare.apis.signal import Signal
 from nvflare.app_common.abstract.model import ModelLearnableKey
+from nvflare.app_common.app_constant import AppConstants
+from nvflare.app_common.app_event_type import AppEventType
 
 from nvflare_fdd.aggregation import AggregationError, WeightedAccumulator
 from nvflare_fdd.client.phases import Phase
@@ -257,10 +259,7 @@ class FddFedAvg(FddController):
         try:
             action()
         except SaveFailed as exc:
-            if isinstance(exc.cause, OSError):
-                self._fail_to_save(exc.cause, exc.round, fl_ctx)
-            else:
-                self._fail(Failure.of("saving results", f"{type(exc.cause).__name__}: {exc.cause}", round=exc.round), fl_ctx)
+            self._fail(Failure.of("saving results", exc.explain(), round=exc.round), fl_ctx)
             return False
         return True
 
@@ -371,17 +370,19 @@ class FddFedAvg(FddController):
                             screened.dropped_counts or None, screened.personalized)  # fmt: skip
 
     def _is_best(self, round_num: int, fl_ctx: FLContext) -> bool:
-        """Whether the model sent in round ``round_num`` is the best so far (its Global eval says so)."""
+        """Whether the model sent in round ``round_num`` is the best so far (its Global eval says so). If it is,
+        NVFlare's ``GLOBAL_BEST_MODEL_AVAILABLE`` event tells the job's other components, with the score as
+        ``VALIDATION_RESULT``; the model is saved as ``best_global_model.*`` with the round's files."""
         if not self._best.round_is_best():
             return False
-        self.log_info(fl_ctx, f"round {round_num}: best global model so far ({self._best.metric}={self._best.best:.4g})")
+        score = self._best.best
+        self.log_info(fl_ctx, f"round {round_num}: best global model so far ({self._best.metric}={score:.4g})")
+        fl_ctx.set_prop(AppConstants.VALIDATION_RESULT, score, private=True, sticky=False)
+        if hasattr(AppConstants, "METRICS_SELECTION_INFO"):  # NVFlare 2.9
+            info = self._best.selection_info(round_num, type(self).__name__)
+            fl_ctx.set_prop(AppConstants.METRICS_SELECTION_INFO, info, private=True, sticky=False)
+        self.fire_event(AppEventType.GLOBAL_BEST_MODEL_AVAILABLE, fl_ctx)
         return True
-
-    def _fail_to_save(self, exc: OSError, round_num: int, fl_ctx: FLContext) -> None:
-        where = f" ({exc.filename})" if exc.filename else ""
-        self._fail(Failure.of("saving results", f"the server could not save the global model of round {round_num}: "
-                                                f"{exc.strerror or exc}{where}; rounds before it are saved and recorded",
-                              round=round_num), fl_ctx)  # fmt: skip
 
     def _fail(self, failure: Failure, fl_ctx: FLContext) -> None:
         if self._failure is not None:

@@ -26,6 +26,15 @@ class SaveFailed(Exception):
         self.cause = cause
         super().__init__(f"round {round_num}: {cause}")
 
+    def explain(self) -> str:
+        """What failed, for the job's owner: a file that could not be written names itself and what is kept."""
+        exc = self.cause
+        if not isinstance(exc, OSError):
+            return f"{type(exc).__name__}: {exc}"
+        where = f" ({exc.filename})" if exc.filename else ""
+        return (f"the server could not save the global model of round {self.round}: {exc.strerror or exc}{where}; "
+                "rounds before it are saved and recorded")  # fmt: skip
+
 
 class BackgroundSaver:
     """One thread that runs each round's persistence steps in order."""

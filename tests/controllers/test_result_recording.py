@@ -103,3 +103,21 @@ def test_the_best_model_is_judged_on_screened_metrics_only(tmp_path):
     controller._best.begin_round()
     controller._accept_result(_client_task("site_b", {META_NUM_SAMPLES: 4, META_GLOBAL_METRICS: {"rmse": 0.3}}), context)
     assert controller._best.round_is_best() is True and controller._best.best == 0.3
+
+
+def test_a_new_best_model_is_announced_with_nvflares_event(tmp_path):
+    from nvflare.app_common.app_constant import AppConstants
+    from nvflare.app_common.app_event_type import AppEventType
+
+    controller = _controller(tmp_path, best_metric="rmse")
+    fired = []
+    controller.fire_event = lambda event, fl_ctx: fired.append((event, fl_ctx.get_prop(AppConstants.VALIDATION_RESULT)))
+    context = fake_context("site_a", tmp_path)
+    for round_num, rmse in ((1, 0.5), (2, 0.7), (3, 0.4)):
+        controller._best.begin_round()
+        controller._accumulator = WeightedAccumulator()
+        controller._accept_result(_client_task("site_a", {META_NUM_SAMPLES: 4, META_GLOBAL_METRICS: {"rmse": rmse}},
+                                               round_index=round_num - 1), context)  # fmt: skip
+        controller._is_best(round_num, context)
+
+    assert fired == [(AppEventType.GLOBAL_BEST_MODEL_AVAILABLE, 0.5), (AppEventType.GLOBAL_BEST_MODEL_AVAILABLE, 0.4)]

@@ -109,6 +109,12 @@ def test_a_platform_job_runs_on_the_poc_deployment(flare_platform, flare_session
     assert set(saved) == {"linear.weight", "linear.bias"}
     assert [e.to_state for e in platform.storage.job_events("poc_fedavg")] == ["ready", "queued", "running", "completed"]
 
+    # the runner reads NVFlare's own exceptions: aborting a finished job does nothing, a closed session is reopened
+    runner = platform.runner
+    runner.abort(platform.storage.get_job("poc_fedavg").run_handle)
+    runner._session.close()
+    assert runner.sites() == sorted(poc.sites)
+
 
 def test_stop_aborts_a_running_job_on_the_deployment(flare_platform, flare_session, poc, make_bundle):
     platform = flare_platform

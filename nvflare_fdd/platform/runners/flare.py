@@ -101,11 +101,13 @@ class FlareRunner:
         return found[0] if found else None
 
     def abort(self, handle: str) -> None:
+        from nvflare.fuel.flare_api.api_spec import JobNotFound, JobNotRunning
+
         job_id = json.loads(handle)["job_id"]
         try:
             self._call(lambda session: session.abort_job(job_id))
-        except Exception as exc:  # already finished: nothing to abort
-            if "not running" not in str(exc).lower():
+        except FddError as exc:  # already finished (or deleted): nothing to abort
+            if not isinstance(exc.__cause__, (JobNotRunning, JobNotFound)):
                 raise
 
     def close(self) -> None:
@@ -115,9 +117,16 @@ class FlareRunner:
                 self._session = None
 
     def _call(self, action):
-        """Run ``action(session)``, reconnecting once if the admin connection was lost."""
+        """Run ``action(session)``, reconnecting once if the admin session was closed or its connection lost.
+
+        Raises:
+            FddError: the server cannot be reached, or the command failed (NVFlare's exception is its cause).
+        """
+        from nvflare.fuel.flare_api import api_spec
         from nvflare.fuel.flare_api.flare_api import new_secure_session
 
+        lost = tuple(getattr(api_spec, name) for name in ("NoConnection", "SessionClosed", "SessionExpired")
+                     if hasattr(api_spec, name))  # fmt: skip  (SessionExpired is NVFlare 2.9's)
         with self._lock:
             for attempt in (1, 2):
                 if self._session is None:
@@ -127,11 +136,13 @@ class FlareRunner:
                         raise FddError(f"cannot reach the NVFlare server as {self.username}: {exc}") from exc
                 try:
                     return action(self._session)
-                except Exception as exc:
-                    if attempt == 2 or "session" not in str(exc).lower() and "connect" not in str(exc).lower():
+                except lost as exc:
+                    if attempt == 2:
                         raise FddError(f"NVFlare admin command failed: {exc}") from exc
                     self._session.close()
                     self._session = None
+                except Exception as exc:
+                    raise FddError(f"NVFlare admin command failed: {exc}") from exc
 
 
 def _timestamp(value) -> float | None:
