@@ -27,11 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nvflare_fdd.errors import FddError
-
-
-class AggregationError(FddError):
-    """An update cannot be averaged (bad weight, shape or dtype mismatch, total weight 0)."""
+from nvflare_fdd.errors import AggregationError
 
 
 @dataclass

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.errors import FddError, RunFailed
 from nvflare_fdd.failures import describe_failure
 from nvflare_fdd.jobs import JOB_NAME, create_job
 from nvflare_fdd.results import FAILURE_JSON, METRICS_CSV, PROGRESS_JSON, read_failure, read_progress
@@ -46,15 +46,6 @@ FATAL_MARKERS = (
     "run_client_thread error",
 )
 LOG_FILE = "simulator.log"
-
-
-class RunFailed(FddError):
-    """The federated run failed; ``failure`` holds the site, round, phase code and trace when known."""
-
-    def __init__(self, message: str, failure: dict | None = None, log_path: Path | None = None):
-        self.failure = failure
-        self.log_path = log_path
-        super().__init__(message)
 
 
 @dataclass

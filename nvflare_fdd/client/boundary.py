@@ -81,7 +81,7 @@ LIBRARY_EXCEPTIONS = frozenset({
     "omegaconf.errors.MissingMandatoryValue", "omegaconf.errors.ValidationError",
     "omegaconf.errors.InterpolationResolutionError", "pandas.errors.ParserError", "pandas.errors.EmptyDataError",
     "pandas.errors.IntCastingNaNError", "yaml.scanner.ScannerError", "yaml.parser.ParserError",
-    "nvflare_fdd.errors.FddError", "nvflare_fdd.errors.ContractError", "nvflare_fdd.client.runtime.RequestRefused",
+    "nvflare_fdd.errors.FddError", "nvflare_fdd.errors.ContractError", "nvflare_fdd.errors.RequestRefused",
 })  # fmt: skip
 MAX_BASES = 16
 _TYPE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,5}$")

@@ -2,7 +2,7 @@
 
 The worker forwards a request (today: ``pretrained``, from ``model_manager.download_model``) over its
 socket; the executor's handler answers with a dict or raises ``Refusal``, which the worker raises in user
-code as ``nvflare_fdd.client.runtime.RequestRefused`` at the line that asked (DESIGN §8).
+code as ``RequestRefused`` (``nvflare_fdd.errors``, importable from ``nvflare_fdd.client.runtime``) at the line that asked (DESIGN §8).
 """
 
 from __future__ import annotations
@@ -10,17 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from nvflare_fdd.errors import FddError
-
-
-class Refusal(FddError):
-    """A handler cannot serve a request: the worker raises it in user code (``RequestRefused``), so the command fails
-    at the bundle's line that asked, told by ``reason`` (a key of ``nvflare_fdd.client.boundary.REASONS``); the
-    message stays at the site unless the site shares error messages."""
-
-    def __init__(self, message: str, reason: str):
-        super().__init__(message)
-        self.reason = reason
+from nvflare_fdd.errors import Refusal
 
 
 def pretrained_handler(resolve: Callable[[str], Path], note: Callable[[str], None] = lambda text: None) -> Callable[[dict], dict]:

@@ -13,23 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from nvflare_fdd.errors import FddError
+from nvflare_fdd.errors import RequestRefused as RequestRefused  # defined in errors.py; bundles import it from here
 
 ALGORITHMS = ("fedavg", "fedprox", "scaffold")
 DEFAULT_FEDPROX_MU = 0.01
 
 Requester = Callable[[str, dict[str, Any]], dict[str, Any]]
-
-
-class RequestRefused(FddError):
-    """The platform cannot serve what user code asked for (e.g. a pretrained model not in the store).
-
-    Raised in user code, where it asked, so the job fails at that line; ``reason`` is a key of the
-    platform's catalogue of problems (its text is what leaves the site), the message stays at the site.
-    """
-
-    def __init__(self, message: str, reason: str = ""):
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass

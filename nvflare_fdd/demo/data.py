@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.errors import DemoDataError
 from nvflare_fdd.kda import DATA_COLUMNS
 
 INSTITUTIONS: tuple[str, ...] = ("pharma_a", "pharma_b", "pharma_c")
@@ -59,10 +59,6 @@ _HYDRATION_FIELDS = {
     "measurement_temp": "25 C",
     "data_type": "ADMET",
 }
-
-
-class DemoDataError(FddError):
-    """The demo data cannot be built (a missing optional dependency or data file)."""
 
 
 @dataclass(frozen=True)

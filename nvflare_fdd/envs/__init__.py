@@ -21,16 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from nvflare_fdd.errors import FddError
-
-
-class JobEnvironmentError(FddError):
-    """The job's environment could not be built; ``requirements`` names the lines at fault, if known."""
-
-    def __init__(self, message: str, requirements: Sequence[str] = (), output: str = ""):
-        self.requirements = list(requirements)
-        self.output = output
-        super().__init__(message)
+from nvflare_fdd.errors import JobEnvironmentError
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.errors import SandboxUnavailable
 
 BWRAP = "bwrap"
 #: Top-level folders bound read-only when they exist (symbolic links, as on merged-/usr systems, are recreated).
@@ -54,10 +54,6 @@ INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), or, only if this site accepts that user code "
     'runs with the site\'s own view of the machine, set "sandbox": false in local/fdd_site.json'
 )
-
-
-class SandboxUnavailable(FddError):
-    """User code must run sandboxed and this machine cannot start the sandbox."""
 
 
 @lru_cache(maxsize=1)

@@ -18,13 +18,9 @@ from sqlalchemy import Engine, create_engine, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from nvflare_fdd.errors import KdaError
+from nvflare_fdd.errors import KdaNotFound
 from nvflare_fdd.kda.schema import Measurement
 from nvflare_fdd.kda.store import resolve_url
-
-
-class KdaNotFound(KdaError):
-    """The site's KDA is not where the site's configuration says."""
 
 
 def kda_location(url: str) -> str:

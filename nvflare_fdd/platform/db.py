@@ -11,14 +11,10 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.errors import StorageError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = 0x46_44_44_01  # an arbitrary, fixed advisory-lock key for schema upgrades
-
-
-class StorageError(FddError):
-    """The platform database cannot be reached or used."""
 
 
 def make_platform_engine(url: str, migrate: bool = True) -> Engine:

@@ -1,13 +1,8 @@
-"""The storage's errors (re-exported by ``nvflare_fdd.platform.storage``, where callers import them from)."""
+"""The storage's errors, defined with the rest of the hierarchy in ``nvflare_fdd.errors`` (and re-exported by
+``nvflare_fdd.platform.storage``, where callers import them from)."""
 
 from __future__ import annotations
 
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.errors import NotFound, StorageConflict
 
-
-class StorageConflict(FddError):
-    """A name is taken, a limit is reached, or the record is in a state that forbids the change."""
-
-
-class NotFound(FddError):
-    """No such user, model, group or job."""
+__all__ = ["NotFound", "StorageConflict"]

@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.errors import PocError
 from nvflare_fdd.site_config import SITE_CONFIG_FILE
 
 PROJECT_ADMIN = "admin@nvidia.com"
@@ -49,10 +49,6 @@ MARKER_ENV = "FDD_POC_DEPLOYMENT"
 POC_WORKSPACE_ENV = "NVFLARE_POC_WORKSPACE"
 DEPLOYMENT_FILE = "deployment.json"
 PROC = Path("/proc")
-
-
-class PocError(FddError):
-    """The POC deployment could not be prepared, started or reached."""
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 
 import pluggy
 
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.errors import PluginError
 from nvflare_fdd.plugin import DISABLE_AUTOLOAD_ENV, ENTRY_POINT_GROUP, PROJECT, hookspecs
 
 # Built-in features are plugins too; each module holds @hookimpl functions.
@@ -19,10 +19,6 @@ BUILTIN_PLUGINS = ("nvflare_fdd.envs.local", "nvflare_fdd.platform.builtin", "nv
 EVENT_HOOKS = ("fdd_job_state_changed", "fdd_round_progress", "fdd_metrics_recorded")
 
 log = logging.getLogger(__name__)
-
-
-class PluginError(FddError):
-    """A plugin registered something twice or broke a hook's contract."""
 
 
 class FddPluginManager:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.errors import PretrainedError
 from nvflare_fdd.platform.records import PretrainedFile
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -31,10 +31,6 @@ KINDS = ("folder", "file")
 SKIPPED_DIRS = (".git", ".cache")
 """Left out of a folder: version control and ``huggingface_hub``'s download bookkeeping, not the model."""
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class PretrainedError(FddError):
-    """A pretrained model's name, folder or manifest is not acceptable, or it cannot be had."""
 
 
 class MissingPretrained(PretrainedError):

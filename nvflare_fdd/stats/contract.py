@@ -39,7 +39,8 @@ import math
 from datetime import datetime
 from typing import Any
 
-from nvflare_fdd.errors import FddError
+from nvflare_fdd.errors import StatsError as StatsError  # defined in errors.py, importable from here too
+from nvflare_fdd.errors import StatsPayloadError
 
 FORMAT = "fdd-stats/1"
 #: The collector's record of one statistics job, ``<run dir>/fdd/stats.json``.
@@ -66,14 +67,6 @@ MAX_LIST_ITEMS = 64
 
 _SUMMARY_KEYS = frozenset({"format", "institution", "taken_at", "min_cell_size", "tests"})
 _NODE_KEYS = frozenset({"level", "name", "data_types", "units", "count", "censored", "stats", "children"})
-
-
-class StatsError(FddError):
-    """Statistics cannot be computed, stored or read."""
-
-
-class StatsPayloadError(StatsError):
-    """A summary breaks the contract above; it is refused as a whole."""
 
 
 def count_bucket(count: int) -> str:

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import re
 
-from nvflare_fdd.errors import BundleError, FddError
+from nvflare_fdd.errors import BundleRejected as BundleRejected  # defined in errors.py, importable from here too
+from nvflare_fdd.errors import FddError
+from nvflare_fdd.errors import PermissionDenied as PermissionDenied  # likewise
 
 JOB_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 VERSION = re.compile(r"^[A-Za-z0-9_.\-]+$")
 LIMITS = {"job_name": 64, "class_name": 100, "version": 32, "group_name": 64, "description": 2000}
 """The longest each name or text may be, in characters (the web forms say so too)."""
-
-
-class PermissionDenied(FddError):
-    """The user may see this, but only its owner (or an admin) may change it."""
-
-
-class BundleRejected(BundleError):
-    """A bundle failed validation; ``problems`` lists every problem."""
-
-    def __init__(self, problems: list):
-        self.problems = problems
-        super().__init__(f"{len(problems)} problem(s) in the bundle:\n" + "\n".join(f"  {p}" for p in problems),
-                         code="bundle.rejected", params={"count": len(problems)})
 
 
 def check_length(field: str, value: str) -> None:
