@@ -1,4 +1,7 @@
-"""``fdd job create`` and ``fdd templates``: native NVFlare job folders from the ``fdd`` template."""
+"""``fdd job create`` and ``fdd templates``: native NVFlare job folders from the ``fdd`` template.
+
+Not ``fdd jobs`` (``cli/jobs.py``), the platform's own jobs.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,12 @@ from nvflare_fdd.cli.common import algorithm_options, checked_bundle, resolve_mo
 
 @click.group()
 def job() -> None:
-    """NVFlare job folders for a bundle (submit them with the admin console or the FLARE API)."""
+    """NVFlare job folders, to submit yourself.
+
+    A folder on disk for a bundle, for the admin console or the FLARE API, outside the
+    platform: no queue, users or web UI. For the platform's own jobs (queued and run by
+    `fdd server run` or `fdd ui`), see `fdd jobs`.
+    """
 
 
 @job.command("create")
