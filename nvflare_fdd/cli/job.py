@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from nvflare_fdd.cli.common import algorithm_options, checked_bundle, resolve_model_class
+from nvflare_fdd.cli.common import algorithm_options, checked_bundle, model_class_option, resolve_model_class
 
 
 @click.group()
@@ -31,7 +31,7 @@ def job() -> None:
 @click.option("-j", "--job-folder", "job_folder", type=click.Path(path_type=Path), required=True, help="Folder to create.")
 @click.option("-sd", "--script-dir", "bundle", type=click.Path(exists=True, path_type=Path), required=True,
               help="The user bundle (folder or .zip).")
-@click.option("--model-class", default=None, help="Class the server builds [default: the only nn.Module in model.py].")
+@model_class_option()
 @click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True, help="Federated rounds.")
 @click.option("--site", "sites", multiple=True, help="A site that must take part; repeat. Default: any.")
 @click.option("--metric", "metric_names", multiple=True, metavar="NAME",

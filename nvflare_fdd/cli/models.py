@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from nvflare_fdd.cli.common import model_class_option, resolve_model_class
 from nvflare_fdd.cli.platform_common import (
     confirmed_command,
     emit_json,
@@ -32,16 +33,21 @@ def models() -> None:
 
 @user_command(models, "register", json=True)
 @click.argument("bundle", type=click.Path(exists=True, path_type=Path))
-@click.option("--class", "class_name", required=True, help="The nn.Module class in model.py the server builds.")
+@model_class_option("--class")
 @click.option("--version", required=True, help="Version; class + version must be new across all users.")
 @click.option("--description", default="", help="What the model is for.")
 @click.option("--metric", "metric_names", multiple=True, metavar="NAME",
               help="A metric name evaluate() returns that is neither a common name (rmse, r2, accuracy, eval_loss, ...) "
                    "nor a literal key of its dict; only names known before a run leave a site. Repeat for each.")
-def register(platform, user, bundle: Path, class_name: str, version: str, description: str, metric_names: tuple[str, ...],
-             as_json: bool) -> None:  # fmt: skip
+def register(platform, user, bundle: Path, model_class: str | None, version: str, description: str,
+             metric_names: tuple[str, ...], as_json: bool) -> None:  # fmt: skip
     """Validate BUNDLE (folder or .zip) and register it as CLASS VERSION."""
-    model = platform.register_model(user, bundle, class_name, version, description, metric_names)
+    if model_class is None:
+        from nvflare_fdd.bundle import open_bundle
+
+        with open_bundle(bundle) as bundle_dir:
+            model_class = resolve_model_class(bundle_dir, None)
+    model = platform.register_model(user, bundle, model_class, version, description, metric_names)
     if as_json:
         return emit_json(model)
     click.echo(f"Registered {model.label} ({len(model.files)} files).")
