@@ -95,8 +95,7 @@ def resume(platform, user, name: str, wait: bool) -> None:
 @click.argument("readers", nargs=-1, required=True)
 def share(platform, user, name: str, readers: tuple[str, ...]) -> None:
     """Let READERS (platform users) see your job NAME: its progress, metrics, failure and global models, read-only."""
-    job = platform.share_job(user, name, readers)
-    click.echo(f"{name} is shared with {', '.join(job.shared_with)}.")
+    _say_shared_with(platform.share_job(user, name, readers))
 
 
 @user_command(jobs, "unshare")
@@ -104,8 +103,11 @@ def share(platform, user, name: str, readers: tuple[str, ...]) -> None:
 @click.argument("reader")
 def unshare(platform, user, name: str, reader: str) -> None:
     """Stop sharing your job NAME with READER."""
-    job = platform.unshare_job(user, name, reader)
-    click.echo(f"{name} is shared with {', '.join(job.shared_with) or 'nobody'}.")
+    _say_shared_with(platform.unshare_job(user, name, reader))
+
+
+def _say_shared_with(job) -> None:
+    click.echo(f"{job.name} is shared with {', '.join(job.shared_with) or 'nobody'}.")
 
 
 @user_command(jobs, "list", json=True)
