@@ -10,14 +10,22 @@ from pathlib import Path
 import click
 
 from nvflare_fdd import env_vars
-from nvflare_fdd.cli.common import algorithm_options, checked_bundle, checked_environment, env_backend_options, kda_option
+from nvflare_fdd.cli.common import (
+    algorithm_options,
+    checked_bundle,
+    checked_environment,
+    env_backend_options,
+    kda_option,
+    model_class_option,
+    resolve_model_class,
+)
 
 
 @click.command()
 @click.argument("bundle", type=click.Path(exists=True, path_type=Path))
-@kda_option("--kda", help="The site's KDA database (SQLAlchemy URL or SQLite file).")
+@kda_option
 @click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True, help="Rounds to run.")
-@click.option("--model-class", default=None, help="Class the server builds from model.py [default: model_loader()'s class].")
+@model_class_option()
 @click.option("--device", default=None, help="cpu or cuda:N [default: cuda:0 when present, else cpu].")
 @click.option("--site", default="local", show_default=True, help="Site name shown in messages.")
 @click.option("--env", "in_env", is_flag=True,
@@ -60,6 +68,7 @@ def check(
     device = device or default_device()
     click.echo(f"Checking {bundle} on {kda} (device {device}, {algorithm})")
     with _reported_failures(), open_bundle(bundle) as bundle_dir:
+        model_class = resolve_model_class(bundle_dir, model_class)
         report = check_bundle(
             bundle_dir, _kda_reader(kda), rounds=rounds, model_class=model_class, site=site, device=device,
             on_phase=_PhasePrinter(), algorithm=algorithm, fedprox_mu=fedprox_mu, local_baseline=local_baseline,
@@ -75,7 +84,6 @@ def _check_in_environment(
 ) -> None:  # fmt: skip
     """``fdd check --env``: the same report, from a user-code process in the job's environment."""
     from nvflare_fdd.bundle import open_bundle
-    from nvflare_fdd.cli.common import resolve_model_class
     from nvflare_fdd.client.env_check import check_in_environment
 
     click.echo(f"Checking {bundle} on {kda} in the {backend} environment" + (f" (device {device})" if device else ""))

@@ -11,15 +11,36 @@ from nvflare_fdd import env_vars
 KDA_URL_ENV = env_vars.KDA_URL
 
 
-def kda_option(*names: str, help: str):
-    """A required KDA URL option that falls back to ``$FDD_KDA_URL``."""
+def _kda_default(ctx, param, value: str | None) -> str:
+    """The KDA's own default when neither ``--kda`` nor ``$FDD_KDA_URL`` names one (imported late: it is not small)."""
+    if value is not None:
+        return value
+    from nvflare_fdd.kda import DEFAULT_URL
+
+    return DEFAULT_URL
+
+
+kda_option = click.option(
+    "--kda",
+    "--db",
+    "kda",
+    envvar=KDA_URL_ENV,
+    callback=_kda_default,
+    metavar="URL",
+    help=f"The site's KDA database: a SQLAlchemy URL, or an SQLite file path ending in .db, .sqlite or .sqlite3 "
+    f"(--db is the same).  [default: ${KDA_URL_ENV}, else kda.db in this folder]",
+)
+
+
+def model_class_option(*aliases: str):
+    """``--model-class NAME``: the class the server builds; ``aliases`` are older names a command still accepts."""
     return click.option(
-        *names,
-        "kda",
-        default=lambda: os.environ.get(KDA_URL_ENV),
-        required=True,
-        metavar="URL",
-        help=f"{help} Default: ${KDA_URL_ENV}.",
+        "--model-class",
+        *aliases,
+        "model_class",
+        default=None,
+        metavar="NAME",
+        help="The torch.nn.Module class in model.py that the server builds  [default: the only one there]",
     )
 
 
@@ -49,7 +70,7 @@ def resolve_model_class(bundle_dir, model_class: str | None) -> str:
         return found[0]
     listed = ", ".join(found) if found else "none"
     raise click.ClickException(
-        f"model.py has {len(found)} torch.nn.Module classes ({listed}); name the one to register with --model-class"
+        f"model.py has {len(found)} torch.nn.Module classes ({listed}); name the one the server builds with --model-class"
     )
 
 

@@ -109,7 +109,7 @@ def refresh_command(
 
 
 @data.command("local")
-@kda_option("--kda", help="The KDA to summarise (SQLAlchemy URL or SQLite file).")
+@kda_option
 @click.option("--institution", default="local", show_default=True, help="Name recorded in the summary.")
 @click.option("--min-cell-size", type=click.IntRange(min=0), default=None,
               help="Minimum cell size [default: $FDD_STATS_MIN_CELL_SIZE, else 5].")

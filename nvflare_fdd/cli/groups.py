@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nvflare_fdd.cli.platform_common import emit_json, emit_table, get_platform, json_option, platform_command, user_option
+from nvflare_fdd.cli.platform_common import emit_records, user_command
 
 
 @click.group()
@@ -12,37 +12,24 @@ def groups() -> None:
     """Saved groups of sites, to pick when creating jobs (--group NAME)."""
 
 
-@groups.command("save")
+@user_command(groups, "save")
 @click.argument("name")
 @click.argument("sites", nargs=-1, required=True)
-@user_option
-@platform_command
-def save(name: str, sites: tuple[str, ...], user_name: str) -> None:
+def save(platform, user, name: str, sites: tuple[str, ...]) -> None:
     """Save (or overwrite) group NAME with SITES."""
-    platform = get_platform()
-    group = platform.save_group(platform.user(user_name), name, sites)
+    group = platform.save_group(user, name, sites)
     click.echo(f"Saved {group.name}: {', '.join(group.sites)}.")
 
 
-@groups.command("list")
-@user_option
-@json_option
-@platform_command
-def list_(user_name: str, as_json: bool) -> None:
+@user_command(groups, "list", json=True)
+def list_(platform, user, as_json: bool) -> None:
     """Your site groups."""
-    platform = get_platform()
-    found = platform.groups(platform.user(user_name))
-    if as_json:
-        return emit_json(found)
-    emit_table(["group", "sites"], [[g.name, ", ".join(g.sites)] for g in found])
+    emit_records(platform.groups(user), as_json, ["group", "sites"], lambda g: [g.name, ", ".join(g.sites)])
 
 
-@groups.command("delete")
+@user_command(groups, "delete")
 @click.argument("name")
-@user_option
-@platform_command
-def delete(name: str, user_name: str) -> None:
+def delete(platform, user, name: str) -> None:
     """Delete one of your site groups."""
-    platform = get_platform()
-    platform.delete_group(platform.user(user_name), name)
+    platform.delete_group(user, name)
     click.echo(f"Deleted {name}.")

@@ -1,4 +1,7 @@
-"""``fdd job create`` and ``fdd templates``: native NVFlare job folders from the ``fdd`` template."""
+"""``fdd job create`` and ``fdd templates``: native NVFlare job folders from the ``fdd`` template.
+
+Not ``fdd jobs`` (``cli/jobs.py``), the platform's own jobs.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,17 @@ from pathlib import Path
 
 import click
 
-from nvflare_fdd.cli.common import algorithm_options, checked_bundle, resolve_model_class
+from nvflare_fdd.cli.common import algorithm_options, checked_bundle, model_class_option, resolve_model_class
 
 
 @click.group()
 def job() -> None:
-    """NVFlare job folders for a bundle (submit them with the admin console or the FLARE API)."""
+    """NVFlare job folders, to submit yourself.
+
+    A folder on disk for a bundle, for the admin console or the FLARE API, outside the
+    platform: no queue, users or web UI. For the platform's own jobs (queued and run by
+    `fdd server run` or `fdd ui`), see `fdd jobs`.
+    """
 
 
 @job.command("create")
@@ -23,7 +31,7 @@ def job() -> None:
 @click.option("-j", "--job-folder", "job_folder", type=click.Path(path_type=Path), required=True, help="Folder to create.")
 @click.option("-sd", "--script-dir", "bundle", type=click.Path(exists=True, path_type=Path), required=True,
               help="The user bundle (folder or .zip).")
-@click.option("--model-class", default=None, help="Class the server builds [default: the only nn.Module in model.py].")
+@model_class_option()
 @click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True, help="Federated rounds.")
 @click.option("--site", "sites", multiple=True, help="A site that must take part; repeat. Default: any.")
 @click.option("--metric", "metric_names", multiple=True, metavar="NAME",

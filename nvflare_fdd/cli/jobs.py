@@ -1,4 +1,7 @@
-"""``fdd jobs``: create, start, stop, watch jobs and get their results."""
+"""``fdd jobs``: the platform's jobs: create, start, stop, watch them and get their results.
+
+Not ``fdd job`` (``cli/job.py``), which writes NVFlare job folders to submit outside the platform.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +11,23 @@ from pathlib import Path
 import click
 
 from nvflare_fdd.cli.common import algorithm_options
-from nvflare_fdd.cli.platform_common import emit_json, emit_table, get_platform, json_option, platform_command, user_option, when
+from nvflare_fdd.cli.platform_common import confirmed_command, emit_json, emit_records, emit_table, user_command, when
 
 
 @click.group()
 def jobs() -> None:
-    """Federated training jobs: ready → queued → running → completed | failed | cancelled."""
+    """The platform's own jobs, run by its queue.
+
+    ready → queued → running → completed | failed | cancelled. These are the jobs of this
+    platform (its storage, its users, the web UI's jobs); to write an NVFlare job folder and
+    submit it yourself, without the platform, use `fdd job`.
+    """
 
 
-@jobs.command("create")
+_wait_option = click.option("--wait", is_flag=True, help="Run the queue here and follow the job until it ends.")
+
+
+@user_command(jobs, "create", json=True)
 @click.argument("name")
 @click.option("--model", required=True, help="CLASS:VERSION of a registered model.")
 @click.option("--rounds", type=int, required=True, help="Federated rounds (≥ 1).")
@@ -26,14 +37,10 @@ def jobs() -> None:
 @click.option("--min-sites", type=int, default=0, show_default="0 = all sites",
               help="Sites a round needs; with fewer than all, a round goes on without a site that went away.")
 @algorithm_options
-@user_option
-@json_option
-@platform_command
-def create(name, model, rounds, sites, group, description, min_sites, algorithm, fedprox_mu, local_baseline, user_name,
+def create(platform, user, name, model, rounds, sites, group, description, min_sites, algorithm, fedprox_mu, local_baseline,
            as_json) -> None:  # fmt: skip
-    """Create job NAME (English letters, digits and _; unique across all users). It waits in `ready`."""
-    platform = get_platform()
-    job = platform.create_job(platform.user(user_name), name, model, rounds, sites, group, description, min_sites,
+    """Create platform job NAME (English letters, digits and _; unique across all users). It waits in `ready`."""
+    job = platform.create_job(user, name, model, rounds, sites, group, description, min_sites,
                               algorithm=algorithm, fedprox_mu=fedprox_mu, local_baseline=local_baseline)  # fmt: skip
     if as_json:
         return emit_json(job)
@@ -41,119 +48,85 @@ def create(name, model, rounds, sites, group, description, min_sites, algorithm,
     click.echo(f"Start it with: fdd jobs start {job.name}")
 
 
-@jobs.command("start")
-@click.argument("name")
-@click.option("--yes", is_flag=True, help="Start without asking for confirmation.")
-@click.option("--wait", is_flag=True, help="Run the queue here and follow the job until it ends.")
-@user_option
-@platform_command
-def start(name: str, yes: bool, wait: bool, user_name: str) -> None:
+def _start_question(platform, user, name: str, wait: bool) -> str:
+    job = platform.job(user, name)
+    return f"Start {name} ({job.model}, {job.rounds} rounds on {', '.join(job.sites)})?"
+
+
+@confirmed_command(jobs, "start", "name", _start_question)
+@_wait_option
+def start(platform, user, name: str, wait: bool) -> None:
     """Start job NAME: it queues (at most 2 queued jobs per user) and runs when capacity frees."""
-    platform = get_platform()
-    job = platform.job(platform.user(user_name), name)
-    if not yes:
-        click.confirm(f"Start {name} ({job.model}, {job.rounds} rounds on {', '.join(job.sites)})?", abort=True)
-    platform.start_job(platform.user(user_name), name)
+    platform.start_job(user, name)
     click.echo(f"{name} is queued.")
     if wait:
-        _follow(platform, platform.user(user_name), name)
+        _follow(platform, user, name)
 
 
-@jobs.command("stop")
-@click.argument("name")
-@click.option("--yes", is_flag=True, help="Stop without asking for confirmation.")
-@user_option
-@platform_command
-def stop(name: str, yes: bool, user_name: str) -> None:
+@confirmed_command(jobs, "stop", "name", "Stop {}?")
+def stop(platform, user, name: str) -> None:
     """Stop a queued or running job (it ends `cancelled`)."""
-    if not yes:
-        click.confirm(f"Stop {name}?", abort=True)
-    platform = get_platform()
-    platform.stop_job(platform.user(user_name), name)
+    platform.stop_job(user, name)
     click.echo(f"{name} is cancelled.")
 
 
-@jobs.command("delete")
-@click.argument("name")
-@click.option("--yes", is_flag=True, help="Delete without asking for confirmation.")
-@user_option
-@platform_command
-def delete(name: str, yes: bool, user_name: str) -> None:
+@confirmed_command(jobs, "delete", "name", "Delete {} and its results for good?")
+def delete(platform, user, name: str) -> None:
     """Delete one of your jobs with its progress, metrics and global models (not while it is queued or running)."""
-    if not yes:
-        click.confirm(f"Delete {name} and its results for good?", abort=True)
-    platform = get_platform()
-    platform.delete_job(platform.user(user_name), name)
+    platform.delete_job(user, name)
     click.echo(f"Deleted {name}.")
 
 
-@jobs.command("resume")
+@user_command(jobs, "resume")
 @click.argument("name")
-@click.option("--wait", is_flag=True, help="Run the queue here and follow the job until it ends.")
-@user_option
-@platform_command
-def resume(name: str, wait: bool, user_name: str) -> None:
+@_wait_option
+def resume(platform, user, name: str, wait: bool) -> None:
     """Queue a failed or cancelled job again; it continues after its last saved round."""
-    platform = get_platform()
-    job = platform.resume_job(platform.user(user_name), name)
+    job = platform.resume_job(user, name)
     done = job.resume_from or 0
     click.echo(f"{name} is queued again; it continues after round {done} of {job.rounds}." if done
                else f"{name} is queued again; no round had finished, so it starts from round 1.")  # fmt: skip
     if wait:
-        _follow(platform, platform.user(user_name), name)
+        _follow(platform, user, name)
 
 
-@jobs.command("share")
+@user_command(jobs, "share")
 @click.argument("name")
 @click.argument("readers", nargs=-1, required=True)
-@user_option
-@platform_command
-def share(name: str, readers: tuple[str, ...], user_name: str) -> None:
+def share(platform, user, name: str, readers: tuple[str, ...]) -> None:
     """Let READERS (platform users) see your job NAME: its progress, metrics, failure and global models, read-only."""
-    platform = get_platform()
-    job = platform.share_job(platform.user(user_name), name, readers)
-    click.echo(f"{name} is shared with {', '.join(job.shared_with)}.")
+    _say_shared_with(platform.share_job(user, name, readers))
 
 
-@jobs.command("unshare")
+@user_command(jobs, "unshare")
 @click.argument("name")
 @click.argument("reader")
-@user_option
-@platform_command
-def unshare(name: str, reader: str, user_name: str) -> None:
+def unshare(platform, user, name: str, reader: str) -> None:
     """Stop sharing your job NAME with READER."""
-    platform = get_platform()
-    job = platform.unshare_job(platform.user(user_name), name, reader)
-    click.echo(f"{name} is shared with {', '.join(job.shared_with) or 'nobody'}.")
+    _say_shared_with(platform.unshare_job(user, name, reader))
 
 
-@jobs.command("list")
+def _say_shared_with(job) -> None:
+    click.echo(f"{job.name} is shared with {', '.join(job.shared_with) or 'nobody'}.")
+
+
+@user_command(jobs, "list", json=True)
 @click.option("--mine", is_flag=True, help="Only your jobs.")
 @click.option("--state", "states", multiple=True, help="Only jobs in this state; repeat.")
-@user_option
-@json_option
-@platform_command
-def list_(mine: bool, states: tuple[str, ...], user_name: str, as_json: bool) -> None:
+def list_(platform, user, mine: bool, states: tuple[str, ...], as_json: bool) -> None:
     """The jobs you may read: your own and those shared with you (an admin: all)."""
-    platform = get_platform()
-    found = platform.jobs(platform.user(user_name), states=states or None, mine=mine)
-    if as_json:
-        return emit_json(found)
-    emit_table(
+    emit_records(
+        platform.jobs(user, states=states or None, mine=mine), as_json,
         ["job", "state", "owner", "model", "sites", "rounds", "created"],
-        [[j.name, j.state.value, j.owner, j.model or "(external)", len(j.sites), j.rounds, when(j.created_at)] for j in found],
-    )
+        lambda j: [j.name, j.state.value, j.owner, j.model or "(external)", len(j.sites), j.rounds, when(j.created_at)],
+    )  # fmt: skip
 
 
-@jobs.command("show")
+@user_command(jobs, "show", json=True)
 @click.argument("name")
-@user_option
-@json_option
-@platform_command
-def show(name: str, user_name: str, as_json: bool) -> None:
+def show(platform, user, name: str, as_json: bool) -> None:
     """A job: its settings, state history, progress and failure."""
-    platform = get_platform()
-    progress = platform.progress(platform.user(user_name), name)
+    progress = platform.progress(user, name)
     if as_json:
         return emit_json(progress)
     job = progress.job
@@ -177,18 +150,13 @@ def show(name: str, user_name: str, as_json: bool) -> None:
             click.echo(failure["trace"])
 
 
-@jobs.command("results")
+@user_command(jobs, "results", json=True)
 @click.argument("name")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write all metrics to this CSV.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the global model (.pt or .safetensors).")
 @click.option("--best", is_flag=True, help="With --model: the best global model instead of the last.")
-@user_option
-@json_option
-@platform_command
-def results(name: str, csv_path: Path | None, model_path: Path | None, best: bool, user_name: str, as_json: bool) -> None:
+def results(platform, user, name: str, csv_path: Path | None, model_path: Path | None, best: bool, as_json: bool) -> None:
     """Global/Local metrics per site and round; export them and the global model."""
-    platform = get_platform()
-    user = platform.user(user_name)
     if csv_path:
         platform.write_metrics_csv(user, name, csv_path)
         click.echo(f"Wrote {csv_path}.")
@@ -197,10 +165,8 @@ def results(name: str, csv_path: Path | None, model_path: Path | None, best: boo
         click.echo(f"Wrote {model_path}.")
     if csv_path or model_path:
         return
-    metrics = platform.metrics(user, name)
-    if as_json:
-        return emit_json(metrics)
-    emit_table(["round", "site", "kind", "metric", "value"], [[m.round, m.site, m.kind, m.metric, f"{m.value:.6g}"] for m in metrics])
+    emit_records(platform.metrics(user, name), as_json, ["round", "site", "kind", "metric", "value"],
+                 lambda m: [m.round, m.site, m.kind, m.metric, f"{m.value:.6g}"])  # fmt: skip
 
 
 def progress_lines(progress) -> list[str]:

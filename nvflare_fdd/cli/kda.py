@@ -10,23 +10,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from nvflare_fdd.cli.common import kda_option
 from nvflare_fdd.errors import ImportRowsError, KdaError
-from nvflare_fdd.kda import DATA_TYPES, DEFAULT_URL, URL_ENV_VAR, import_file, list_tables
+from nvflare_fdd.kda import DATA_TYPES, import_file, list_tables
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar  # what click.progressbar returns; click exports no public name for it
-
-_db_option = click.option(
-    "--kda",
-    "--db",
-    "url",
-    envvar=URL_ENV_VAR,
-    default=DEFAULT_URL,
-    show_default=True,
-    show_envvar=True,
-    help="KDA database: a SQLAlchemy URL, or a path ending in .db/.sqlite (--db is the same).",
-)
-
 
 @click.group()
 def kda() -> None:
@@ -34,7 +23,7 @@ def kda() -> None:
 
 
 @kda.command("import")
-@_db_option
+@kda_option
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--institution", help="Name of the institution the data belongs to.")
 @click.option(
@@ -43,7 +32,7 @@ def kda() -> None:
     help="CSV: data type of rows without a data_type value (default ADMET). "
     "Workbook: import only this sheet.",
 )
-def import_command(url: str, file: Path, institution: str | None, data_type: str | None) -> None:
+def import_command(kda: str, file: Path, institution: str | None, data_type: str | None) -> None:
     """Import FILE (.csv, or .xlsx with sheets ADMET and PK), all rows or none.
 
     Every problem in the file is listed with its row number (the header is row 1);
@@ -53,7 +42,7 @@ def import_command(url: str, file: Path, institution: str | None, data_type: str
     with _WriteProgress() as progress:
         try:
             summary = import_file(
-                url, file, institution=institution, data_type=data_type, progress=progress
+                kda, file, institution=institution, data_type=data_type, progress=progress
             )
         except KdaError as exc:  # ImportRowsError included: its message lists every problem
             raise click.ClickException(_error_text(exc)) from exc
@@ -66,12 +55,12 @@ def import_command(url: str, file: Path, institution: str | None, data_type: str
 
 
 @kda.command("tables")
-@_db_option
+@kda_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object {test_key: rows}.")
-def tables_command(url: str, as_json: bool) -> None:
+def tables_command(kda: str, as_json: bool) -> None:
     """List the tests in the KDA with their row counts."""
     try:
-        counts = list_tables(url)
+        counts = list_tables(kda)
     except KdaError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

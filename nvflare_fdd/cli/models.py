@@ -6,7 +6,18 @@ from pathlib import Path
 
 import click
 
-from nvflare_fdd.cli.platform_common import emit_json, emit_table, get_platform, json_option, platform_command, user_option, when
+from nvflare_fdd.cli.common import model_class_option, resolve_model_class
+from nvflare_fdd.cli.platform_common import (
+    confirmed_command,
+    emit_json,
+    emit_records,
+    emit_table,
+    get_platform,
+    platform_command,
+    user_command,
+    user_option,
+    when,
+)
 
 
 def _split(label: str) -> tuple[str, str]:
@@ -20,52 +31,40 @@ def models() -> None:
     """Register, list, edit and delete model bundles."""
 
 
-@models.command("register")
+@user_command(models, "register", json=True)
 @click.argument("bundle", type=click.Path(exists=True, path_type=Path))
-@click.option("--class", "class_name", required=True, help="The nn.Module class in model.py the server builds.")
+@model_class_option("--class")
 @click.option("--version", required=True, help="Version; class + version must be new across all users.")
 @click.option("--description", default="", help="What the model is for.")
 @click.option("--metric", "metric_names", multiple=True, metavar="NAME",
               help="A metric name evaluate() returns that is neither a common name (rmse, r2, accuracy, eval_loss, ...) "
                    "nor a literal key of its dict; only names known before a run leave a site. Repeat for each.")
-@user_option
-@json_option
-@platform_command
-def register(bundle: Path, class_name: str, version: str, description: str, metric_names: tuple[str, ...], user_name: str,
-             as_json: bool) -> None:  # fmt: skip
+def register(platform, user, bundle: Path, model_class: str | None, version: str, description: str,
+             metric_names: tuple[str, ...], as_json: bool) -> None:  # fmt: skip
     """Validate BUNDLE (folder or .zip) and register it as CLASS VERSION."""
-    platform = get_platform()
-    model = platform.register_model(platform.user(user_name), bundle, class_name, version, description, metric_names)
+    if model_class is None:
+        from nvflare_fdd.bundle import open_bundle
+
+        with open_bundle(bundle) as bundle_dir:
+            model_class = resolve_model_class(bundle_dir, None)
+    model = platform.register_model(user, bundle, model_class, version, description, metric_names)
     if as_json:
         return emit_json(model)
     click.echo(f"Registered {model.label} ({len(model.files)} files).")
 
 
-@models.command("list")
-@user_option
-@json_option
-@platform_command
-def list_(user_name: str, as_json: bool) -> None:
+@user_command(models, "list", json=True)
+def list_(platform, user, as_json: bool) -> None:
     """Your registered models (an admin: everyone's)."""
-    platform = get_platform()
-    found = platform.models(platform.user(user_name))
-    if as_json:
-        return emit_json(found)
-    emit_table(
-        ["model", "owner", "files", "updated", "description"],
-        [[m.label, m.owner, len(m.files), when(m.updated_at), m.description] for m in found],
-    )
+    emit_records(platform.models(user), as_json, ["model", "owner", "files", "updated", "description"],
+                 lambda m: [m.label, m.owner, len(m.files), when(m.updated_at), m.description])  # fmt: skip
 
 
-@models.command("show")
+@user_command(models, "show", json=True)
 @click.argument("model")
-@user_option
-@json_option
-@platform_command
-def show(model: str, user_name: str, as_json: bool) -> None:
+def show(platform, user, model: str, as_json: bool) -> None:
     """One of your models (CLASS:VERSION) and its files."""
-    platform = get_platform()
-    record = platform.model(platform.user(user_name), *_split(model))
+    record = platform.model(user, *_split(model))
     if as_json:
         return emit_json(record)
     click.echo(f"{record.label}  owner {record.owner}  updated {when(record.updated_at)}")
@@ -95,28 +94,17 @@ def update(model: str, bundle: Path | None, description: str | None, user_name: 
     click.echo(f"Updated {model}.")
 
 
-@models.command("delete")
-@click.argument("model")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@user_option
-@platform_command
-def delete(model: str, yes: bool, user_name: str) -> None:
+@confirmed_command(models, "delete", "model", "Delete {} for good? This cannot be undone")
+def delete(platform, user, model: str) -> None:
     """Delete a model (CLASS:VERSION) and its files. This cannot be undone."""
-    if not yes:
-        click.confirm(f"Delete {model} for good? This cannot be undone", abort=True)
-    platform = get_platform()
-    platform.delete_model(platform.user(user_name), *_split(model))
+    platform.delete_model(user, *_split(model))
     click.echo(f"Deleted {model}.")
 
 
-@models.command("download")
+@user_command(models, "download")
 @click.argument("model")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@user_option
-@platform_command
-def download(model: str, folder: Path, user_name: str) -> None:
+def download(platform, user, model: str, folder: Path) -> None:
     """Write one of your models' files (CLASS:VERSION) into FOLDER."""
-    platform = get_platform()
-    platform.export_model(platform.user(user_name), *_split(model), folder)
+    platform.export_model(user, *_split(model), folder)
     click.echo(f"Wrote {model} to {folder}.")
-

@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING
 import click
 
 from nvflare_fdd.bundle.contract import format_size
-from nvflare_fdd.cli.platform_common import emit_json, emit_table, get_platform, json_option, platform_command, user_option, when
+from nvflare_fdd.cli.platform_common import (
+    confirmed_command,
+    emit_json,
+    emit_records,
+    emit_table,
+    get_platform,
+    json_option,
+    platform_command,
+    user_command,
+    when,
+)
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar  # what click.progressbar returns; click exports no public name for it
@@ -25,23 +35,19 @@ def pretrained() -> None:
     """
 
 
-@pretrained.command("add")
+@user_command(pretrained, "add", json=True)
 @click.argument("name")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@user_option
-@json_option
-@platform_command
-def add(name: str, path: Path, user_name: str, as_json: bool) -> None:
+def add(platform, user, name: str, path: Path, as_json: bool) -> None:
     """Add the folder or file PATH to the store as NAME (letters, digits, '.', '_', '-')."""
     from nvflare_fdd.pretrained.manifest import check_name, scan_source
 
-    platform = get_platform()
     check_name(name)
     found = scan_source(path, platform.config.pretrained_max_bytes)
     for skipped in found.skipped:
         click.echo(f"left out {skipped} (not part of the model)", err=True)
     with _Progress(len(found.files), found.size) as progress:
-        model = platform.add_pretrained(platform.user(user_name), name, path, progress=progress)
+        model = platform.add_pretrained(user, name, path, progress=progress)
     if as_json:
         return emit_json(model)
     click.echo(f"Added {model.name}: {len(model.files)} file(s), {format_size(model.size)} (content {model.digest[:12]}).")
@@ -52,13 +58,8 @@ def add(name: str, path: Path, user_name: str, as_json: bool) -> None:
 @platform_command
 def list_(as_json: bool) -> None:
     """Every model in the store."""
-    found = get_platform().pretrained_models()
-    if as_json:
-        return emit_json(found)
-    emit_table(
-        ["name", "kind", "files", "size", "owner", "added"],
-        [[m.name, m.kind, len(m.files), format_size(m.size), m.owner, when(m.created_at)] for m in found],
-    )
+    emit_records(get_platform().pretrained_models(), as_json, ["name", "kind", "files", "size", "owner", "added"],
+                 lambda m: [m.name, m.kind, len(m.files), format_size(m.size), m.owner, when(m.created_at)])  # fmt: skip
 
 
 @pretrained.command("show")
@@ -75,17 +76,10 @@ def show(name: str, as_json: bool) -> None:
     emit_table(["file", "bytes", "sha256"], [[f.path, f.size, f.sha256] for f in model.files])
 
 
-@pretrained.command("remove")
-@click.argument("name")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@user_option
-@platform_command
-def remove(name: str, yes: bool, user_name: str) -> None:
+@confirmed_command(pretrained, "remove", "name", "Remove pretrained model {} from the store?")
+def remove(platform, user, name: str) -> None:
     """Remove NAME from the store (its owner or an admin). Jobs that ask for it afterwards fail, naming it."""
-    if not yes:
-        click.confirm(f"Remove pretrained model {name} from the store?", abort=True)
-    platform = get_platform()
-    platform.remove_pretrained(platform.user(user_name), name)
+    platform.remove_pretrained(user, name)
     click.echo(f"Removed {name}.")
 
 

@@ -13,6 +13,7 @@ from nvflare_fdd.cli.common import (
     checked_bundle,
     checked_environment,
     env_backend_options,
+    model_class_option,
     resolve_model_class,
 )
 
@@ -37,7 +38,7 @@ def parse_site(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True, help="Federated rounds.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for metrics.csv, progress.json and the global model.")
-@click.option("--model-class", default=None, help="Class the server builds [default: the only nn.Module in model.py].")
+@model_class_option()
 @click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Stop the run after this many seconds.")
 @click.option("--metric", "metric_names", multiple=True, metavar="NAME",
               help="A metric name evaluate() returns that is neither a common name nor a literal key of its dict "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nvflare_fdd.cli.platform_common import emit_json, emit_table, get_platform, json_option, platform_command, when
+from nvflare_fdd.cli.platform_common import emit_records, get_platform, json_option, platform_command, when
 
 
 @click.group()
@@ -30,7 +30,5 @@ def add(name: str, admin: bool, password: str) -> None:
 @platform_command
 def list_(as_json: bool) -> None:
     """All users."""
-    found = get_platform().storage.list_users()
-    if as_json:
-        return emit_json(found)
-    emit_table(["user", "admin", "created"], [[u.name, "yes" if u.is_admin else "", when(u.created_at)] for u in found])
+    emit_records(get_platform().storage.list_users(), as_json, ["user", "admin", "created"],
+                 lambda u: [u.name, "yes" if u.is_admin else "", when(u.created_at)])  # fmt: skip

@@ -8,16 +8,13 @@ from pathlib import Path
 import click
 
 from nvflare_fdd.bundle import inspect_bundle
+from nvflare_fdd.cli.common import model_class_option
 from nvflare_fdd.errors import BundleError
 
 
 @click.command()
 @click.argument("bundle", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--model-class",
-    metavar="NAME",
-    help="Class name the model is registered with; model.py must define it as an nn.Module.",
-)
+@model_class_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def validate(bundle: Path, model_class: str | None, as_json: bool) -> None:
     """Check BUNDLE (a folder or a .zip) against the bundle contract.

@@ -51,7 +51,28 @@ def _frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
     return copied
 
 
-class FLScaffold:
+class _OnePerProcess:
+    """One instance per class and process: the first construction sets it up (``_setup``), later ones return it."""
+
+    _instance: _OnePerProcess | None = None
+
+    def __new__(cls, *args: Any):
+        if cls._instance is None:
+            instance = super().__new__(cls)
+            instance._setup(*args)
+            cls._instance = instance
+        return cls._instance
+
+    def _setup(self, *args: Any) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def reset(cls) -> None:
+        """Forget the instance (a new job in the same process starts afresh)."""
+        cls._instance = None
+
+
+class FLScaffold(_OnePerProcess):
     """SCAFFOLD's control variates around NVFlare's ``PTScaffoldHelper``; one per process."""
 
     _instance: FLScaffold | None = None
@@ -61,20 +82,14 @@ class FLScaffold:
     curr_lr: float | None
 
     def __new__(cls, model: torch.nn.Module):
-        if cls._instance is None:
-            instance = super().__new__(cls)
-            instance.scaffold_helper = PTScaffoldHelper()
-            instance.scaffold_helper.init(model)
-            instance.global_model = None
-            instance.steps = None
-            instance.curr_lr = None
-            cls._instance = instance
-        return cls._instance
+        return super().__new__(cls, model)
 
-    @classmethod
-    def reset(cls) -> None:
-        """Forget the instance (a new job in the same process starts with fresh controls)."""
-        cls._instance = None
+    def _setup(self, model: torch.nn.Module) -> None:
+        self.scaffold_helper = PTScaffoldHelper()
+        self.scaffold_helper.init(model)
+        self.global_model = None
+        self.steps = None
+        self.curr_lr = None
 
     def set_global(self, model: torch.nn.Module) -> None:
         """Keep a frozen copy of the model as received: the reference of this round's control update."""
@@ -123,7 +138,7 @@ class FLScaffold:
         return {"NUM_STEPS_CURRENT_ROUND": self.steps, SCAFFOLD_CTRL_DIFF: self.scaffold_helper.get_delta_controls()}
 
 
-class FLFedProx:
+class FLFedProx(_OnePerProcess):
     """FedProx's proximal term around NVFlare's ``PTFedProxLoss``; one per process."""
 
     _instance: FLFedProx | None = None
@@ -132,17 +147,12 @@ class FLFedProx:
     global_model: torch.nn.Module | None
 
     def __new__(cls, fedproxloss_mu: float | None = None):
-        if cls._instance is None:
-            instance = super().__new__(cls)
-            instance.fedproxloss_mu = runtime.current().fedprox_mu if fedproxloss_mu is None else float(fedproxloss_mu)
-            instance.criterion_prox = instance.fedprox_init()
-            instance.global_model = None
-            cls._instance = instance
-        return cls._instance
+        return super().__new__(cls, fedproxloss_mu)
 
-    @classmethod
-    def reset(cls) -> None:
-        cls._instance = None
+    def _setup(self, fedproxloss_mu: float | None) -> None:
+        self.fedproxloss_mu = runtime.current().fedprox_mu if fedproxloss_mu is None else float(fedproxloss_mu)
+        self.criterion_prox = self.fedprox_init()
+        self.global_model = None
 
     def fedprox_init(self) -> PTFedProxLoss | None:
         return PTFedProxLoss(mu=self.fedproxloss_mu) if self.fedproxloss_mu > 0 else None

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from nvflare_fdd import env_vars
 from nvflare_fdd.errors import KdaError
 from nvflare_fdd.kda.schema import Base, Measurement
+from nvflare_fdd.platform.db import session_scope as transaction
 
 #: Environment variable that names the KDA database when no URL is given.
 URL_ENV_VAR = env_vars.KDA_URL
@@ -84,16 +85,9 @@ def engine_scope(url: str | None = None) -> Iterator[Engine]:
         engine.dispose()
 
 
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """Yield a session that commits on success, rolls back on any error, and closes."""
-    with Session(engine) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+def session_scope(engine: Engine) -> AbstractContextManager[Session]:
+    """A session that commits on success, rolls back on any error, and closes (the platform database's scope)."""
+    return transaction(sessionmaker(engine))
 
 
 def count_by_test(session: Session) -> list[tuple[str, int]]:

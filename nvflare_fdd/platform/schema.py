@@ -93,13 +93,20 @@ class ModelRow(PlatformBase):
     label_key: Mapped[str | None] = mapped_column(String(200))
 
 
-class ModelFileRow(PlatformBase):
-    __tablename__ = "model_files"
+class _BlobFile:
+    """A named file whose content is a blob; each table keys it by its owner's id first, then by ``name``."""
 
-    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"))
     size: Mapped[int] = mapped_column(Integer)
+
+
+class ModelFileRow(_BlobFile, PlatformBase):
+    """A registered model's files."""
+
+    __tablename__ = "model_files"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
 
 
 class SiteGroupRow(PlatformBase):
@@ -222,15 +229,12 @@ class MetricRow(PlatformBase):
     value: Mapped[float] = mapped_column(Float)
 
 
-class ArtefactRow(PlatformBase):
+class ArtefactRow(_BlobFile, PlatformBase):
     """A job's result files: the global models."""
 
     __tablename__ = "artefacts"
 
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    name: Mapped[str] = mapped_column(String(255), primary_key=True)
-    blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"))
-    size: Mapped[int] = mapped_column(Integer)
 
 
 class PretrainedModelRow(PlatformBase):

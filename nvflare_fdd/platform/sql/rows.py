@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -9,10 +11,17 @@ from nvflare_fdd.platform.errors import NotFound
 from nvflare_fdd.platform.records import Job, JobEvent, JobState, Model, ModelFile, User
 from nvflare_fdd.platform.schema import JobEventRow, JobRow, JobShareRow, ModelFileRow, ModelRow, UserRow
 
+_Named = TypeVar("_Named", UserRow, JobRow)
+
+
+def _named_row(session: Session, row_type: type[_Named], name: str, for_update: bool) -> _Named | None:
+    """The row of ``row_type`` called ``name`` (locked for the transaction with ``for_update``), or None."""
+    query = select(row_type).where(row_type.name == name)
+    return session.scalars(query.with_for_update() if for_update else query).first()
+
 
 def user_row(session: Session, name: str, for_update: bool = False) -> UserRow:
-    query = select(UserRow).where(UserRow.name == name)
-    row = session.scalars(query.with_for_update() if for_update else query).first()
+    row = _named_row(session, UserRow, name, for_update)
     if row is None:
         raise NotFound(f"no user named {name!r}", code="user.not_found", params={"name": name})
     return row
@@ -40,8 +49,7 @@ def model_record(session: Session, row: ModelRow) -> Model:
 
 
 def job_row(session: Session, name: str, for_update: bool = False) -> JobRow:
-    query = select(JobRow).where(JobRow.name == name)
-    row = session.scalars(query.with_for_update() if for_update else query).first()
+    row = _named_row(session, JobRow, name, for_update)
     if row is None:
         raise NotFound(f"no job named {name!r}; see `fdd jobs list`", code="job.not_found", params={"name": name})
     return row

@@ -12,8 +12,6 @@ from alembic import op
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -86,24 +84,8 @@ def upgrade() -> None:
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_jobs_state'), ['state'], unique=False)
 
-    op.create_table('model_files',
-    sa.Column('model_id', sa.Integer(), nullable=False),
-    sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('blob_id', sa.Integer(), nullable=False),
-    sa.Column('size', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['blob_id'], ['blobs.id'], ),
-    sa.ForeignKeyConstraint(['model_id'], ['models.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('model_id', 'name')
-    )
-    op.create_table('artefacts',
-    sa.Column('job_id', sa.Integer(), nullable=False),
-    sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('blob_id', sa.Integer(), nullable=False),
-    sa.Column('size', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['blob_id'], ['blobs.id'], ),
-    sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('job_id', 'name')
-    )
+    _create_blob_files('model_files', 'model_id', 'models')
+    _create_blob_files('artefacts', 'job_id', 'jobs')
     op.create_table('job_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('job_id', sa.Integer(), nullable=False),
@@ -143,6 +125,19 @@ def upgrade() -> None:
     sa.Column('value', sa.Float(), nullable=False),
     sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('job_id', 'round', 'site', 'kind', 'metric')
+    )
+
+
+def _create_blob_files(table: str, owner_column: str, owner_table: str) -> None:
+    """A table of named files whose contents are blobs (``schema._BlobFile``), keyed by their owner's id and name."""
+    op.create_table(table,
+    sa.Column(owner_column, sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('blob_id', sa.Integer(), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['blob_id'], ['blobs.id'], ),
+    sa.ForeignKeyConstraint([owner_column], [f'{owner_table}.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint(owner_column, 'name')
     )
 
 
