@@ -1,420 +1,67 @@
-"""Labels of the web UI in Korean (the default, as in the K-MELLODDY guide) and English."""
+"""Labels of the web UI in Korean (the default, as in the K-MELLODDY guide) and English.
+
+The words are gettext catalogues, ``locale/<language>/LC_MESSAGES/<domain>.po``: ``labels`` (msgid: the key the
+templates, views and scripts ask for) and ``messages`` (msgid: the platform's code, see ``messages.py``). Each is
+read once, when first asked for.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from functools import cache
+from importlib import resources
+
+from babel.messages.pofile import read_po
 
 LANGUAGES = ("ko", "en")
 DEFAULT_LANGUAGE = "ko"
 
-# key -> (Korean, English)
-LABELS: dict[str, tuple[str, str]] = {
-    "app.title": ("FDD 연합학습 플랫폼", "FDD federated learning platform"),
-    "nav.password": ("비밀번호 변경", "Change password"),
-    "nav.menu": ("메뉴", "Menu"),
-    # account
-    "account.password_title": ("비밀번호 변경", "Change password"),
-    "account.current": ("현재 비밀번호", "Current password"),
-    "account.new": ("새 비밀번호", "New password"),
-    "account.repeat": ("새 비밀번호 확인", "Repeat the new password"),
-    "account.submit": ("비밀번호 변경", "Change password"),
-    "account.help": (
-        "비밀번호를 바꾸면 이 계정의 다른 모든 로그인 세션이 종료됩니다",
-        "Changing the password signs this account out everywhere else",
-    ),
-    "account.password_changed": ("비밀번호를 바꿨습니다. 다른 세션은 모두 종료되었습니다", "Password changed; every other session was signed out"),
-    "common.max_n": ("최대 {n}자", "at most {n} characters"),
-    "common.used_by": ("사용 중인 작업", "Used by jobs"),
-    "nav.data": ("데이터 정보", "Data information"),
-    "nav.models": ("AI Model 관리", "AI models"),
-    "nav.jobs": ("연합학습 작업 관리", "Federated jobs"),
-    "nav.signout": ("로그아웃", "Sign out"),
-    "nav.admin": ("관리자", "admin"),
-    "lang.switch": ("English", "한국어"),
-    # sign-in
-    "signin.title": ("로그인", "Sign in"),
-    "signin.user": ("사용자 이름", "User name"),
-    "signin.password": ("비밀번호", "Password"),
-    "signin.submit": ("로그인", "Sign in"),
-    "signin.failed": ("사용자 이름 또는 비밀번호가 올바르지 않습니다", "Wrong user name or password"),
-    "signin.no_users": (
-        "아직 계정이 없습니다. 플랫폼 관리자에게 계정을 요청하세요",
-        "No accounts yet: ask the platform's operator to create one",
-    ),
-    "signin.required": ("로그인이 필요합니다", "Please sign in"),
-    # common
-    "common.owner": ("소유자", "Owner"),
-    "common.created": ("등록 시간", "Created"),
-    "common.updated": ("수정 시간", "Updated"),
-    "common.description": ("설명", "Description"),
-    "common.actions": ("관리", "Actions"),
-    "common.edit": ("수정", "Edit"),
-    "common.delete": ("삭제", "Delete"),
-    "common.save": ("저장", "Save"),
-    "common.cancel": ("취소", "Cancel"),
-    "common.confirm": ("확인", "Confirm"),
-    "common.close": ("닫기", "Close"),
-    "common.none": ("없음", "none"),
-    "common.new": ("신규등록", "New"),
-    "common.forbidden": ("권한이 없습니다", "Not allowed"),
-    "common.error": ("오류", "Error"),
-    "common.back": ("돌아가기", "Back"),
-    "common.yes": ("예", "yes"),
-    "common.no": ("아니오", "no"),
-    # data information
-    "data.title": ("데이터 정보", "Data information"),
-    "data.intro": (
-        "연합학습에 사용할 데이터의 통계정보를 확인하는 페이지입니다",
-        "Statistics of the data available for federated learning",
-    ),
-    "data.institution": ("기관 선택", "Institution"),
-    "data.test": ("실험 데이터 항목", "Test"),
-    "data.all_tests": ("전체", "All tests"),
-    "data.level": ("Level 설정", "Level"),
-    "data.level1": ("Level 1 : Test", "Level 1: Test"),
-    "data.level2": ("Level 2 : Test Type", "Level 2: Test Type"),
-    "data.level3": ("Level 3 : Measurement Type", "Level 3: Measurement Type"),
-    "data.level4": ("Level 4 : Test Subject", "Level 4: Test Subject"),
-    "data.item": ("항목", "Item"),
-    "data.count": ("데이터 수", "Count"),
-    "data.censored": ("부등호 값 수", "Censored"),
-    "data.censored_help": (
-        "측정 관계가 <, >, <=, >= 인 값의 수 (평균, 최소, 최대, 중앙값에서 제외)",
-        "Values given as <, >, <= or >= (left out of the mean, min, max and median)",
-    ),
-    "data.too_few": (
-        "값이 기관의 최소 집계 단위보다 적어 통계를 표시하지 않습니다",
-        "Fewer values than the site's minimum cell size: no statistics shown",
-    ),
-    "data.mean": ("평균", "Mean"),
-    "data.min": ("최소", "Min"),
-    "data.max": ("최대", "Max"),
-    "data.median": ("중앙값", "Median"),
-    "data.computed": ("집계 시간", "Computed"),
-    "data.empty": (
-        "아직 통계정보가 없습니다 — 관리자가 데이터 정보를 새로 고치면 표시됩니다",
-        "No statistics yet — they appear once an admin refreshes the data information",
-    ),
-    "data.unknown": ("(없음)", "(none)"),
-    "data.bucket_note": (
-        "데이터 수는 0개, 100개 이하, 100~1000개, 1000개 이상 4가지 범주로만 표시합니다",
-        "Counts are shown only as four buckets: 0, ≤100, 100–1000, >1000",
-    ),
-    # models
-    "models.title": ("AI Model 관리", "AI models"),
-    "models.intro": (
-        "연합학습에 사용할 모델과 학습용 코드파일을 관리하는 페이지입니다",
-        "Models and training code for federated learning",
-    ),
-    "models.name": ("AI 모델명", "AI model"),
-    "models.class": ("모델 클래스 이름", "Model class name"),
-    "models.class_help": (
-        "model.py에 작성된 학습할 모델 클래스 명 (PyTorch nn.Module)",
-        "The nn.Module class in model.py the platform trains",
-    ),
-    "models.version": ("버전", "Version"),
-    "models.version_help": ("클래스명 + 버전은 전체 사용자에서 유일해야 합니다", "Class + version must be new across all users"),
-    "models.summary": ("학습 개요", "Description"),
-    "models.files": ("파일", "Files"),
-    "models.drop": (
-        "학습할 파일이나 번들 폴더를 여기에 끌어다 놓거나 클릭하여 선택하세요 "
-        "(model.py, data.py, train_eval.py, requirements.txt, config.yaml, 가중치, 또는 .zip)",
-        "Drop the bundle's files or its folder here, or click to choose files "
-        "(model.py, data.py, train_eval.py, requirements.txt, config.yaml, weights, or a .zip)",
-    ),
-    "models.edit_files": ("새 파일을 올리면 모든 파일이 교체됩니다 (선택)", "Uploading files replaces all of them (optional)"),
-    "models.register": ("모델 등록", "Register model"),
-    "jobs.algorithm": ("집계 알고리즘", "Algorithm"),
-    "jobs.algorithm_help": (
-        "FedProx와 SCAFFOLD는 번들의 controller_manager (FLFedProx, FLScaffold)를 사용합니다.",
-        "FedProx and SCAFFOLD use the bundle's controller_manager (FLFedProx, FLScaffold).",
-    ),
-    "jobs.fedprox_mu": ("FedProx μ", "FedProx μ"),
-    "jobs.local_baseline": ("기관별 단독 학습 비교", "Local-only baseline per site"),
-    "jobs.local_baseline_help": (
-        "각 기관이 초기 모델을 자기 데이터로만(연합 없이) 함께 학습해, 연합학습이 기관에 주는 효과를 비교합니다. "
-        "기관의 학습 시간이 늘어납니다.",
-        "Each site also trains the initial model on its own data alone (no federation), to compare what the "
-        "federation gives it. Training at the sites takes longer.",
-    ),
-    "algorithm.fedavg": ("FedAvg (표본 가중 평균)", "FedAvg (sample-weighted)"),
-    "algorithm.fedprox": ("FedProx", "FedProx"),
-    "algorithm.scaffold": ("SCAFFOLD", "SCAFFOLD"),
-    "job.shared_with": ("공유 대상", "Shared with"),
-    "job.share_with": ("읽기 전용으로 공유할 사용자", "Share read-only with"),
-    "job.share": ("공유", "Share"),
-    "job.share_placeholder": ("사용자 이름 (쉼표로 구분)", "user names, comma separated"),
-    "job.unsandboxed": (
-        "샌드박스 없이 사용자 코드를 실행한 기관 (기관이 샌드박스를 껐습니다)",
-        "Sites that ran the user code without the sandbox (the site turned it off)",
-    ),
-    "models.metric_names": ("추가 metric 이름 (선택)", "Extra metric names (optional)"),
-    "models.metric_names_help": (
-        "evaluate()가 반환하는 이름 중 일반 이름(rmse, r2, accuracy, eval_loss …)도, evaluate()가 반환하는 딕셔너리에 그대로 쓴 키도 아닌 것. "
-        "실행 전에 알려진 이름만 기관 밖으로 나갑니다.",
-        "Names evaluate() returns that are neither common ones (rmse, r2, accuracy, eval_loss …) nor literal keys of its "
-        "dict. Only names known before a run leave a site.",
-    ),
-    "models.edit_title": ("모델 수정", "Edit model"),
-    "models.new_title": ("신규 모델 등록", "Register a model"),
-    "models.delete_confirm": (
-        "이 모델을 삭제하시겠습니까? 삭제 후 복구가 불가능합니다.",
-        "Delete this model? This cannot be undone.",
-    ),
-    "models.problems": (
-        "번들 검증에 실패했습니다. 각 파일의 문제를 확인하세요",
-        "The bundle failed validation; see each file's problems",
-    ),
-    "models.missing_file": ("(업로드되지 않음)", "(not uploaded)"),
-    "models.empty": ("등록된 모델이 없습니다", "No models yet"),
-    "models.uploading": ("검증 중…", "Validating…"),
-    "models.remove_file": ("제거", "Remove"),
-    "models.line": ("줄", "line"),
-    "models.pick_folder": ("번들 폴더 선택", "Choose the bundle's folder"),
-    # the pretrained-model store, on the models page
-    "pretrained.title": ("사전학습 모델 저장소", "Pretrained-model store"),
-    "pretrained.intro": (
-        "사용자 코드에서 model_manager.download_model(이름)으로 불러오는 사전학습 모델입니다. 모든 사용자가 함께 "
-        "사용하며, 각 기관은 작업이 처음 요청할 때 NVFlare를 통해 받습니다. Hugging Face 모델 폴더 또는 파일 하나를 올리세요.",
-        "Pretrained models user code loads with model_manager.download_model(name), shared by every user; each site "
-        "receives one through NVFlare the first time a job asks. Upload a Hugging Face model folder or one file.",
-    ),
-    "pretrained.name": ("이름", "Name"),
-    "pretrained.name_help": (
-        "영문, 숫자, '.', '_', '-' (예: chemberta-77M). 전체 사용자에서 유일해야 합니다",
-        "Letters, digits, '.', '_', '-' (e.g. chemberta-77M); new across all users",
-    ),
-    "pretrained.kind": ("형태", "Kind"),
-    "pretrained.kind_folder": ("폴더", "folder"),
-    "pretrained.kind_file": ("파일", "file"),
-    "pretrained.size": ("크기", "Size"),
-    "pretrained.add": ("사전학습 모델 올리기", "Upload a pretrained model"),
-    "pretrained.upload": ("올리기", "Upload"),
-    "pretrained.choose_folder": ("폴더 선택", "Choose a folder"),
-    "pretrained.choose_file": ("파일 선택", "Choose a file"),
-    "pretrained.files_chosen": ("개 파일", "file(s)"),
-    "pretrained.empty": ("저장소에 사전학습 모델이 없습니다", "The store has no pretrained models yet"),
-    "pretrained.nothing": ("올릴 폴더나 파일을 선택하세요", "Choose a folder or a file to upload"),
-    "pretrained.uploading": ("올리는 중…", "Uploading…"),
-    "pretrained.storing": ("저장 중… (큰 모델은 몇 분 걸립니다)", "Storing… (a large model takes minutes)"),
-    "pretrained.remove_confirm": (
-        "저장소에서 이 모델을 삭제하시겠습니까? 이후 이 모델을 요청하는 작업은 실패합니다.",
-        "Remove this model from the store? Jobs that ask for it afterwards will fail.",
-    ),
-    # jobs
-    "jobs.title": ("연합학습 작업 관리", "Federated jobs"),
-    "jobs.intro": (
-        "사전에 등록한 모델을 사용하여 연합학습 작업을 생성하고 관리하는 페이지입니다",
-        "Create and manage federated jobs with registered models",
-    ),
-    "jobs.name": ("연합학습 작업명", "Job name"),
-    "jobs.name_rule": (
-        "영문, 숫자, 언더바(_)만 사용 가능 (한글, 특수문자, 공백 제한)",
-        "English letters, digits and _ only (no Korean, symbols or spaces)",
-    ),
-    "jobs.name_ok": ("사용 가능한 이름입니다", "This name is available"),
-    "jobs.name_bad": ("영문, 숫자, 언더바(_) 외의 문자가 있습니다", "Use only English letters, digits and _"),
-    "jobs.name_taken": ("이미 존재하는 작업명입니다", "A job with this name exists"),
-    "jobs.model": ("AI 모델명", "AI model"),
-    "jobs.choose_model": ("모델 선택", "Choose a model"),
-    "jobs.sites_count": ("기관수", "Sites"),
-    "jobs.state": ("진행상태", "State"),
-    "jobs.rounds": ("Round 횟수", "Rounds"),
-    "jobs.sites": ("기관 목록", "Sites"),
-    "jobs.group": ("선택그룹", "Site groups"),
-    "jobs.group_choose": ("북마크 선택", "Choose a saved group"),
-    "jobs.group_name": ("북마크 제목", "Group name"),
-    "jobs.group_save": ("선택그룹 저장", "Save group"),
-    "jobs.group_delete": ("그룹 삭제", "Delete group"),
-    "jobs.create": ("작업 생성", "Create job"),
-    "jobs.new_title": ("신규 연합학습 작업", "New federated job"),
-    "jobs.start_confirm": ("이 연합학습 작업을 시작하시겠습니까?", "Start this federated job?"),
-    "jobs.empty": ("연합학습 작업이 없습니다", "No jobs yet"),
-    "jobs.no_models": ("먼저 AI 모델을 등록하세요", "Register a model first"),
-    # states (the guide's labels)
-    "state.ready": ("학습시작", "Start"),
-    "state.queued": ("학습대기", "Queued"),
-    "state.running": ("학습진행", "Running"),
-    "state.cancelled": ("작업취소", "Cancelled"),
-    "state.failed": ("작업실패", "Failed"),
-    "state.completed": ("결과보기", "Results"),
-    "state.ready_label": ("시작 대기", "Ready"),
-    "state.ready_name": ("시작 대기", "ready"),
-    "state.queued_name": ("학습대기", "queued"),
-    "state.running_name": ("학습진행", "running"),
-    "state.completed_name": ("완료", "completed"),
-    "state.failed_name": ("작업실패", "failed"),
-    "state.cancelled_name": ("작업취소", "cancelled"),
-    "state.deleted_name": ("삭제", "deleted"),
-    "job.delete": ("작업 삭제", "Delete job"),
-    "job.delete_confirm": (
-        "이 작업과 그 결과(성능지표, 글로벌 모델)를 삭제하시겠습니까? 삭제 후 복구가 불가능합니다.",
-        "Delete this job and its results (metrics, global models)? This cannot be undone.",
-    ),
-    "job.deleted": ("삭제되었습니다", "deleted"),
-    "job.env": ("환경", "environment"),
-    "job.setup": ("설정 완료", "set up"),
-    "job.site_server": ("서버", "server"),
-    "job.site_platform": ("플랫폼", "platform"),
-    "job.no_model": ("(모델이 삭제됨)", "(model deleted)"),
-    "job.live_note": ("자동으로 갱신됩니다", "Updates live"),
-    "job.history_when": ("시각", "When"),
-    "job.history_change": ("상태 변경", "Change"),
-    "job.history_reason": ("사유", "Reason"),
-    "phase.900": ("환경 생성", "environment"),
-    "phase.1000": ("설정", "config"),
-    "phase.2000": ("데이터 다운로드", "data download"),
-    "phase.2001": ("데이터 로더", "data loader"),
-    "phase.3000": ("모델 로더", "model loader"),
-    "phase.4000": ("모델 수신", "receive"),
-    "phase.4001": ("가중치 로드", "load weights"),
-    "phase.5000": ("Global 평가", "global eval"),
-    "phase.6000": ("학습", "train"),
-    "phase.7000": ("Local 평가", "local eval"),
-    "phase.8000": ("결과 전송", "send"),
-    "phase.submit": ("작업 제출", "submit"),
-    "phase.interrupted": ("중단", "interrupted"),
-    "phase.site lost": ("기관 연결 끊김", "site lost"),
-    "chart.robust": ("1 Round 이상치 제외한 범위", "Range without round-1 outliers"),
-    "chart.table": ("값 표", "Values"),
-    "chart.value": ("값", "Value"),
-    "chart.kind": ("구분", "Kind"),
-    "metric.rmse": ("RMSE (평균 제곱근 오차)", "RMSE (root mean squared error)"),
-    "metric.mse": ("MSE (평균 제곱 오차)", "MSE (mean squared error)"),
-    "metric.mae": ("MAE (평균 절대 오차)", "MAE (mean absolute error)"),
-    "metric.r2": ("R² (결정계수)", "R² (coefficient of determination)"),
-    "metric.accuracy": ("정확도", "Accuracy"),
-    "metric.auroc": ("AUROC", "AUROC"),
-    "metric.auprc": ("AUPRC", "AUPRC"),
-    "metric.roc_auc": ("ROC AUC", "ROC AUC"),
-    "metric.f1": ("F1 점수", "F1 score"),
-    "metric.precision": ("정밀도", "Precision"),
-    "metric.recall": ("재현율", "Recall"),
-    "metric.loss": ("손실", "Loss"),
-    "metric.eval_loss": ("평가 손실", "Evaluation loss"),
-    "metric.train_loss": ("학습 손실", "Training loss"),
-    "metric.pearson": ("피어슨 상관계수", "Pearson correlation"),
-    "metric.spearman": ("스피어만 상관계수", "Spearman correlation"),
-    "data.refresh": ("데이터 정보 새로 고침", "Refresh data information"),
-    "data.refresh_started": ("데이터 정보를 새로 고치는 중입니다", "Refreshing the data information"),
-    "data.refresh_running": ("각 기관의 통계를 다시 집계하는 중…", "Collecting every site's statistics again…"),
-    "data.refresh_done": ("새로 고침을 마쳤습니다", "Refreshed"),
-    "data.refresh_failed": ("새로 고침에 실패했습니다 (서버 로그 참고)", "The refresh failed (see the server's log)"),
-    "data.refresh_failed_sites": ("통계를 보내지 않은 기관", "Sites that sent no statistics"),
-    "models.delete_blocked": (
-        "이 모델을 사용하는 작업이 있어 삭제할 수 없습니다. 먼저 그 작업들을 삭제하세요",
-        "Jobs use this model: delete them first",
-    ),
-    "models.pretrained_slot": ("사전학습 모델", "Pretrained models"),
-    "error.title_400": ("요청을 처리할 수 없습니다", "The request could not be carried out"),
-    "error.title_403": ("권한이 없습니다", "Not allowed"),
-    "error.title_404": ("찾을 수 없습니다", "Not found"),
-    "error.title_409": ("지금은 할 수 없는 작업입니다", "Not possible now"),
-    "error.title_413": ("업로드가 너무 큽니다", "The upload is too large"),
-    "error.title_429": ("잠시 후 다시 시도하세요", "Try again later"),
-    "error.title_500": ("서버 오류", "Server error"),
-    "error.title_503": ("일시적으로 사용할 수 없습니다", "Temporarily unavailable"),
-    "error.storage_unavailable": (
-        "플랫폼 데이터베이스에 연결할 수 없습니다. 잠시 후 다시 시도하세요",
-        "The platform's database cannot be reached; try again in a moment",
-    ),
-    "error.http_400": ("잘못된 요청입니다", "Bad request"),
-    "error.http_403": ("권한이 없습니다", "Not allowed"),
-    "error.http_405": ("이 주소에서는 할 수 없는 요청입니다", "This address does not take that request"),
-    "error.http_500": ("서버에서 오류가 났습니다. 관리자에게 문의하세요", "The server failed; ask an admin"),
-    # job information
-    "job.tab_info": ("기본정보", "Basic information"),
-    "job.tab_progress": ("진행현황", "Progress"),
-    "job.tab_results": ("성능 및 결과", "Performance and results"),
-    "job.stop": ("학습 중지", "Stop"),
-    "job.stop_confirm": ("이 작업의 학습을 중지하시겠습니까?", "Stop this job?"),
-    "job.resume": ("이어서 학습", "Resume"),
-    "job.resume_confirm": (
-        "마지막으로 완료된 Round 이후부터 이 작업을 다시 대기열에 넣으시겠습니까?",
-        "Queue this job again, to go on after its last finished round?",
-    ),
-    "job.overview": ("연합학습 개요", "Overview"),
-    "job.queued_at": ("대기 시작", "Queued"),
-    "job.started_at": ("학습 시작", "Started"),
-    "job.finished_at": ("종료", "Finished"),
-    "job.failure": ("실패 정보", "Failure"),
-    "job.phase": ("단계", "Phase"),
-    "job.site": ("기관", "Site"),
-    "job.round": ("Round", "Round"),
-    "job.history": ("상태 이력", "State history"),
-    "job.step_start": ("시작", "Start"),
-    "job.step_environment": ("연합학습 환경 생성", "Environment creation"),
-    "job.step_rounds": ("Round별 학습", "Training rounds"),
-    "job.step_results": ("결과 생성", "Result generation"),
-    "job.elapsed": ("소요시간", "Elapsed"),
-    "job.status_done": ("완료", "done"),
-    "job.status_active": ("진행중", "in progress"),
-    "job.status_pending": ("대기", "pending"),
-    "job.status_failed": ("실패", "failed"),
-    "job.status_cancelled": ("취소", "cancelled"),
-    "job.samples": ("학습 샘플", "training samples"),
-    "job.results_disabled": (
-        "1 Round 이상 진행되어 성능지표를 받으면 활성화됩니다",
-        "Available once the first round has reported metrics",
-    ),
-    "job.download_csv": ("성능지표 CSV", "Metrics CSV"),
-    "job.download_pt": ("글로벌 모델 (.pt)", "Global model (.pt)"),
-    "job.download_safetensors": ("글로벌 모델 (.safetensors)", "Global model (.safetensors)"),
-    "job.downloads_after": ("모든 학습이 종료된 후 받을 수 있습니다", "Available when the job has completed"),
-    "job.site_toggle": ("기관 선택", "Sites"),
-    "job.global": ("Global", "Global"),
-    "job.local": ("Local", "Local"),
-    "job.global_help": (
-        "Global: 동일한 글로벌 모델을 기관의 데이터로 평가",
-        "Global: the global model evaluated on the site's data",
-    ),
-    "job.local_help": (
-        "Local: 기관의 데이터로 학습한 모델을 기관의 데이터로 평가",
-        "Local: the site's trained model evaluated on its data",
-    ),
-    "job.baseline": ("단독 학습", "Local-only"),
-    "job.baseline_help": (
-        "단독 학습: 초기 모델을 기관의 데이터로만 학습하여 기관의 데이터로 평가",
-        "Local-only: the initial model trained on the site's data alone, evaluated on its data",
-    ),
-    # the per-site payoff, on the results tab
-    "payoff.title": ("기관별 연합학습 효과", "What federated learning gives each site"),
-    "payoff.metric": ("기준 지표", "Key metric"),
-    "payoff.lower": ("낮을수록 좋음", "lower is better"),
-    "payoff.higher": ("높을수록 좋음", "higher is better"),
-    "payoff.federated": ("연합 (Global)", "Federated (global)"),
-    "payoff.personalized": ("개인화 (Local)", "Personalized (local)"),
-    "payoff.baseline": ("단독 학습", "Local-only"),
-    "payoff.federated_gain": ("연합의 효과", "Federated gain"),
-    "payoff.personalized_gain": ("개인화의 효과", "Personalized gain"),
-    "payoff.gain_help": (
-        "효과: 단독 학습 대비 상대 변화. +는 기관에 더 좋음(초록), −는 더 나쁨(빨강)",
-        "Gain: the change relative to local-only; + is better for the site (green), − is worse (red)",
-    ),
-    "payoff.kept": (
-        "각 기관은 개인화 모델(마지막 Round의 Local 모델)을 기관에 보관했습니다. 개인화 모델은 전송되지 않았습니다",
-        "Each site kept its personalized model (its last round's local model) at the site; it was never sent",
-    ),
-    # errors
-    "error.csrf": (
-        "요청이 만료되었습니다. 페이지를 새로고침한 뒤 다시 시도하세요",
-        "The form expired; reload the page and try again",
-    ),
-    "error.not_found": ("찾을 수 없습니다", "Not found"),
-    "error.forbidden": (
-        "권한이 없습니다: 소유자 또는 관리자만 변경할 수 있습니다",
-        "Not allowed: only the owner or an admin can change this",
-    ),
-    "error.too_large": ("업로드가 너무 큽니다", "The upload is too large"),
-}
+
+@cache
+def _read(domain: str, language: str) -> dict[str, str]:
+    """The catalogue ``domain`` in ``language``: msgid -> msgstr, in the file's order. As gettext does, an entry
+    without words or marked fuzzy is left out (its key is shown)."""
+    path = resources.files("nvflare_fdd.web") / "locale" / language / "LC_MESSAGES" / f"{domain}.po"
+    with path.open("rb") as file:
+        catalog = read_po(file, locale=language, domain=domain, abort_invalid=True)
+    return {m.id: m.string for m in catalog if isinstance(m.id, str) and m.id and isinstance(m.string, str) and m.string
+            and not m.fuzzy}  # fmt: skip
+
+
+class Catalogue(Mapping[str, tuple[str, str]]):
+    """One domain in both languages: key -> (Korean, English)."""
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+
+    def texts(self, language: str) -> dict[str, str]:
+        """Every entry in ``language``; a language other than Korean reads English."""
+        return _read(self.domain, "ko" if language == "ko" else "en")
+
+    def text(self, key: str, language: str) -> str | None:
+        return self.texts(language).get(key)
+
+    def __getitem__(self, key: str) -> tuple[str, str]:
+        return self.texts("ko")[key], self.texts("en")[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.texts("ko")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.texts("ko"))
+
+    def __len__(self) -> int:
+        return len(self.texts("ko"))
+
+
+LABELS = Catalogue("labels")
 
 
 def translate(key: str, language: str) -> str:
     """The label ``key`` in ``language`` (``ko`` or ``en``); an unknown key is shown as itself."""
-    pair = LABELS.get(key)
-    if pair is None:
-        return key
-    return pair[0] if language == "ko" else pair[1]
+    return LABELS.text(key, language) or key
 
 
 def labels_for(prefixes: tuple[str, ...], language: str) -> dict[str, str]:
     """Labels whose keys start with one of ``prefixes``, for the page's scripts."""
-    return {key: translate(key, language) for key in LABELS if key.startswith(prefixes)}
+    return {key: text for key, text in LABELS.texts(language).items() if key.startswith(prefixes)}

@@ -74,6 +74,18 @@ def platform(tmp_path):
 
 
 @pytest.fixture
+def model(platform, tiny_bundle):
+    """alice's TinyRegressor:1.0."""
+    return platform.register_model(platform.user("alice"), tiny_bundle, "TinyRegressor", "1.0")
+
+
+@pytest.fixture
+def job(platform, model):
+    """alice's ready job ``alice_job``: two rounds over site_a and site_b."""
+    return platform.create_job(platform.user("alice"), "alice_job", model.label, 2, ["site_a", "site_b"])
+
+
+@pytest.fixture
 def stats_store(tmp_path) -> JsonStatsStore:
     return JsonStatsStore(tmp_path / "stats")
 

@@ -11,16 +11,6 @@ import pytest
 from nvflare_fdd.platform.records import JobState
 
 
-@pytest.fixture
-def model(platform, tiny_bundle):
-    return platform.register_model(platform.user("alice"), tiny_bundle, "TinyRegressor", "1.0")
-
-
-@pytest.fixture
-def job(platform, model):
-    return platform.create_job(platform.user("alice"), "alice_job", model.label, 2, ["site_a", "site_b"])
-
-
 def running(platform, name: str) -> None:
     platform.start_job(platform.user("alice"), name)
     platform.tick()

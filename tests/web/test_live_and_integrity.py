@@ -7,22 +7,10 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 from nvflare_fdd.platform.records import JobState
 from nvflare_fdd.web.messages import MESSAGES
 
 PACKAGE = Path(__file__).resolve().parents[2] / "nvflare_fdd"
-
-
-@pytest.fixture
-def model(platform, tiny_bundle):
-    return platform.register_model(platform.user("alice"), tiny_bundle, "TinyRegressor", "1.0")
-
-
-@pytest.fixture
-def job(platform, model):
-    return platform.create_job(platform.user("alice"), "alice_job", model.label, 2, ["site_a", "site_b"])
 
 
 def codes_in(paths) -> set[str]:

@@ -23,11 +23,6 @@ REPORTS = {
 }  # fmt: skip
 
 
-@pytest.fixture
-def model(platform, tiny_bundle):
-    return platform.register_model(platform.user("alice"), tiny_bundle, "TinyRegressor", "1.0")
-
-
 def make_job(post, client, model, name: str, baseline: bool) -> None:
     data = {"name": name, "model": model.label, "rounds": "2", "sites": list(SITES)}
     if baseline:

@@ -9,6 +9,8 @@ import pytest
 
 from nvflare_fdd.platform.records import JobState
 
+JOB = "alice_job"  # conftest's job, which alice started
+
 # rule → (who may change alice's things through it); GET rules only read
 CHANGES_ALICES_THINGS = {
     "/jobs/<name>/start", "/jobs/<name>/stop", "/jobs/<name>/resume", "/jobs/<name>/share", "/jobs/<name>/delete",
@@ -24,13 +26,11 @@ READ_ONLY = {
 
 
 @pytest.fixture
-def alices_job(platform, tiny_bundle):
+def alices_job(platform, job, tiny_bundle):
     alice = platform.user("alice")
-    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
-    platform.create_job(alice, "alices_job", "TinyRegressor:1.0", 2, ["site_a", "site_b"])
-    platform.start_job(alice, "alices_job")
+    platform.start_job(alice, JOB)
     platform.save_group(alice, "alices_group", ["site_a"])
-    platform.storage.record_metrics("alices_job", 1, "site_a", "global", {"rmse": 1.0})
+    platform.storage.record_metrics(JOB, 1, "site_a", "global", {"rmse": 1.0})
     platform.add_pretrained(alice, "alices-weights", tiny_bundle / "model.py")  # the store is shared; removing is hers
     return platform
 
@@ -45,12 +45,12 @@ def routes(app) -> dict[str, set[str]]:
 
 
 def concrete(rule: str) -> str:
-    return (rule.replace("<name>", "alices_job").replace("<class_name>", "TinyRegressor").replace("<version>", "1.0")
+    return (rule.replace("<name>", JOB).replace("<class_name>", "TinyRegressor").replace("<version>", "1.0")
             .replace("<fmt>", "pt").replace("<code>", "en").replace("<pretrained>", "alices-weights"))  # fmt: skip
 
 
 def snapshot(platform) -> tuple:
-    job = platform.storage.get_job("alices_job")
+    job = platform.storage.get_job(JOB)
     models = [(m.label, m.description, m.updated_at) for m in platform.storage.list_models()]
     pretrained = [(m.name, m.digest) for m in platform.pretrained_models()]
     groups = [g.name for g in platform.groups(platform.user("alice"))]
@@ -72,7 +72,7 @@ def test_signed_out_nothing_is_served_and_nothing_changes(app, alices_job):
             assert response.status_code in (302, 400, 401, 403), f"{method} {rule} -> {response.status_code}"
             if response.status_code == 302:
                 assert "/signin" in response.headers["Location"], f"{method} {rule}"
-            assert b"alices_job" not in response.data or response.status_code == 302
+            assert JOB.encode() not in response.data or response.status_code == 302
     assert snapshot(alices_job) == before
 
 
@@ -87,7 +87,7 @@ def test_a_non_owner_cannot_change_anything_of_alice(app, alices_job, client_for
         response = post(bob, rule)
         assert response.status_code == 403 and response.json["code"] == "admin.required", rule
     assert snapshot(alices_job) == before
-    assert alices_job.storage.get_job("alices_job").state == JobState.QUEUED
+    assert alices_job.storage.get_job(JOB).state == JobState.QUEUED
     for rule in sorted(READ_ONLY):  # bob reads only what is his: alice's job is not there for him
         response = bob.get(concrete(rule))
         assert response.status_code in (200, 302, 404), rule

@@ -1,5 +1,5 @@
 // Shared helpers of the FDD web UI: CSRF-carrying requests, live state (polling ETag'd JSON), actions whose
-// refusals show where the user acted, confirmation dialogs, local times.
+// refusals show where the user acted, confirmation and form dialogs, local times.
 "use strict";
 
 const FDD = (() => {
@@ -83,6 +83,33 @@ const FDD = (() => {
       dialog.returnValue = "";
       dialog.showModal();
     });
+  }
+
+  // `text` in `node`, or `node` hidden when there is none.
+  function say(node, text) {
+    node.textContent = text || "";
+    node.hidden = !text;
+  }
+
+  /**
+   * A modal form (templates/_macros.html form_dialog): `${prefix}-dialog` with its form, its error, its submit
+   * button, and a cancel button that closes it. `showError(text)` shows the error (none: hides it);
+   * `busy(text, work)` shows `text` on the disabled submit button until the promise `work` settles, and answers it.
+   */
+  function formDialog(prefix) {
+    const dialog = document.getElementById(`${prefix}-dialog`);
+    if (!dialog) return null;
+    const form = document.getElementById(`${prefix}-form`);
+    const error = document.getElementById(`${prefix}-error`);
+    const submit = document.getElementById(`${prefix}-submit`);
+    document.getElementById(`${prefix}-cancel`).addEventListener("click", () => dialog.close());
+    async function busy(text, work) {
+      const label = submit.textContent;
+      submit.disabled = true;
+      submit.textContent = text;
+      try { return await work; } finally { submit.disabled = false; submit.textContent = label; }
+    }
+    return {dialog, form, error, submit, showError: (text) => say(error, text), busy};
   }
 
   // A note beside `anchor` (a form or a field): the platform's refusal, or what an action did.
@@ -173,5 +200,5 @@ const FDD = (() => {
     });
   });
 
-  return {post, getJson, json, live, refreshNow, confirmDialog, note, formatTime, formatSeconds, localTimes, el};
+  return {post, getJson, json, live, refreshNow, confirmDialog, note, say, formDialog, formatTime, formatSeconds, localTimes, el};
 })();

@@ -5,11 +5,9 @@
 document.addEventListener("DOMContentLoaded", () => {
   const page = FDD.json("page-data");
   const labels = FDD.json("labels");
-  const dialog = document.getElementById("job-dialog");
-  const form = document.getElementById("job-form");
+  const {dialog, form, showError} = FDD.formDialog("job");
   const name = document.getElementById("job-name");
   const rule = document.getElementById("name-rule");
-  const error = document.getElementById("job-error");
   const groupSelect = document.getElementById("group-select");
   const groupName = document.getElementById("group-name");
   const groupError = document.getElementById("group-error");
@@ -47,11 +45,6 @@ document.addEventListener("DOMContentLoaded", () => {
     groupSelect.value = selectedName || "";
   }
 
-  function showError(message) {
-    error.textContent = message;
-    error.hidden = !message;
-  }
-
   groupSelect.addEventListener("change", () => {
     const group = groups.find((g) => g.name === groupSelect.value);
     if (!group) return;
@@ -63,8 +56,7 @@ document.addEventListener("DOMContentLoaded", () => {
     data.append("name", groupName.value.trim());
     checkedSites().forEach((site) => data.append("sites", site));
     const result = await FDD.post(form.dataset.groups, data);
-    groupError.textContent = result.ok ? "" : result.body.error;
-    groupError.hidden = result.ok;
+    FDD.say(groupError, result.ok ? "" : result.body.error);
     if (!result.ok) return;
     groups = result.body.groups;
     renderGroups(groupName.value.trim());
@@ -74,8 +66,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("group-delete").addEventListener("click", async () => {
     if (!groupSelect.value) return;
     const result = await FDD.post(`${form.dataset.groups}/${encodeURIComponent(groupSelect.value)}/delete`, new FormData());
-    groupError.textContent = result.ok ? "" : result.body.error;
-    groupError.hidden = result.ok;
+    FDD.say(groupError, result.ok ? "" : result.body.error);
     if (!result.ok) return;
     groups = result.body.groups;
     renderGroups("");
@@ -91,11 +82,10 @@ document.addEventListener("DOMContentLoaded", () => {
     showError(result.body.error || `HTTP ${result.status}`);
   });
 
-  document.getElementById("job-cancel").addEventListener("click", () => dialog.close());
   const newJob = document.getElementById("new-job");
   newJob.addEventListener("click", () => {
     showError("");
-    groupError.hidden = true;
+    FDD.say(groupError, "");
     renderGroups("");
     checkName();
     dialog.showModal();

@@ -3,15 +3,12 @@
 
 document.addEventListener("DOMContentLoaded", () => {
   const labels = FDD.json("labels");
-  const dialog = document.getElementById("model-dialog");
-  const form = document.getElementById("model-form");
+  const {dialog, form, submit, showError, busy} = FDD.formDialog("model");
   const title = document.getElementById("model-dialog-title");
   const hint = document.getElementById("drop-hint");
   const dropzone = document.getElementById("dropzone");
   const input = document.getElementById("file-input");
   const list = document.getElementById("file-list");
-  const error = document.getElementById("model-error");
-  const submit = document.getElementById("model-submit");
   const className = document.getElementById("class-name");
   const version = document.getElementById("version");
   const description = document.getElementById("description");
@@ -22,7 +19,7 @@ document.addEventListener("DOMContentLoaded", () => {
   function open(mode, model) {
     selected = new Map();
     problems = [];
-    error.hidden = true;
+    showError("");
     const editing = mode === "edit";
     title.textContent = editing ? title.dataset.edit : title.dataset.new;
     hint.textContent = editing ? hint.dataset.edit : hint.dataset.new;
@@ -144,7 +141,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    error.hidden = true;
+    showError("");
     const data = new FormData();
     data.append("class_name", className.value.trim());
     data.append("version", version.value.trim());
@@ -152,20 +149,13 @@ document.addEventListener("DOMContentLoaded", () => {
     const metricNames = document.getElementById("metric-names");
     if (metricNames) data.append("metric_names", metricNames.value);
     for (const [path, file] of selected.entries()) data.append("files", file, path);
-    submit.disabled = true;
-    const label = submit.textContent;
-    submit.textContent = labels.uploading;
-    const result = await FDD.post(target, data);
-    submit.disabled = false;
-    submit.textContent = label;
+    const result = await busy(labels.uploading, FDD.post(target, data));
     if (result.ok) { window.location = result.body.redirect; return; }
     problems = result.body.problems || [];
     render();
-    error.textContent = result.body.error || `HTTP ${result.status}`;
-    error.hidden = false;
+    showError(result.body.error || `HTTP ${result.status}`);
   });
 
-  document.getElementById("model-cancel").addEventListener("click", () => dialog.close());
   document.getElementById("new-model").addEventListener("click", () => open("new"));
   document.querySelectorAll(".edit-model").forEach((button) => {
     button.addEventListener("click", () => open("edit", button.dataset));
@@ -175,16 +165,14 @@ document.addEventListener("DOMContentLoaded", () => {
 // The pretrained-model store: upload a folder (each file under its path inside the folder) or one file, with progress.
 document.addEventListener("DOMContentLoaded", () => {
   const labels = FDD.json("labels");
-  const dialog = document.getElementById("pretrained-dialog");
-  if (!dialog) return;
-  const form = document.getElementById("pretrained-form");
+  const store = FDD.formDialog("pretrained");
+  if (!store) return;
+  const {dialog, form, submit, showError, busy} = store;
   const name = document.getElementById("pretrained-name");
   const folderInput = document.getElementById("pretrained-folder");
   const fileInput = document.getElementById("pretrained-file");
   const chosen = document.getElementById("pretrained-chosen");
   const progress = document.getElementById("pretrained-progress");
-  const error = document.getElementById("pretrained-error");
-  const submit = document.getElementById("pretrained-submit");
   let files = [];     // [{file, path}]
   let kind = "folder";
 
@@ -206,17 +194,17 @@ document.addEventListener("DOMContentLoaded", () => {
     }).filter((item) => !item.path.split("/").includes(".git"));
     const total = files.reduce((sum, item) => sum + item.file.size, 0);
     chosen.textContent = files.length ? `${files.length} ${labels.pretrained_files}, ${size(total)}` : "";
-    error.hidden = true;
+    showError("");
   }
 
   document.getElementById("new-pretrained").addEventListener("click", () => {
     form.reset();
     files = [];
     chosen.textContent = "";
-    error.hidden = progress.hidden = true;
+    progress.hidden = true;
+    showError("");
     dialog.showModal();
   });
-  document.getElementById("pretrained-cancel").addEventListener("click", () => dialog.close());
   document.getElementById("choose-folder").addEventListener("click", () => folderInput.click());
   document.getElementById("choose-file").addEventListener("click", () => fileInput.click());
   folderInput.addEventListener("change", () => choose(folderInput.files, "folder"));
@@ -246,23 +234,17 @@ document.addEventListener("DOMContentLoaded", () => {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (!files.length) { error.textContent = labels.pretrained_nothing; error.hidden = false; return; }
+    if (!files.length) { showError(labels.pretrained_nothing); return; }
     const data = new FormData();
     data.append("name", name.value.trim());
     data.append("kind", kind);
     for (const item of files) data.append("files", item.file, item.path);
-    submit.disabled = true;
-    const label = submit.textContent;
-    submit.textContent = labels.pretrained_uploading;
     progress.value = 0;
     progress.hidden = false;
-    error.hidden = true;
-    const result = await send(data);
-    submit.disabled = false;
-    submit.textContent = label;
+    showError("");
+    const result = await busy(labels.pretrained_uploading, send(data));
     progress.hidden = true;
     if (result.ok) { window.location = result.body.redirect; return; }
-    error.textContent = result.body.error || `HTTP ${result.status}`;
-    error.hidden = false;
+    showError(result.body.error || `HTTP ${result.status}`);
   });
 });

@@ -34,21 +34,19 @@ def iso(value: datetime | None) -> str | None:
     return utc(value).isoformat() if value is not None else None
 
 
+def fields(record: object, *names: str) -> dict:
+    """``record``'s attributes ``names``, as they are."""
+    return {name: getattr(record, name) for name in names}
+
+
 def job_summary(job: Job) -> dict:
     """A job as the pages' scripts see it."""
-    return {
-        "name": job.name,
-        "owner": job.owner,
-        "model": job.model,
-        "description": job.description,
-        "rounds": job.rounds,
-        "algorithm": job.algorithm,
-        "fedprox_mu": job.fedprox_mu,
-        "local_baseline": job.local_baseline,
+    state = job.state.value
+    return fields(job, "name", "owner", "model", "description", "rounds", "algorithm", "fedprox_mu", "local_baseline") | {
         "sites": list(job.sites),
-        "state": job.state.value,
-        "state_label": t(f"state.{job.state.value}"),
-        "state_name": t(f"state.{job.state.value}_name"),
+        "state": state,
+        "state_label": t(f"state.{state}"),
+        "state_name": t(f"state.{state}_name"),
         "final": job.state.is_final,
         "created_at": iso(job.created_at),
         "queued_at": iso(job.queued_at),
@@ -56,18 +54,13 @@ def job_summary(job: Job) -> dict:
         "finished_at": iso(job.finished_at),
         "failure": job.failure,
         "can_change": can_change(job.owner),
-        "can_delete": can_change(job.owner) and job.state.value not in ("queued", "running"),
-        "can_resume": can_change(job.owner) and job.state.value in ("failed", "cancelled") and bool(job.model),
+        "can_delete": can_change(job.owner) and state not in ("queued", "running"),
+        "can_resume": can_change(job.owner) and state in ("failed", "cancelled") and bool(job.model),
     }
 
 
 def model_summary(model: Model) -> dict:
-    return {
-        "class_name": model.class_name,
-        "version": model.version,
-        "label": model.label,
-        "description": model.description,
-        "owner": model.owner,
+    return fields(model, "class_name", "version", "label", "description", "owner") | {
         "files": [{"name": f.name, "size": f.size} for f in model.files],
         "can_change": can_change(model.owner),
     }

@@ -3,11 +3,14 @@ saved site groups."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, jsonify, render_template, request, url_for
 
 from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
 from nvflare_fdd.errors import FddError
-from nvflare_fdd.platform.service import JOB_NAME, LIMITS
+from nvflare_fdd.platform.records import User
+from nvflare_fdd.platform.service import JOB_NAME, LIMITS, Platform
 from nvflare_fdd.web.views import acted, job_summary, live_json, platform, t, user
 
 blueprint = Blueprint("jobs", __name__)
@@ -67,30 +70,30 @@ def create():
     return jsonify(job=job_summary(job), redirect=url_for("jobs.index")), 201
 
 
-@blueprint.post("/jobs/<name>/start")
-def start(name: str):
-    platform().start_job(user(), name)
-    return acted(url_for("jobs.index"), f"{name}: {t('state.queued_name')}")
+# The buttons that change a job's state: the platform's call, where the answer goes back to ("list": the jobs, "job":
+# the job's page) and the label its note says. resume queues a failed or cancelled job again, to go on after its last saved round
+# (``fdd jobs resume``); delete removes one's job with its results (not while it is queued or running).
+JOB_ACTIONS: dict[str, tuple[Callable[[Platform, User, str], object], str, str]] = {
+    "start": (Platform.start_job, "list", "state.queued_name"),
+    "resume": (Platform.resume_job, "job", "state.queued_name"),
+    "stop": (Platform.stop_job, "job", "state.cancelled_name"),
+    "delete": (Platform.delete_job, "list", "job.deleted"),
+}
 
 
-@blueprint.post("/jobs/<name>/resume")
-def resume(name: str):
-    """Queue a failed or cancelled job again, to go on after its last saved round (``fdd jobs resume``)."""
-    platform().resume_job(user(), name)
-    return acted(url_for("job.show", name=name), f"{name}: {t('state.queued_name')}")
+def _job_action(action: str):
+    """The view of one of ``JOB_ACTIONS``."""
+    call, back, note = JOB_ACTIONS[action]
+
+    def view(name: str):
+        call(platform(), user(), name)
+        return acted(url_for("job.show", name=name) if back == "job" else url_for("jobs.index"), f"{name}: {t(note)}")
+
+    return view
 
 
-@blueprint.post("/jobs/<name>/stop")
-def stop(name: str):
-    platform().stop_job(user(), name)
-    return acted(url_for("job.show", name=name), f"{name}: {t('state.cancelled_name')}")
-
-
-@blueprint.post("/jobs/<name>/delete")
-def delete(name: str):
-    """Delete one's job with its results (not while it is queued or running)."""
-    platform().delete_job(user(), name)
-    return acted(url_for("jobs.index"), f"{name}: {t('job.deleted')}")
+for _action in JOB_ACTIONS:
+    blueprint.add_url_rule(f"/jobs/<name>/{_action}", _action, _job_action(_action), methods=["POST"])
 
 
 @blueprint.post("/jobs/<name>/share")
