@@ -73,15 +73,7 @@ def named_indexes(text: str) -> list[tuple[int, str, str]]:
     for line_number, line in _logical_lines(text):
         if not line.startswith("-"):
             continue
-        try:
-            words = shlex.split(line)
-        except ValueError:
-            words = line.split()
-        option, _, value = words[0].partition("=")
-        if not value and option[:2] in _SHORT_OPTIONS and len(option) > 2:
-            option, value = option[:2], option[2:]
-        if not value and len(words) > 1:
-            value = words[1]
+        option, value = _split_option(line)
         if option in _URL_OPTIONS:
             found.append((line_number, _URL_OPTIONS[option], value))
         elif option == "--trusted-host":
@@ -167,7 +159,8 @@ def _shell_problem(line: str) -> str | None:
     return None
 
 
-def _option_problem(line: str) -> Found | None:
+def _split_option(line: str) -> tuple[str, str]:
+    """An option line's option and value: ``--index-url=URL``, ``--index-url URL`` or ``-iURL``."""
     try:
         words = shlex.split(line)
     except ValueError:
@@ -177,6 +170,11 @@ def _option_problem(line: str) -> Found | None:
         option, value = option[:2], option[2:]  # short form glued to its value: -ihttps://...
     if not value and len(words) > 1:
         value = words[1]
+    return option, value
+
+
+def _option_problem(line: str) -> Found | None:
+    option, value = _split_option(line)
     if option in _EDITABLE_OPTIONS:
         return "bundle.req_editable", (
             "editable installs (-e) need the package's source on the site's disk: publish the package "
