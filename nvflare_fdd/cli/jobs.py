@@ -181,9 +181,9 @@ def progress_lines(progress) -> list[str]:
             environment.get("sandboxed") is False else ""
         lines.append(f"environment creation, {site}: {env}ready after {seconds:.1f} s{unsandboxed}")
     for round_num, record in progress.rounds.items():
-        started, finished = record.get("started"), record.get("finished")
+        started, finished = record.started, record.finished
         elapsed = f"{finished - started:.1f} s" if started and finished else ("running" if started else "")
-        done = ", ".join(sorted(record.get("sites", {})))
+        done = ", ".join(sorted(record.sites))
         lines.append(f"round {round_num}/{job.rounds}: {elapsed}" + (f" (results from {done})" if done else ""))
     if job.state.is_final:
         lines.append(f"result generation: {job.state.value} {when(job.finished_at)}")

@@ -125,13 +125,39 @@ class MetricValue:
     value: float
 
 
+@dataclass(frozen=True)
+class SiteRound:
+    """One site's record of one round: its phases (``{code, name, start, end}``, the platform's names) and the
+    counts it reported besides its metrics.
+
+    Attributes:
+        num_samples: the training samples its update is weighted by.
+        dropped_metrics: how many metrics of each kind it kept back, by reason.
+        personalized_model_kept: it kept its personalized model at the site (its last round).
+    """
+
+    phases: list[dict] = field(default_factory=list)
+    num_samples: int | None = None
+    dropped_metrics: dict[str, dict[str, int]] = field(default_factory=dict)
+    personalized_model_kept: bool = False
+
+
+@dataclass
+class RoundProgress:
+    """One round: when the server started and finished it (seconds since the epoch) and the sites that reported."""
+
+    started: float | None = None
+    finished: float | None = None
+    sites: dict[str, SiteRound] = field(default_factory=dict)
+
+
 @dataclass
 class JobProgress:
     """Start → environment creation per site → each round (elapsed) → result generation."""
 
     job: Job
     setup: dict[str, list[dict]] = field(default_factory=dict)  # site → phases (900 environment ... 3000)
-    rounds: dict[int, dict] = field(default_factory=dict)  # round → {"started", "finished", "sites": {site: {...}}}
+    rounds: dict[int, RoundProgress] = field(default_factory=dict)  # in round order
     events: list[JobEvent] = field(default_factory=list)
 
 

@@ -13,12 +13,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nvflare_fdd.controllers.best import higher_is_better
-from nvflare_fdd.platform.records import MetricValue
+from nvflare_fdd.platform.records import MetricValue, RoundProgress
 
 KINDS = ("global", "local", "baseline")
 
 
-def payoff_view(metrics: Iterable[MetricValue], rounds: Mapping[int, dict]) -> dict | None:
+def payoff_view(metrics: Iterable[MetricValue], rounds: Mapping[int, RoundProgress]) -> dict | None:
     """One table per metric of what each site reached, or ``None`` when the job has neither baseline metrics
     nor sites that kept a personalized model (there is nothing to compare).
 
@@ -42,11 +42,11 @@ def payoff_view(metrics: Iterable[MetricValue], rounds: Mapping[int, dict]) -> d
     return {"key": tables[0]["metric"], "baseline": baseline, "personalized": kept, "tables": tables}
 
 
-def personalized_sites(rounds: Mapping[int, dict]) -> list[str]:
+def personalized_sites(rounds: Mapping[int, RoundProgress]) -> list[str]:
     """The sites that kept their personalized model at the site (their last round's progress record says so)."""
     kept: set[str] = set()
     for record in rounds.values():
-        kept.update(site for site, info in record.get("sites", {}).items() if info.get("personalized_model_kept"))
+        kept.update(site for site, info in record.sites.items() if info.personalized_model_kept)
     return sorted(kept)
 
 

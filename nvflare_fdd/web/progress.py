@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from nvflare_fdd.platform.records import JobProgress, JobState, MetricValue
+from nvflare_fdd.platform.records import JobProgress, JobState, MetricValue, RoundProgress
 
 ENVIRONMENT_PHASE = 900
 SETUP_LAST_PHASE = 3000
@@ -62,9 +62,8 @@ def progress_view(progress: JobProgress, now: float) -> dict:
 
     rounds = []
     for number in range(1, job.rounds + 1):
-        record = progress.rounds.get(number, {})
-        round_started, round_finished = record.get("started"), record.get("finished")
-        reported = record.get("sites", {})
+        record = progress.rounds.get(number) or RoundProgress()
+        round_started, round_finished = record.started, record.finished
         rounds.append({
             "round": number,
             "status": status(round_finished is not None, round_started is not None),
@@ -72,8 +71,8 @@ def progress_view(progress: JobProgress, now: float) -> dict:
             "finished": round_finished,
             "elapsed": _elapsed(round_started, round_finished, finished) if round_finished or ended else None,
             "sites": {
-                site: {"num_samples": info.get("num_samples"), "seconds": _span(info.get("phases", []))}
-                for site, info in sorted(reported.items())
+                site: {"num_samples": info.num_samples, "seconds": _span(info.phases)}
+                for site, info in sorted(record.sites.items())
             },
         })  # fmt: skip
     rounds_done = bool(rounds) and all(r["status"] == "done" for r in rounds)

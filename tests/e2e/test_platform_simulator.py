@@ -54,7 +54,7 @@ def test_a_job_runs_and_its_results_arrive_in_storage(platform, zero_init_bundle
     progress = platform.storage.progress("sim_job")
     assert sorted(progress.setup) == ["site_a", "site_b"]
     assert [p["code"] for p in progress.setup["site_a"]][0] == 900
-    assert all(r["started"] and r["finished"] for r in progress.rounds.values())
+    assert all(r.started and r.finished for r in progress.rounds.values())
     assert set(platform.storage.artefacts("sim_job")) >= {"global_model.pt", "global_model.safetensors"}
     assert platform.write_metrics_csv(alice, "sim_job", tmp_path / "m.csv").read_text().count("\n") == 1 + len(metrics)
 

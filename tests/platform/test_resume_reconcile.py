@@ -130,7 +130,7 @@ def test_backfill_from_a_runs_files_is_complete_and_idempotent(platform, running
     ]
     progress = platform.storage.progress("resumable")
     assert progress.setup["site_a"][0]["code"] == 900
-    assert progress.rounds[1]["finished"] == 12.0
+    assert progress.rounds[1].finished == 12.0
     assert platform.storage.last_checkpoint("resumable") == 1
     assert json.loads((folder / "progress.json").read_text())["rounds"]["1"]["sites"]["site_a"]["num_samples"] == 30
 

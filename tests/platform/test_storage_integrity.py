@@ -144,8 +144,8 @@ def test_the_server_sink_attaches_to_a_running_platform_job(platform, runner, ti
     assert job.state == JobState.COMPLETED and not job.external
     progress = platform.progress(alice, "mine")
     assert progress.setup["site_a"][0]["code"] == 900
-    assert progress.rounds[1]["started"] == 1.0 and progress.rounds[1]["finished"] == 3.0
-    assert progress.rounds[1]["sites"]["site_a"]["num_samples"] == 30
+    assert progress.rounds[1].started == 1.0 and progress.rounds[1].finished == 3.0
+    assert progress.rounds[1].sites["site_a"].num_samples == 30
     assert platform.storage.artefacts("mine") == {"global_model.pt": (tmp_path / "global_model.pt").stat().st_size}
     assert events == ["fdd_round_progress", "fdd_metrics_recorded"]
 

@@ -74,11 +74,11 @@ def assert_recorded(platform, name: str, sites: dict[str, int], rounds: int, met
     progress = platform.storage.progress(name)
     assert sorted(progress.rounds) == list(range(1, rounds + 1))
     for round_num, record in progress.rounds.items():
-        assert record["started"] is not None and record["finished"] is not None, round_num
-        assert set(record["sites"]) == set(sites)
+        assert record.started is not None and record.finished is not None, round_num
+        assert set(record.sites) == set(sites)
         for site, size in sites.items():
-            assert [p["code"] for p in record["sites"][site]["phases"]] == ROUND_CODES
-            assert record["sites"][site]["num_samples"] == size
+            assert [p["code"] for p in record.sites[site].phases] == ROUND_CODES
+            assert record.sites[site].num_samples == size
     assert {site: [p["code"] for p in phases] for site, phases in progress.setup.items()} == {
         site: SETUP_CODES for site in sites
     }

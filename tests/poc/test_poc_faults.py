@@ -64,7 +64,7 @@ NVFLARE_FAILS_FAST = pytest.mark.xfail(
 
 
 def finished_rounds(platform: Platform, name: str) -> list[int]:
-    return sorted(r for r, record in platform.storage.progress(name).rounds.items() if record["finished"] is not None)
+    return sorted(r for r, record in platform.storage.progress(name).rounds.items() if record.finished is not None)
 
 
 def metric_values(platform: Platform, name: str, last_round: int | None = None) -> dict[tuple, float]:
@@ -186,7 +186,7 @@ def site_2_killed(poc, fault_platform, slow_model) -> dict[str, dict]:
                 if "killed_at" not in run:
                     assert not job.state.is_final, f"{name} ended before site-2 was killed: {job.state.value} {job.failure}"
                     rounds = platform.storage.progress(name).rounds
-                    if not (1 in finished_rounds(platform, name) and 2 in rounds and rounds[2]["finished"] is None):
+                    if not (1 in finished_rounds(platform, name) and 2 in rounds and rounds[2].finished is None):
                         continue
                     job_id = flare_job_id(platform, name)
                     [pid] = site_job_process(poc, LOST_SITE, job_id)
@@ -262,8 +262,8 @@ def test_with_min_sites_1_the_job_goes_on_without_the_lost_site(site_2_killed, f
     assert sorted({m.round for m in rows}) == list(range(1, SLOW_ROUNDS + 1))
     progress = fault_platform.storage.progress("fault_site_min1")
     for round_num in range(2, SLOW_ROUNDS + 1):
-        assert progress.rounds[round_num]["finished"] is not None
-        assert set(progress.rounds[round_num]["sites"]) <= {"site-1"}, round_num
+        assert progress.rounds[round_num].finished is not None
+        assert set(progress.rounds[round_num].sites) <= {"site-1"}, round_num
 
 
 # -- the NVFlare server lost -----------------------------------------------------------------------

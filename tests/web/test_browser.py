@@ -378,7 +378,7 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
         for site, phases in recorded.setup.items():
             if any(p["code"] == 3000 for p in phases):
                 seen_db.setdefault(f"setup {site}", time.monotonic())
-        for site in recorded.rounds.get(1, {}).get("sites", {}):
+        for site in (recorded.rounds[1].sites if 1 in recorded.rounds else {}):
             seen_db.setdefault(f"round 1 {site}", time.monotonic())
         shown = driver.execute_script("const r = document.querySelector('tr[data-job=\"demo_job\"]'); return r && r.dataset.state;")
         if shown in seen_db and shown not in lag:
@@ -415,7 +415,7 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
     progress = platform.storage.progress("demo_job")
     for site in ("pharma_a", "pharma_b"):
         setup_end = progress.setup[site][-1]["end"]
-        assert setup_end < progress.rounds[1]["finished"]  # the environment step ended before round 1 did
+        assert setup_end < progress.rounds[1].finished  # the environment step ended before round 1 did
     walk.check("job-progress")
     css(driver, "#tab-info").click()
     history = css(driver, "#history").text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from nvflare_fdd.platform.records import Job, JobProgress, JobState, MetricValue
+from nvflare_fdd.platform.records import Job, JobProgress, JobState, MetricValue, RoundProgress
 from nvflare_fdd.web.progress import metrics_view, progress_view
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -28,7 +28,7 @@ def test_a_failed_job_marks_the_step_it_broke_in():
     progress = JobProgress(
         job=make_job(JobState.FAILED, finished=True),
         setup={"a": phases(t, t + 3), "b": phases(t, t + 4)},
-        rounds={1: {"started": t, "finished": t + 10, "sites": {}}, 2: {"started": t + 10, "finished": None, "sites": {}}},
+        rounds={1: RoundProgress(started=t, finished=t + 10), 2: RoundProgress(started=t + 10)},
     )
 
     view = progress_view(progress, now=t + 1000)
@@ -43,7 +43,7 @@ def test_a_failed_job_marks_the_step_it_broke_in():
 def test_a_running_job_gives_the_start_of_what_runs_and_each_site_its_own_end():
     t = T0.timestamp()
     progress = JobProgress(job=make_job(JobState.RUNNING), setup={"a": phases(t, t + 3)},
-                           rounds={1: {"started": t, "finished": None, "sites": {}}})  # fmt: skip
+                           rounds={1: RoundProgress(started=t)})  # fmt: skip
 
     view = progress_view(progress, now=t + 7)
 
@@ -87,7 +87,7 @@ def test_a_site_whose_environment_is_built_is_shown_so_before_its_setup_ends():
 def test_the_environment_step_ends_when_the_last_site_ended_its_setup():
     t = T0.timestamp()
     progress = JobProgress(job=make_job(JobState.RUNNING), setup={"a": phases(t, t + 3), "b": phases(t, t + 9)},
-                           rounds={1: {"started": t + 1, "finished": None, "sites": {}}})  # fmt: skip
+                           rounds={1: RoundProgress(started=t + 1)})  # fmt: skip
 
     view = progress_view(progress, now=t + 20)
 

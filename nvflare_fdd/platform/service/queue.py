@@ -118,11 +118,11 @@ class QueueService(PlatformBase):
         """A run NVFlare ended without our server's account (it aborts a job when a site's job process
         exits): the round that was running and the sites whose result for it never came."""
         progress = self.storage.progress(job.name)
-        open_rounds = [r for r, record in progress.rounds.items() if record.get("started") and not record.get("finished")]
+        open_rounds = [r for r, record in progress.rounds.items() if record.started and not record.finished]
         if not open_rounds:
             return _interrupted(f"NVFlare ended the job: {status.reason}")
         round_num = max(open_rounds)
-        missing = sorted(set(job.sites) - set(progress.rounds[round_num].get("sites", {})))
+        missing = sorted(set(job.sites) - set(progress.rounds[round_num].sites))
         message = (f"NVFlare ended the job during round {round_num} ({status.reason}); "
                    f"no round {round_num} result came from {', '.join(missing) or 'no site'}")  # fmt: skip
         return Failure.of("site lost" if missing else "interrupted", message, site=", ".join(missing) or "server",

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from nvflare_fdd.platform.blobs import blob_chunks, drop_blob_if_unused, put_blob
 from nvflare_fdd.platform.contracts import CHECKPOINT, CONTROLS_CHECKPOINT
 from nvflare_fdd.platform.errors import NotFound
-from nvflare_fdd.platform.records import JobProgress, MetricValue
+from nvflare_fdd.platform.records import JobProgress, MetricValue, RoundProgress, SiteRound
 from nvflare_fdd.platform.schema import ArtefactRow, JobRoundRow, JobRow, JobStageRow, MetricRow
 from nvflare_fdd.platform.sql.base import SqlBase
 from nvflare_fdd.platform.sql.rows import event_records, job_record, job_row
@@ -95,15 +95,11 @@ class SqlRuns(SqlBase):
                 if stage.round == 0:
                     progress.setup[stage.site] = stage.phases
                 else:
-                    record = progress.rounds.setdefault(stage.round, {"started": None, "finished": None, "sites": {}})
-                    record["sites"][stage.site] = {"phases": stage.phases, "num_samples": stage.num_samples}
-                    if stage.dropped_metrics:
-                        record["sites"][stage.site]["dropped_metrics"] = stage.dropped_metrics
-                    if stage.personalized:
-                        record["sites"][stage.site]["personalized_model_kept"] = True
+                    progress.rounds.setdefault(stage.round, RoundProgress()).sites[stage.site] = SiteRound(
+                        stage.phases, stage.num_samples, stage.dropped_metrics or {}, bool(stage.personalized))
             for round_row in session.scalars(select(JobRoundRow).where(JobRoundRow.job_id == job.id)):
-                record = progress.rounds.setdefault(round_row.round, {"started": None, "finished": None, "sites": {}})
-                record.update(started=round_row.started_at, finished=round_row.finished_at)
+                record = progress.rounds.setdefault(round_row.round, RoundProgress())
+                record.started, record.finished = round_row.started_at, round_row.finished_at
             progress.events = event_records(session, job)  # one transaction: the events match the records
         progress.rounds = dict(sorted(progress.rounds.items()))
         return progress
