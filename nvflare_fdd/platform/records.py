@@ -103,6 +103,9 @@ class Job:
     fedprox_mu: float = 0.01
     local_baseline: bool = False
     """Each site also trains a local-only baseline (metrics of kind ``baseline``)."""
+    event: JobEvent | None = None
+    """The state change this call recorded, from the storage methods that move a job (``create_job``,
+    ``enqueue_job``, ``claim_next_queued``, ``transition``); ``None`` from the others."""
 
 
 @dataclass(frozen=True)

@@ -154,3 +154,38 @@ def test_resuming_a_cancelled_job_says_it_was_cancelled(platform, running):
     platform.stop_job(running, "resumable")
     platform.resume_job(running, "resumable")
     assert [(e["old_state"], e["new_state"]) for e in events] == [("running", "cancelled"), ("cancelled", "queued")]
+
+
+def test_plugins_are_told_each_move_as_storage_recorded_it(platform, tiny_bundle, runner):
+    told = []
+    platform.plugins.notify = lambda hook, **event: told.append((event["job"], event["old_state"], event["new_state"],
+                                                                 event["reason"]))  # fmt: skip
+    alice = platform.user("alice")
+    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
+    platform.create_job(alice, "told", "TinyRegressor:1.0", 2, ["site_a"])
+    platform.start_job(alice, "told")
+    platform.tick()
+    runner.outcomes["told"] = RunStatus("failed", "the NVFlare server went away")
+    platform.tick()
+
+    recorded = [("told", e.from_state, e.to_state, e.reason) for e in platform.storage.job_events("told")]
+    assert told == recorded and [state for _, _, state, _ in told] == ["ready", "queued", "running", "failed"]
+
+
+def test_a_move_a_race_already_decided_is_not_told(platform, tiny_bundle, runner, monkeypatch):
+    alice = platform.user("alice")
+    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
+    platform.create_job(alice, "raced", "TinyRegressor:1.0", 2, ["site_a"])
+    platform.start_job(alice, "raced")
+    told = []
+    platform.plugins.notify = lambda hook, **event: told.append(event["new_state"])
+
+    def submit_while_stopped(job, job_dir, work_dir):  # another platform process stops the job as it is submitted
+        platform.storage.transition(job.name, JobState.CANCELLED, "stopped meanwhile")
+        raise RuntimeError("the deployment refused the job")
+
+    monkeypatch.setattr(runner, "submit", submit_while_stopped)
+    platform.tick()
+
+    assert platform.storage.get_job("raced").state == JobState.CANCELLED
+    assert told == ["running"]  # not "failed": storage refused that move, the job was already cancelled

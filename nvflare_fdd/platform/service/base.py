@@ -5,6 +5,7 @@ from __future__ import annotations
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.platform.config import PlatformConfig
 from nvflare_fdd.platform.contracts import Storage
+from nvflare_fdd.platform.records import Job
 from nvflare_fdd.platform.runners import Runner
 from nvflare_fdd.plugin.manager import FddPluginManager
 
@@ -49,6 +50,11 @@ class PlatformBase:
         if unknown:
             raise FddError(f"unknown site(s) {', '.join(unknown)}; available: {', '.join(sorted(known))}", code="site.unknown",
                            params={"sites": ", ".join(unknown), "available": ", ".join(sorted(known))})
+
+    def _moved(self, job: Job | None) -> None:
+        """Tell plugins of the state change storage just recorded for ``job`` (its ``event``); nothing if none."""
+        if job is not None and job.event is not None:
+            self._event(job.name, job.event.from_state, job.event.to_state, job.event.reason)
 
     def _event(self, job: str, old: str | None, new: str, reason: str) -> None:
         self.plugins.notify("fdd_job_state_changed", job=job, old_state=old, new_state=new, reason=reason)

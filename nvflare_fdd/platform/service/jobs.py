@@ -79,7 +79,7 @@ class JobService(AccessRules):
         job = self.storage.create_job(user.name, name, (class_name, version), description, rounds, sites, min_sites=min_sites,
                                       algorithm=algorithm, fedprox_mu=float(fedprox_mu),
                                       local_baseline=bool(local_baseline))  # fmt: skip
-        self._event(job.name, None, JobState.READY.value, "created")
+        self._moved(job)
         return job
 
     def start_job(self, user: User, name: str) -> Job:
@@ -91,7 +91,7 @@ class JobService(AccessRules):
                                   params={"name": name, "state": job.state.value})
         job = self.storage.enqueue_job(name, self.config.max_queued_per_user, reason_code="event.start_requested",
                                        reason_params={"user": user.name})  # fmt: skip
-        self._event(name, "ready", "queued", "start requested by the user")
+        self._moved(job)
         return job
 
     def resume_job(self, user: User, name: str) -> Job:
@@ -113,11 +113,10 @@ class JobService(AccessRules):
             raise StorageConflict(f"job {name} already finished all {job.rounds} rounds", code="job.all_rounds_done",
                                   params={"name": name, "rounds": job.rounds})
         reason = f"resumed by {user.name} after round {done}" if done else f"restarted by {user.name} (no round had finished)"
-        previous = job.state.value
         job = self.storage.enqueue_job(name, self.config.max_queued_per_user, resume_from=done, reason=reason,
                                        reason_code="event.resumed" if done else "event.restarted",
                                        reason_params={"user": user.name, "round": done})  # fmt: skip
-        self._event(name, previous, "queued", reason)
+        self._moved(job)
         return job
 
     def stop_job(self, user: User, name: str) -> Job:
@@ -129,7 +128,7 @@ class JobService(AccessRules):
                                   code="job.stop_state", params={"name": name, "state": job.state.value})
         stopped = self.storage.transition(name, JobState.CANCELLED, f"stopped by {user.name}", reason_code="event.stopped",
                                           reason_params={"user": user.name})  # fmt: skip
-        self._event(name, job.state.value, "cancelled", f"stopped by {user.name}")
+        self._moved(stopped)
         if job.state == JobState.RUNNING and job.run_handle:
             try:
                 self.runner.abort(job.run_handle)

@@ -36,7 +36,7 @@ class QueueService(PlatformBase):
             job = self.storage.claim_next_queued(self.config.capacity, self.config.runner)
             if job is None:
                 return
-            self._event(job.name, "queued", "running", f"started on the {self.config.runner} runner")
+            self._moved(job)
             self._submit(job)
 
     def reconcile(self) -> list[str]:
@@ -51,9 +51,10 @@ class QueueService(PlatformBase):
                 continue
             if not job.run_handle:
                 reason = "interrupted: the platform stopped before the job was submitted; resume it"
-                if self.storage.transition(job.name, JobState.FAILED, reason, failure=_interrupted(reason), quiet=True,
-                                           reason_code="event.interrupted_before_submit"):  # fmt: skip
-                    self._event(job.name, "running", "failed", reason)
+                failed = self.storage.transition(job.name, JobState.FAILED, reason, failure=_interrupted(reason), quiet=True,
+                                                 reason_code="event.interrupted_before_submit")  # fmt: skip
+                if failed is not None:
+                    self._moved(failed)
                     changed.append(job.name)
                 continue
             if self._settle(job, job.run_handle):
@@ -83,9 +84,9 @@ class QueueService(PlatformBase):
             handle = self.runner.submit(job, job_dir, work)
         except Exception as exc:
             reason = f"could not start: {exc}"
-            self.storage.transition(job.name, JobState.FAILED, reason, failure=Failure.of("submit", str(exc), site="platform").to_dict(),
-                                    quiet=True, reason_code="event.could_not_start", reason_params={"error": str(exc)})  # fmt: skip
-            self._event(job.name, "running", "failed", reason)
+            self._moved(self.storage.transition(
+                job.name, JobState.FAILED, reason, failure=Failure.of("submit", str(exc), site="platform").to_dict(),
+                quiet=True, reason_code="event.could_not_start", reason_params={"error": str(exc)}))  # fmt: skip
             return
         self.storage.set_run_handle(job.name, handle)
 
@@ -110,8 +111,7 @@ class QueueService(PlatformBase):
         settled = self.storage.transition(job.name, JobState(status.state), status.reason, failure=failure, quiet=True,
                                           reason_code=code or f"event.run_{status.state}",
                                           reason_params={"detail": status.reason})  # fmt: skip
-        if settled is not None:
-            self._event(job.name, "running", status.state, status.reason)
+        self._moved(settled)
         return True
 
     def _lost_round(self, job: Job, status: RunStatus) -> dict:

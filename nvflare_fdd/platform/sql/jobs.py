@@ -14,7 +14,7 @@ from nvflare_fdd.platform.errors import StorageConflict
 from nvflare_fdd.platform.records import TRANSITIONS, Job, JobEvent, JobState
 from nvflare_fdd.platform.schema import ArtefactRow, JobEventRow, JobRoundRow, JobRow, JobShareRow, JobStageRow, MetricRow
 from nvflare_fdd.platform.sql.base import ACTIVE_STATES, SqlBase, utc_now
-from nvflare_fdd.platform.sql.rows import event_records, job_record, job_row, model_row, owner_name, user_row
+from nvflare_fdd.platform.sql.rows import event_record, event_records, job_record, job_row, model_row, owner_name, user_row
 
 SCHEDULER_LOCK = 0x46_44_44_02  # an arbitrary, fixed advisory-lock key: one job claim at a time
 
@@ -47,9 +47,10 @@ class SqlJobs(SqlBase):
                 session.flush()
             except IntegrityError:  # created meanwhile by another process
                 raise _job_exists(name) from None
-            session.add(JobEventRow(job_id=row.id, at=stamp, from_state=None, to_state=state.value, reason=reason,
-                                    reason_code=reason_code, reason_params=dict(reason_params or {}) or None))
-            return job_record(session, row)
+            event = JobEventRow(job_id=row.id, at=stamp, from_state=None, to_state=state.value, reason=reason,
+                                reason_code=reason_code, reason_params=dict(reason_params or {}) or None)
+            session.add(event)
+            return job_record(session, row, event_record(event))
 
     def get_job(self, name: str) -> Job:
         """The job ``name``."""
@@ -89,13 +90,13 @@ class SqlJobs(SqlBase):
                     "start this one when one of them has begun running, or stop one",
                     code="job.queue_full", params={"queued": queued, "limit": max_queued_per_user},
                 )
-            self._move(session, row, JobState.QUEUED, reason or "start requested by the user",
-                       reason_code or ("event.start_requested" if not reason else None), reason_params)
+            event = self._move(session, row, JobState.QUEUED, reason or "start requested by the user",
+                               reason_code or ("event.start_requested" if not reason else None), reason_params)
             row.queued_at = utc_now()
             row.resume_from = resume_from
             row.failure = None if resume_from is not None else row.failure
             row.run_handle = None
-            return job_record(session, row)
+            return job_record(session, row, event)
 
     def claim_next_queued(self, capacity: int, runner: str) -> Job | None:
         """The oldest queued job, moved to ``running``, if fewer than ``capacity`` jobs of ``runner`` run.
@@ -119,10 +120,11 @@ class SqlJobs(SqlBase):
             ).first()  # fmt: skip
             if row is None:
                 return None
-            self._move(session, row, JobState.RUNNING, f"started on the {runner} runner", "event.started", {"runner": runner})
+            event = self._move(session, row, JobState.RUNNING, f"started on the {runner} runner", "event.started",
+                               {"runner": runner})  # fmt: skip
             row.runner = runner
             row.started_at = utc_now()
-            return job_record(session, row)
+            return job_record(session, row, event)
 
     def transition(
         self, name: str, to_state: JobState, reason: str, failure: Mapping[str, Any] | None = None, quiet: bool = False,
@@ -144,12 +146,12 @@ class SqlJobs(SqlBase):
                 raise StorageConflict(f"job {name} is {row.state}; it cannot become {JobState(to_state).value}",
                                       code="job.transition_invalid", params={"name": name, "state": row.state,
                                                                             "to_state": JobState(to_state).value})
-            self._move(session, row, JobState(to_state), reason, reason_code, reason_params)
+            event = self._move(session, row, JobState(to_state), reason, reason_code, reason_params)
             if failure is not None:
                 row.failure = dict(failure)
             if JobState(to_state).is_final:
                 row.finished_at = utc_now()
-            return job_record(session, row)
+            return job_record(session, row, event)
 
     def share_job(self, name: str, readers: Iterable[str]) -> Job:
         """Let ``readers`` (existing users) read job ``name``."""
@@ -196,15 +198,18 @@ class SqlJobs(SqlBase):
                 drop_blob_if_unused(session, blob_id)
 
     def _move(self, session: Session, row: JobRow, to_state: JobState, reason: str, reason_code: str | None = None,
-              reason_params: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+              reason_params: Mapping[str, Any] | None = None) -> JobEvent:  # fmt: skip
+        """Record the move of ``row`` to ``to_state`` and make it; returns the event recorded."""
         current = JobState(row.state)
         if to_state not in TRANSITIONS[current]:
             raise StorageConflict(f"job {row.name} is {current.value}; it cannot become {to_state.value}",
                                   code="job.transition_invalid", params={"name": row.name, "state": current.value,
                                                                         "to_state": to_state.value})
-        session.add(JobEventRow(job_id=row.id, at=utc_now(), from_state=current.value, to_state=to_state.value, reason=reason,
-                                reason_code=reason_code, reason_params=dict(reason_params or {}) or None))
+        event = JobEventRow(job_id=row.id, at=utc_now(), from_state=current.value, to_state=to_state.value, reason=reason,
+                            reason_code=reason_code, reason_params=dict(reason_params or {}) or None)
+        session.add(event)
         row.state = to_state.value
+        return event_record(event)
 
 
 def _job_exists(name: str) -> StorageConflict:

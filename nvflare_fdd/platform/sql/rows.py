@@ -59,7 +59,7 @@ def owner_name(session: Session, job: JobRow) -> str:
     return session.get_one(UserRow, job.owner_id).name
 
 
-def job_record(session: Session, row: JobRow) -> Job:
+def job_record(session: Session, row: JobRow, event: JobEvent | None = None) -> Job:
     model = session.get(ModelRow, row.model_id) if row.model_id else None
     return Job(
         id=row.id, name=row.name, owner=session.get_one(UserRow, row.owner_id).name,
@@ -70,11 +70,15 @@ def job_record(session: Session, row: JobRow) -> Job:
         resume_from=row.resume_from, algorithm=row.algorithm, fedprox_mu=row.fedprox_mu, local_baseline=row.local_baseline,
         shared_with=tuple(sorted(session.scalars(
             select(UserRow.name).join(JobShareRow, JobShareRow.user_id == UserRow.id).where(JobShareRow.job_id == row.id)
-        ))),
+        ))), event=event,
     )  # fmt: skip
 
 
 def event_records(session: Session, job: JobRow) -> list[JobEvent]:
     events = session.scalars(select(JobEventRow).where(JobEventRow.job_id == job.id).order_by(JobEventRow.id))
-    return [JobEvent(at=e.at, from_state=e.from_state, to_state=e.to_state, reason=e.reason, code=e.reason_code,
-                     params=dict(e.reason_params or {})) for e in events]  # fmt: skip
+    return [event_record(e) for e in events]
+
+
+def event_record(row: JobEventRow) -> JobEvent:
+    return JobEvent(at=row.at, from_state=row.from_state, to_state=row.to_state, reason=row.reason, code=row.reason_code,
+                    params=dict(row.reason_params or {}))  # fmt: skip
