@@ -109,6 +109,32 @@ class Job:
 
 
 @dataclass(frozen=True)
+class NewJob:
+    """What a new job is made of (``JobRepository.create_job``).
+
+    Attributes:
+        owner: the user who owns it.
+        model: ``(class_name, version)``; ``None`` for a run submitted outside the platform (``external``).
+        min_sites: sites a round needs (0: all of them).
+        algorithm: ``fedavg``, ``fedprox`` or ``scaffold``, with FedProx's ``fedprox_mu``.
+        local_baseline: each site also trains a local-only baseline.
+        external: a run submitted to NVFlare outside the platform (``nvflare job submit``, the admin console).
+    """
+
+    owner: str
+    name: str
+    model: tuple[str, str] | None
+    rounds: int
+    sites: tuple[str, ...]
+    description: str = ""
+    min_sites: int = 0
+    algorithm: str = "fedavg"
+    fedprox_mu: float = 0.01
+    local_baseline: bool = False
+    external: bool = False
+
+
+@dataclass(frozen=True)
 class JobEvent:
     at: datetime
     from_state: str | None

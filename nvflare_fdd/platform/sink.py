@@ -28,7 +28,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from nvflare_fdd.platform.contracts import Storage
 from nvflare_fdd.platform.errors import NotFound
-from nvflare_fdd.platform.records import JobState
+from nvflare_fdd.platform.records import JobState, NewJob
 
 log = logging.getLogger(__name__)
 
@@ -165,12 +165,15 @@ class StorageSink:
         self.external = True
         owner = f"nvflare:{self.submitter}"
         self.storage.ensure_user(owner)
-        self.storage.create_job(
-            owner, self.job_name, None, "submitted to NVFlare outside the platform", num_rounds, sites,
-            external=True, state=JobState.RUNNING, reason=f"NVFlare job {self.nvflare_job_id or '?'} started",
+        created = self.storage.create_job(
+            NewJob(owner, self.job_name, None, num_rounds, tuple(sites), "submitted to NVFlare outside the platform",
+                   external=True),
+            state=JobState.RUNNING, reason=f"NVFlare job {self.nvflare_job_id or '?'} started",
             reason_code="event.external_started", reason_params={"id": self.nvflare_job_id or "?"},
         )  # fmt: skip
-        self.events("fdd_job_state_changed", job=self.job_name, old_state=None, new_state="running", reason="external run")
+        if created.event is not None:
+            self.events("fdd_job_state_changed", job=self.job_name, old_state=None, new_state=created.event.to_state,
+                        reason=created.event.reason)  # fmt: skip
 
     def _write(self, what: str, action: Callable, *args, **kwargs):
         retrying = Retrying(stop=stop_after_attempt(RETRIES), wait=wait_exponential(multiplier=RETRY_WAIT, max=5),

@@ -27,7 +27,7 @@ from werkzeug.security import generate_password_hash
 
 from nvflare_fdd.demo import EXAMPLE_BUNDLE, demo_sites
 from nvflare_fdd.platform.config import PlatformConfig
-from nvflare_fdd.platform.records import JobState
+from nvflare_fdd.platform.records import JobState, NewJob
 from nvflare_fdd.platform.service import Platform
 from nvflare_fdd.platform.storage import SqlStorage
 from nvflare_fdd.stats.compute import site_statistics
@@ -455,7 +455,7 @@ def test_a_user_trains_a_model_through_the_web_ui(served, browser, shots, tmp_pa
     assert platform.storage.list_models()
 
     # a failure at the server reads as such; an unknown job is a page that says so
-    platform.storage.create_job("alice", "failed_job", ("SolubilityMLP", "1.0"), "", 1, ["pharma_a"], state=JobState.RUNNING)
+    platform.storage.create_job(NewJob("alice", "failed_job", ("SolubilityMLP", "1.0"), 1, ("pharma_a",)), state=JobState.RUNNING)
     failure = {"code": None, "phase": "interrupted", "site": "server", "round": None, "message": "NVFlare", "trace": ""}
     platform.storage.transition("failed_job", JobState.FAILED, "x", failure=failure, reason_code="event.runner_unreachable")
     walk.open("/jobs/failed_job#info", "job")

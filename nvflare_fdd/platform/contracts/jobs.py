@@ -5,22 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from nvflare_fdd.platform.records import Job, JobEvent, JobState
+from nvflare_fdd.platform.records import Job, JobEvent, JobState, NewJob
 
 
 class JobRepository(Protocol):
     """Jobs: their states (``records.TRANSITIONS``), the events that record each move, and who may read them."""
 
-    def create_job(
-        self, owner: str, name: str, model: tuple[str, str] | None, description: str, rounds: int, sites: Iterable[str],
-        external: bool = False, state: JobState = JobState.READY, reason: str = "created", min_sites: int = 0,
-        algorithm: str = "fedavg", fedprox_mu: float = 0.01, local_baseline: bool = False,
-        reason_code: str | None = "event.created", reason_params: Mapping[str, Any] | None = None,
-    ) -> Job:  # fmt: skip
-        """A new job in ``state``, with its first event (``reason``).
+    def create_job(self, job: NewJob, state: JobState = JobState.READY, reason: str = "created",
+                   reason_code: str | None = "event.created", reason_params: Mapping[str, Any] | None = None) -> Job:
+        """A new job in ``state``, with its first event (``reason``; the returned job's ``event``).
 
         Args:
-            model: ``(class_name, version)``; ``None`` for a run submitted outside the platform (``external``).
             state: ``ready``, or ``running`` for an external run (its start time is set).
 
         Raises:

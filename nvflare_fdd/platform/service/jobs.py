@@ -11,7 +11,7 @@ from nvflare_fdd.client.runtime import DEFAULT_FEDPROX_MU
 from nvflare_fdd.errors import FddError
 from nvflare_fdd.jobs import check_algorithm
 from nvflare_fdd.platform.errors import NotFound, StorageConflict
-from nvflare_fdd.platform.records import Job, JobState, SiteGroup, User
+from nvflare_fdd.platform.records import Job, JobState, NewJob, SiteGroup, User
 from nvflare_fdd.platform.service.access import AccessRules
 from nvflare_fdd.platform.service.checks import JOB_NAME, check_length, split_model
 
@@ -76,9 +76,8 @@ class JobService(AccessRules):
         if not isinstance(min_sites, int) or not 0 <= min_sites <= len(sites):
             raise FddError(f"min_sites must be between 0 (all sites) and the number of sites ({len(sites)}), got {min_sites!r}",
                            code="job.min_sites_invalid", params={"value": min_sites, "sites": len(sites)})
-        job = self.storage.create_job(user.name, name, (class_name, version), description, rounds, sites, min_sites=min_sites,
-                                      algorithm=algorithm, fedprox_mu=float(fedprox_mu),
-                                      local_baseline=bool(local_baseline))  # fmt: skip
+        job = self.storage.create_job(NewJob(user.name, name, (class_name, version), rounds, tuple(sites), description,
+                                             min_sites, algorithm, float(fedprox_mu), bool(local_baseline)))  # fmt: skip
         self._moved(job)
         return job
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from nvflare_fdd.platform.blobs import drop_blob_if_unused
 from nvflare_fdd.platform.errors import StorageConflict
-from nvflare_fdd.platform.records import TRANSITIONS, Job, JobEvent, JobState
+from nvflare_fdd.platform.records import TRANSITIONS, Job, JobEvent, JobState, NewJob
 from nvflare_fdd.platform.schema import ArtefactRow, JobEventRow, JobRoundRow, JobRow, JobShareRow, JobStageRow, MetricRow
 from nvflare_fdd.platform.sql.base import ACTIVE_STATES, SqlBase, utc_now
 from nvflare_fdd.platform.sql.rows import event_record, event_records, job_record, job_row, model_row, owner_name, user_row
@@ -22,23 +22,19 @@ SCHEDULER_LOCK = 0x46_44_44_02  # an arbitrary, fixed advisory-lock key: one job
 class SqlJobs(SqlBase):
     """Jobs: creation, the queue, state transitions, shares and deletion."""
 
-    def create_job(
-        self, owner: str, name: str, model: tuple[str, str] | None, description: str, rounds: int, sites: Iterable[str],
-        external: bool = False, state: JobState = JobState.READY, reason: str = "created", min_sites: int = 0,
-        algorithm: str = "fedavg", fedprox_mu: float = 0.01, local_baseline: bool = False,
-        reason_code: str | None = "event.created", reason_params: Mapping[str, Any] | None = None,
-    ) -> Job:  # fmt: skip
+    def create_job(self, job: NewJob, state: JobState = JobState.READY, reason: str = "created",
+                   reason_code: str | None = "event.created", reason_params: Mapping[str, Any] | None = None) -> Job:
         """A new job (``ready``); the name must be new across all users (names differing only in case count as one)."""
         with self._session() as session:
-            owner_row = user_row(session, owner)
-            model_id = model_row(session, *model).id if model else None
+            owner_row = user_row(session, job.owner)
+            model_id = model_row(session, *job.model).id if job.model else None
             stamp = utc_now()
-            taken = session.scalar(select(JobRow.name).where(JobRow.name_key == name.lower()))
+            taken = session.scalar(select(JobRow.name).where(JobRow.name_key == job.name.lower()))
             row = JobRow(
-                name=name, name_key=name.lower(), owner_id=owner_row.id, model_id=model_id, description=description,
-                rounds=rounds, sites=list(sites), state=state.value, created_at=stamp, external=external, min_sites=min_sites,
-                started_at=stamp if state == JobState.RUNNING else None, algorithm=algorithm, fedprox_mu=fedprox_mu,
-                local_baseline=local_baseline,
+                name=job.name, name_key=job.name.lower(), owner_id=owner_row.id, model_id=model_id,
+                description=job.description, rounds=job.rounds, sites=list(job.sites), state=state.value, created_at=stamp,
+                external=job.external, min_sites=job.min_sites, started_at=stamp if state == JobState.RUNNING else None,
+                algorithm=job.algorithm, fedprox_mu=job.fedprox_mu, local_baseline=job.local_baseline,
             )  # fmt: skip
             if taken is not None:
                 raise _job_exists(taken)
@@ -46,7 +42,7 @@ class SqlJobs(SqlBase):
             try:
                 session.flush()
             except IntegrityError:  # created meanwhile by another process
-                raise _job_exists(name) from None
+                raise _job_exists(job.name) from None
             event = JobEventRow(job_id=row.id, at=stamp, from_state=None, to_state=state.value, reason=reason,
                                 reason_code=reason_code, reason_params=dict(reason_params or {}) or None)
             session.add(event)

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import save_file
 
 from fdd_mlflow import JOB_TAG, MlflowPlugin, job_params, metric_key
-from nvflare_fdd.platform.records import JobState
+from nvflare_fdd.platform.records import JobState, NewJob
 from nvflare_fdd.platform.sink import StorageSink
 from nvflare_fdd.platform.storage import SqlStorage
 from nvflare_fdd.plugin.manager import FddPluginManager
@@ -43,7 +43,7 @@ def make_job(storage: SqlStorage, name: str = "sol_1", rounds: int = 2, descript
     storage.ensure_user("alice")
     if not storage.list_models():
         storage.add_model("alice", "SolubilityMLP", "1.0", "", files={})
-    storage.create_job("alice", name, ("SolubilityMLP", "1.0"), description, rounds, SITES)
+    storage.create_job(NewJob("alice", name, ("SolubilityMLP", "1.0"), rounds, tuple(SITES), description))
     return name
 
 
