@@ -193,13 +193,18 @@ class WebSessionRow(PlatformBase):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
-class JobStageRow(PlatformBase):
+class _JobRound:
+    """A record of one job's round: keyed by the job's id, then the round (then what the table adds)."""
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True, sort_order=-2)
+    round: Mapped[int] = mapped_column(Integer, primary_key=True, sort_order=-1)
+
+
+class JobStageRow(_JobRound, PlatformBase):
     """Progress: one row per job, round (0 = setup, environment creation included) and site."""
 
     __tablename__ = "job_stages"
 
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    round: Mapped[int] = mapped_column(Integer, primary_key=True)
     site: Mapped[str] = mapped_column(String(128), primary_key=True)
     phases: Mapped[list] = mapped_column(JSON)
     num_samples: Mapped[int | None] = mapped_column(Integer)
@@ -209,20 +214,20 @@ class JobStageRow(PlatformBase):
     personalized: Mapped[bool | None] = mapped_column(Boolean)
 
 
-class JobRoundRow(PlatformBase):
+class JobRoundRow(_JobRound, PlatformBase):
+    """When the server started and finished each round."""
+
     __tablename__ = "job_rounds"
 
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    round: Mapped[int] = mapped_column(Integer, primary_key=True)
     started_at: Mapped[float | None] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float)
 
 
-class MetricRow(PlatformBase):
+class MetricRow(_JobRound, PlatformBase):
+    """A site's metric of a round, by kind (``global``, ``local``, ``baseline``)."""
+
     __tablename__ = "metrics"
 
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    round: Mapped[int] = mapped_column(Integer, primary_key=True)
     site: Mapped[str] = mapped_column(String(128), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     metric: Mapped[str] = mapped_column(String(64), primary_key=True)
