@@ -44,7 +44,7 @@ class FddError(Exception):
     """Base of every error nvflare-fdd raises on purpose.
 
     The message is English, for the CLI and logs. ``code`` names the error for interfaces that say it
-    in their own words (the web UI's catalogue, ``nvflare_fdd.web.messages``), with ``params`` the
+    in their own words (the web UI's catalogue, ``nvflare_fdd/web/locale/*/LC_MESSAGES/messages.po``), with ``params`` the
     values the message names.
 
     Attributes:

@@ -37,6 +37,14 @@ return {
 """
 
 
+CHART_LEGENDS = """
+return [...document.querySelectorAll('figure.chart')].map(chart => ({
+  swatches: [...chart.querySelectorAll('.legend-item.baseline .swatch')].map(s => getComputedStyle(s).borderTopStyle),
+  headers: [...chart.querySelectorAll('.values-table thead th')].map(th => th.innerText.trim()),
+}));
+"""
+
+
 def check_baseline_lines(driver, korean: bool) -> None:
     """The baseline is drawn in every chart in a style of its own (dotted, square marks), and named in each chart's
     legend (a dotted swatch) and value table."""
@@ -47,13 +55,12 @@ def check_baseline_lines(driver, korean: bool) -> None:
     assert all(len(found) == 1 for found in styles.values()), f"one style per kind: {styles}"
     (baseline,), others = styles["baseline"], styles["global"] | styles["local"]
     assert baseline[1] == "rect" and baseline[0] not in {dash for dash, _ in others}, styles
-    charts = driver.find_elements("css selector", "figure.chart")
     word = WORDS[korean]["baseline"]
+    charts = driver.execute_script(CHART_LEGENDS)  # read in one go: a chart redrawn meanwhile cannot go stale
+    assert charts, "no chart is drawn"
     for chart in charts:
-        swatches = chart.find_elements("css selector", ".legend-item.baseline .swatch")
-        assert swatches and all(s.value_of_css_property("border-top-style") == "dotted" for s in swatches)
-        headers = [th.text for th in chart.find_elements("css selector", ".values-table thead th")]
-        assert any(text.endswith(f"· {word}") for text in headers), headers
+        assert chart["swatches"] and all(style == "dotted" for style in chart["swatches"]), chart
+        assert any(text.endswith(f"· {word}") for text in chart["headers"]), chart["headers"]
 
 
 def check_payoff(driver, metrics: list[MetricValue], sites: list[str], korean: bool, metric: str | None = None) -> None:
