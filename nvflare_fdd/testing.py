@@ -12,7 +12,8 @@ A plugin's tests can run a real job in a few lines::
     assert job.state == JobState.COMPLETED, job.failure
 
 Bundles are written flat, the way K-MELLODDY's are (``model.py``, ``data.py``, ``train_eval.py``,
-``requirements.txt``, an optional ``config.yaml``): the texts below are pieces of one.
+``requirements.txt``, an optional ``config.yaml``): the texts below are pieces of one, and
+:func:`assemble_bundle` builds a variant of a bundle from the files in which it differs.
 
 Importing this module is cheap: pandas, torch and the KDA code are imported by the functions that use them.
 The package itself never imports it.
@@ -21,6 +22,8 @@ The package itself never imports it.
 from __future__ import annotations
 
 import importlib.metadata
+import re
+import shutil
 import textwrap
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -107,6 +110,66 @@ def write_bundle(folder: Path, files: Mapping[str, str | None]) -> Path:
         if text is not None:
             (folder / name).write_text(textwrap.dedent(text))
     return folder
+
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@.*$")
+
+
+def apply_patch(text: str, patch: str) -> str:
+    """``text`` changed by ``patch``, a unified diff of one file (as ``diff -u`` writes it).
+
+    Every hunk must apply exactly where it says: a base that has changed under the patch raises ``ValueError``
+    instead of producing a file nobody wrote.
+    """
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    at = 0
+    for start, changes in _hunks(patch):
+        if start < at:
+            raise ValueError(f"the patch's hunks overlap or are out of order at line {start + 1}")
+        out += lines[at:start]
+        at = start
+        for change in changes:
+            tag, content = (change[0], change[1:]) if change.strip("\n") else (" ", change)  # a blank context line
+            if tag in " -":
+                if at >= len(lines) or lines[at] != content:
+                    found = repr(lines[at]) if at < len(lines) else "the end of the file"
+                    raise ValueError(f"the patch does not apply at line {at + 1}: expected {content!r}, found {found}")
+                at += 1
+            if tag in " +":
+                out.append(content)
+    return "".join(out + lines[at:])
+
+
+def _hunks(patch: str) -> list[tuple[int, list[str]]]:
+    """A unified diff's hunks: (index of the first line they change, their lines), the file names left out."""
+    hunks: list[tuple[int, list[str]]] = []
+    for line in patch.splitlines(keepends=True):
+        if line.startswith("\\"):
+            raise ValueError("a patch for a file without a newline at its end is not supported")
+        header = _HUNK.match(line)
+        if header is not None:
+            # "-N,0": nothing removed, the lines go after line N; otherwise the hunk starts at line N
+            hunks.append((int(header[1]) - (header[2] != "0"), []))
+        elif hunks:
+            hunks[-1][1].append(line)
+    return hunks
+
+
+def assemble_bundle(target: Path, base: Path, overlay: Path | None = None) -> Path:
+    """A flat bundle in ``target``: a copy of ``base``, then ``overlay``'s files over it.
+
+    A file of the overlay replaces the base's file of that name, or adds it; ``NAME.patch``, a unified diff,
+    changes the base's ``NAME`` instead. So a variant of a bundle is stored as only what differs.
+    """
+    shutil.copytree(base, target)
+    for path in sorted(overlay.iterdir()) if overlay is not None else ():
+        if path.suffix == ".patch":
+            changed = target / path.stem
+            changed.write_text(apply_patch(changed.read_text(), path.read_text()))
+        else:
+            shutil.copy2(path, target / path.name)
+    return target
 
 
 def kda_frame(values: list[float], smiles: list[str] | None = None) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -115,6 +116,30 @@ def make_bundle(tmp_path: Path):
         return write_bundle(tmp_path / name, overrides)
 
     return make
+
+
+KMELLODDY_BUNDLES = Path(__file__).parent / "kmelloddy" / "bundles"
+#: The K-MELLODDY-style bundles stored as an overlay on another (name → base): only the files in which they differ,
+#: ``NAME.patch`` a diff of the base's ``NAME`` (regenerate one with ``diff -u``); the others are whole bundles.
+KMELLODDY_OVERLAYS = {"mlp_pretrained": "mlp", "mlp_prox": "mlp", "mlp_scaffold": "mlp"}
+
+
+@pytest.fixture
+def kmelloddy_bundle(tmp_path):
+    """``kmelloddy_bundle("mlp_scaffold", overrides)``: one of the K-MELLODDY-style bundles of
+    ``tests/kmelloddy/bundles``, written flat into a folder of the test's, files replaced by ``overrides``."""
+
+    def assemble(name: str, overrides: dict[str, str] | None = None) -> Path:
+        folder = tmp_path / name
+        if name in KMELLODDY_OVERLAYS:
+            testing.assemble_bundle(folder, KMELLODDY_BUNDLES / KMELLODDY_OVERLAYS[name], KMELLODDY_BUNDLES / name)
+        else:
+            shutil.copytree(KMELLODDY_BUNDLES / name, folder)
+        for file, text in (overrides or {}).items():
+            (folder / file).write_text(text)
+        return folder
+
+    return assemble
 
 
 _exit_status: list[int] = []

@@ -18,25 +18,14 @@ from nvflare_fdd.simulate import run_simulation
 from nvflare_fdd.testing import run_job, run_to_the_end
 from nvflare_fdd.usercode import import_user_module, user_modules
 
+KMELLODDY_BUNDLES = Path(__file__).parent / "bundles"
+
 pytestmark = pytest.mark.slow
 
 # One full batch a round: one SGD step, so one round of SCAFFOLD can be computed by hand.
-FULL_BATCH_DATA = '''import torch
-from torch.utils.data import DataLoader, TensorDataset
-
-
-def features(frame):
-	smiles = frame["smiles_structure_parent"].astype(str)
-	columns = [smiles.str.len() / 10.0, smiles.str.count("C") / 10.0, smiles.str.count("O") / 10.0]
-	return torch.tensor([list(row) for row in zip(*columns)], dtype=torch.float32)
-
-
-def data_loader(raw_datas, configs):
-	frame = raw_datas["solubility"]
-	dataset = TensorDataset(features(frame), torch.tensor(frame["measurement_value"].to_numpy(), dtype=torch.float32))
-	loader = DataLoader(dataset, batch_size=len(dataset), shuffle=False)
-	return {"train": loader, "test": loader}
-'''
+FULL_BATCH_DATA = (KMELLODDY_BUNDLES / "mlp" / "data.py").read_text().replace(
+    "train_data = DataLoader(dataset, batch_size=8, shuffle=False)", "train_data = DataLoader(dataset, batch_size=len(dataset), shuffle=False)")
+assert "batch_size=len(dataset), shuffle=False)\n\ttest_data" in FULL_BATCH_DATA
 
 
 def metrics_rows(out) -> list[dict]:
@@ -139,7 +128,9 @@ def evaluate(model, data, configs):
 	return metrics
 '''
 
-MARKED_DATA = FULL_BATCH_DATA.replace('''	return {"train": loader, "test": loader}''', '''	return {"train": loader, "test": loader, "resumed": "resume_marker" in raw_datas}''')
+MARKED_DATA = FULL_BATCH_DATA.replace('''	return {"train": train_data, "test": test_data}''',
+                                      '''	return {"train": train_data, "test": test_data, "resumed": "resume_marker" in raw_datas}''')
+assert "resumed" in MARKED_DATA
 
 
 def test_a_resumed_scaffold_job_continues_with_its_controls(kmelloddy_bundle, two_sites, tmp_path, kda_frame_factory):

@@ -168,12 +168,11 @@ def test_a_job_submitted_from_the_console_is_recorded_as_external(poc, site_size
     assert platform.storage.get_job(job.name).state == JobState.COMPLETED
 
 
-def test_a_scaffold_job_with_a_pretrained_encoder_runs_on_the_poc_deployment(flare_platform, poc, site_sizes, tmp_path):
+def test_a_scaffold_job_with_a_pretrained_encoder_runs_on_the_poc_deployment(flare_platform, poc, site_sizes, tmp_path,
+                                                                            kmelloddy_bundle):
     """K-MELLODDY's mlp_scaffold with the model of ``mlp_pretrained``: the server and each site build it from the
     platform's store, the sites fetching the encoder through NVFlare into caches of their own."""
     import hashlib
-    import shutil
-    from pathlib import Path
 
     import torch
     from safetensors.torch import save_file
@@ -181,10 +180,8 @@ def test_a_scaffold_job_with_a_pretrained_encoder_runs_on_the_poc_deployment(fla
     from nvflare_fdd.platform.storage import CONTROLS_CHECKPOINT
     from nvflare_fdd.pretrained.manifest import scan_source
 
-    bundles = Path(__file__).resolve().parents[1] / "kmelloddy" / "bundles"
-    bundle = shutil.copytree(bundles / "mlp_scaffold", tmp_path / "bundle")
-    for name in ("model.py", "config.yaml"):
-        shutil.copy(bundles / "mlp_pretrained" / name, bundle / name)
+    pretrained = kmelloddy_bundle("mlp_pretrained")
+    bundle = kmelloddy_bundle("mlp_scaffold", {name: (pretrained / name).read_text() for name in ("model.py", "config.yaml")})
     encoder = tmp_path / "encoder"
     encoder.mkdir()
     save_file(dict(torch.nn.Linear(3, 16).state_dict()), encoder / "model.safetensors")
