@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -140,6 +142,29 @@ def kmelloddy_bundle(tmp_path):
         return folder
 
     return assemble
+
+
+@pytest.fixture
+def concurrently() -> Callable[[Callable[[], object], int], list[BaseException]]:
+    """``concurrently(function, count)``: ``function()`` in ``count`` threads at once; what they raised."""
+
+    def run(function: Callable[[], object], count: int) -> list[BaseException]:
+        errors: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                function()
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=call) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return errors
+
+    return run
 
 
 _exit_status: list[int] = []
