@@ -17,9 +17,9 @@ import re
 import shutil
 from pathlib import Path
 
-from benchmarks._common import BENCH_DIR, bundle_copy, mem_available_bytes
+from benchmarks._common import benchmark_bundle, mem_available_bytes
 
-BUNDLE = BENCH_DIR / "bundles" / "scale_linear"
+BUNDLE = "scale_linear"
 GIB = 2**30
 GB = 1e9
 WIDE = 8192
@@ -78,7 +78,7 @@ def scale_bundle(work: Path, parameters: int, peft: bool = False, adapter_rank: 
     width, layers = shape(parameters)
     settings = {"width": width, "layers": layers, "peft": peft, "adapter_rank": adapter_rank}
     name = f"scale_{'peft_' if peft else ''}{width}x{layers}"
-    return bundle_copy(BUNDLE, work / name, **settings), settings
+    return benchmark_bundle(BUNDLE, work / name, **settings), settings
 
 
 class MemoryModel:
