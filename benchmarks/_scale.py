@@ -15,9 +15,10 @@ import itertools
 import math
 import re
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from benchmarks._common import benchmark_bundle, mem_available_bytes
+from benchmarks._common import Result, benchmark_bundle, mem_available_bytes, standalone_main
 
 BUNDLE = "scale_linear"
 GIB = 2**30
@@ -141,6 +142,16 @@ def prepare(config: dict, site_rows: int) -> dict[str, str]:
     prefer_oom_kill()
     url = large_kda(site_rows)
     return {f"site_{index + 1}": url for index in range(config["sites"])}
+
+
+def ladder_main(run: Callable[..., Result], description: str, ladder: Iterable[str], sizes_help: str) -> None:
+    """``main()`` of a ladder benchmark: :func:`standalone_main` with ``--sizes``, the comma-separated sizes that
+    :func:`prepare` reads (``sizes_help`` says what they are; the default is ``ladder``)."""
+
+    def options(parser) -> None:
+        parser.add_argument("--sizes", help=f"{sizes_help} (default {','.join(ladder)})")
+
+    standalone_main(run, description, options)
 
 
 def run_side(side: str, bundle: Path, sites: dict[str, str], rounds: int, work: Path, model_class: str,

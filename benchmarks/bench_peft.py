@@ -26,7 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import MB, Figure, Result, standalone_main
+from benchmarks._common import MB, Figure, Result
 
 NAME = "peft"
 LADDER = ("1B", "500M", "250M", "100M")
@@ -125,12 +125,10 @@ def figures(attempt: dict) -> list[Figure]:
     ]
 
 
-def options(parser) -> None:
-    parser.add_argument("--sizes", help=f"comma-separated trunk sizes to try, largest first (default {','.join(LADDER)})")
-
-
 def main() -> None:
-    standalone_main(run, __doc__.splitlines()[0], options)
+    from benchmarks._scale import ladder_main
+
+    ladder_main(run, __doc__.splitlines()[0], LADDER, "comma-separated trunk sizes to try, largest first")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import Figure, Result, standalone_main
+from benchmarks._common import Figure, Result
 
 NAME = "scale"
 LADDER = ("100M", "250M", "500M", "1B")
@@ -152,12 +152,10 @@ def figures(steps: list[dict]) -> list[Figure]:
     return rows
 
 
-def options(parser) -> None:
-    parser.add_argument("--sizes", help=f"comma-separated model sizes, e.g. 250M,1B (default {','.join(LADDER)})")
-
-
 def main() -> None:
-    standalone_main(run, __doc__.splitlines()[0], options)
+    from benchmarks._scale import ladder_main
+
+    ladder_main(run, __doc__.splitlines()[0], LADDER, "comma-separated model sizes, e.g. 250M,1B")
 
 
 if __name__ == "__main__":
