@@ -162,8 +162,10 @@ def assemble_bundle(target: Path, base: Path, overlay: Path | None = None) -> Pa
     A file of the overlay replaces the base's file of that name, or adds it; ``NAME.patch``, a unified diff,
     changes the base's ``NAME`` instead. So a variant of a bundle is stored as only what differs.
     """
-    shutil.copytree(base, target)
+    shutil.copytree(base, target, ignore=shutil.ignore_patterns("__pycache__"))
     for path in sorted(overlay.iterdir()) if overlay is not None else ():
+        if path.name == "__pycache__":
+            continue
         if path.suffix == ".patch":
             changed = target / path.stem
             changed.write_text(apply_patch(changed.read_text(), path.read_text()))
