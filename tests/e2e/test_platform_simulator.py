@@ -183,7 +183,7 @@ def test_a_storage_outage_during_a_run_loses_nothing(postgres_url, two_sites, ma
     assert "platform storage: could not" in log  # the server noticed, retried and said so
     keys = {(m.round, m.site, m.kind) for m in platform.storage.metrics("outage")}
     assert keys == {(r, s, k) for r in range(1, 6) for s in ("site_a", "site_b") for k in ("global", "local")}
-    assert all(record["finished"] for record in platform.storage.progress("outage").rounds.values())
+    assert all(record.finished for record in platform.storage.progress("outage").rounds.values())
     storage.close()
 
 
