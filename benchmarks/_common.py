@@ -333,11 +333,24 @@ def thread_env(sites: int) -> dict[str, str]:
             "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", threads)}
 
 
+#: The benchmarks' own bundles: each folder holds what is its own; ``common`` what they all share (``data.py``,
+#: ``requirements.txt``), which :func:`benchmark_bundle` writes beside it.
+BUNDLES_DIR = BENCH_DIR / "bundles"
+
+
+def benchmark_bundle(name: str, target: Path, **settings) -> Path:
+    """``bundles/<name>`` as the flat bundle a benchmark runs, with the shared files and some ``config.yaml`` values
+    replaced (see :func:`bundle_copy`)."""
+    shutil.copytree(BUNDLES_DIR / "common", target, ignore=shutil.ignore_patterns("__pycache__"))
+    return bundle_copy(BUNDLES_DIR / name, target, **settings)
+
+
 def bundle_copy(source: Path, target: Path, **settings) -> Path:
-    """A copy of a bundle with some ``config.yaml`` values replaced."""
+    """A copy of a bundle with some ``config.yaml`` values replaced; files already in ``target`` stay unless the
+    bundle has its own."""
     from omegaconf import OmegaConf
 
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
     if settings:
         configs = OmegaConf.load(target / "config.yaml")
         for key, value in settings.items():

@@ -15,11 +15,12 @@ import itertools
 import math
 import re
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from benchmarks._common import BENCH_DIR, bundle_copy, mem_available_bytes
+from benchmarks._common import Result, benchmark_bundle, mem_available_bytes, standalone_main
 
-BUNDLE = BENCH_DIR / "bundles" / "scale_linear"
+BUNDLE = "scale_linear"
 GIB = 2**30
 GB = 1e9
 WIDE = 8192
@@ -78,7 +79,7 @@ def scale_bundle(work: Path, parameters: int, peft: bool = False, adapter_rank: 
     width, layers = shape(parameters)
     settings = {"width": width, "layers": layers, "peft": peft, "adapter_rank": adapter_rank}
     name = f"scale_{'peft_' if peft else ''}{width}x{layers}"
-    return bundle_copy(BUNDLE, work / name, **settings), settings
+    return benchmark_bundle(BUNDLE, work / name, **settings), settings
 
 
 class MemoryModel:
@@ -141,6 +142,56 @@ def prepare(config: dict, site_rows: int) -> dict[str, str]:
     prefer_oom_kill()
     url = large_kda(site_rows)
     return {f"site_{index + 1}": url for index in range(config["sites"])}
+
+
+def size_entry(requested: int) -> dict:
+    """The model closest to ``requested`` parameters: its ``label``, ``parameters``, ``width`` and ``layers``."""
+    width, layers = shape(requested)
+    parameters = parameter_count(width, layers)
+    return {"label": label(parameters), "parameters": parameters, "width": width, "layers": layers}
+
+
+def fit_entry(memory: MemoryModel, side: str, model_bytes: int) -> dict:
+    """One side's entry at one size, before it runs: the memory it needs and what the machine has available now,
+    and where that does not fit, the ``status`` that skips it."""
+    need = memory.need(side, model_bytes)
+    ok, available = fits(need)
+    entry: dict = {"needed_bytes": need, "available_bytes": available}
+    if not ok:
+        entry["status"] = f"skipped: needs ~{need / 2**30:.0f} GiB, {available / 2**30:.0f} GiB available"
+    return entry
+
+
+def run_entry(entry: dict, side: str, bundle: Path, sites: dict[str, str], work: Path, model_class: str,
+              model_args: dict, config: dict, trained_bytes: int, probe: dict | None) -> dict | None:
+    """One guarded run of ``side`` (see :func:`run_side`; ``config``'s rounds and timeout) into ``entry``: the figures of
+    :func:`summarise` when it completes, else its ``status`` (stopped: out of memory, or failed) and error.
+
+    Returns:
+        The run's measurements, or ``None`` where it did not complete.
+    """
+    from benchmarks._simulator import OutOfMemory
+
+    try:
+        measured = run_side(side, bundle, sites, config["rounds"], work, model_class, model_args, config["timeout"])
+    except OutOfMemory as exc:
+        entry.update(status="stopped: out of memory", error=str(exc))
+        return None
+    except Exception as exc:  # noqa: BLE001 - reported in the table and the JSON
+        entry.update(status="failed", error=f"{type(exc).__name__}: {exc}"[-3000:])
+        return None
+    entry.update(summarise(measured, trained_bytes, probe))
+    return measured
+
+
+def ladder_main(run: Callable[..., Result], description: str, ladder: Iterable[str], sizes_help: str) -> None:
+    """``main()`` of a ladder benchmark: :func:`standalone_main` with ``--sizes``, the comma-separated sizes that
+    :func:`prepare` reads (``sizes_help`` says what they are; the default is ``ladder``)."""
+
+    def options(parser) -> None:
+        parser.add_argument("--sizes", help=f"{sizes_help} (default {','.join(ladder)})")
+
+    standalone_main(run, description, options)
 
 
 def run_side(side: str, bundle: Path, sites: dict[str, str], rounds: int, work: Path, model_class: str,

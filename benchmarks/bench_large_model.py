@@ -24,10 +24,10 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import BENCH_DIR, MB, Figure, Result, bundle_copy, run_child, standalone_main
+from benchmarks._common import MB, Figure, Result, benchmark_bundle, run_child, standalone_main
 
 NAME = "large_model"
-BUNDLE = BENCH_DIR / "bundles" / "large_mlp"
+BUNDLE = "large_mlp"
 FULL = {"width": 5000, "layers": 4, "rounds": 2, "sites": 2}
 QUICK = {"width": 1000, "layers": 2, "rounds": 2, "sites": 2}
 SITE_ROWS = 1_000
@@ -93,7 +93,7 @@ def run(quick: bool = False, **overrides) -> Result:
     sites = {f"site_{index + 1}": url for index in range(config["sites"])}
     model_args = {"configs": {"width": config["width"], "layers": config["layers"]}}
     with tempfile.TemporaryDirectory(prefix="fdd-bench-large-") as work:
-        bundle = bundle_copy(BUNDLE, Path(work) / "large_mlp", width=config["width"], layers=config["layers"])
+        bundle = benchmark_bundle(BUNDLE, Path(work) / "large_mlp", width=config["width"], layers=config["layers"])
         plain = run_plain(bundle, sites, config["rounds"], Path(work) / "plain", "LargeMLP", model_args)
         fdd = run_fdd(bundle, sites, config["rounds"], Path(work) / "fdd", "LargeMLP")
     file_work = run_child("bench_large_model", "child_file_work", {"parameters": parameters})

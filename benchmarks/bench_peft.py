@@ -26,7 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import MB, Figure, Result, standalone_main
+from benchmarks._common import MB, Figure, Result
 
 NAME = "peft"
 LADDER = ("1B", "500M", "250M", "100M")
@@ -59,46 +59,19 @@ def run(quick: bool = False, **overrides) -> Result:
 
 def run_pair(work: Path, requested: int, sites: dict, config: dict, memory) -> dict:
     """The full model at one trunk size (if it fits), then the PEFT job on the same trunk."""
-    from benchmarks._scale import (
-        adapter_count,
-        fits,
-        label,
-        parameter_count,
-        run_side,
-        scale_bundle,
-        shape,
-        summarise,
-    )  # fmt: skip
-    from benchmarks._simulator import OutOfMemory
+    from benchmarks._scale import adapter_count, fit_entry, run_entry, scale_bundle, size_entry
 
-    width, layers = shape(requested)
-    parameters = parameter_count(width, layers)
+    attempt = size_entry(requested)
+    parameters = attempt["parameters"]
     rank = config["adapter_rank"]
-    attempt = {"label": label(parameters), "parameters": parameters, "width": width, "layers": layers,
-               "adapter_parameters": adapter_count(width, rank)}  # fmt: skip
+    attempt["adapter_parameters"] = adapter_count(attempt["width"], rank)
     for kind, side, peft in (("full", "fdd", False), ("peft", "peft", True)):
         trained_bytes = 4 * (attempt["adapter_parameters"] if peft else parameters)
-        need = memory.need(side, 4 * parameters)
-        ok, available = fits(need)
-        entry: dict = {"needed_bytes": need, "available_bytes": available, "update_bytes": trained_bytes}
-        if not ok:
-            entry["status"] = f"skipped: needs ~{need / 2**30:.0f} GiB, {available / 2**30:.0f} GiB available"
-            attempt[kind] = entry
-            if kind == "full":
-                return attempt
-            continue
-        bundle, _ = scale_bundle(work, parameters, peft=peft, adapter_rank=rank)
-        model_class = "PeftLinear" if peft else "ScaleLinear"
-        try:
-            measured = run_side(side, bundle, sites, config["rounds"], work / f"{kind}-{attempt['label']}", model_class,
-                                {}, config["timeout"])  # fmt: skip
-        except OutOfMemory as exc:
-            entry.update(status="stopped: out of memory", error=str(exc))
-        except Exception as exc:  # noqa: BLE001 - reported in the JSON
-            entry.update(status="failed", error=f"{type(exc).__name__}: {exc}"[-3000:])
-        else:
-            entry.update(summarise(measured, trained_bytes, None))
-        attempt[kind] = entry
+        entry = attempt[kind] = {**fit_entry(memory, side, 4 * parameters), "update_bytes": trained_bytes}
+        if "status" not in entry:  # it fits
+            bundle, _ = scale_bundle(work, parameters, peft=peft, adapter_rank=rank)
+            run_entry(entry, side, bundle, sites, work / f"{kind}-{attempt['label']}", "PeftLinear" if peft else "ScaleLinear",
+                      {}, config, trained_bytes, None)  # fmt: skip
         if entry["status"] != "completed" and kind == "full":
             return attempt
     return attempt
@@ -125,12 +98,10 @@ def figures(attempt: dict) -> list[Figure]:
     ]
 
 
-def options(parser) -> None:
-    parser.add_argument("--sizes", help=f"comma-separated trunk sizes to try, largest first (default {','.join(LADDER)})")
-
-
 def main() -> None:
-    standalone_main(run, __doc__.splitlines()[0], options)
+    from benchmarks._scale import ladder_main
+
+    ladder_main(run, __doc__.splitlines()[0], LADDER, "comma-separated trunk sizes to try, largest first")
 
 
 if __name__ == "__main__":

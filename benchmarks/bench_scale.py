@@ -30,7 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import Figure, Result, standalone_main
+from benchmarks._common import Figure, Result
 
 NAME = "scale"
 LADDER = ("100M", "250M", "500M", "1B")
@@ -78,44 +78,22 @@ def run_probe(work: Path, parameters: int, sites: dict, config: dict, memory) ->
 
 def run_step(work: Path, requested: int, sites: dict, config: dict, memory, probe: dict, stopped: set[str]) -> dict:
     """Both sides at one size: each skipped if it cannot fit, else run, guarded, and summarised."""
-    from benchmarks._scale import (
-        fits,
-        label,
-        parameter_count,
-        run_side,
-        scale_bundle,
-        shape,
-        summarise,
-    )
-    from benchmarks._simulator import OutOfMemory
+    from benchmarks._scale import fit_entry, run_entry, scale_bundle, size_entry
 
-    width, layers = shape(requested)
-    parameters = parameter_count(width, layers)
-    model_bytes = 4 * parameters
-    bundle, settings = scale_bundle(work, parameters)
-    step = {"label": label(parameters), "parameters": parameters, "width": width, "layers": layers,
-            "model_bytes": model_bytes}  # fmt: skip
+    step = size_entry(requested)
+    model_bytes = step["model_bytes"] = 4 * step["parameters"]
+    bundle, settings = scale_bundle(work, step["parameters"])
     for side in SIDES:
-        need = memory.need(side, model_bytes)
-        ok, available = fits(need)
-        entry: dict = {"needed_bytes": need, "available_bytes": available, "estimate": memory.source[side]}
+        entry = step[side] = {**fit_entry(memory, side, model_bytes), "estimate": memory.source[side]}
         if side in stopped:
             entry["status"] = "skipped: ran out of memory at a smaller size"
-        elif not ok:
-            entry["status"] = f"skipped: needs ~{need / 2**30:.0f} GiB, {available / 2**30:.0f} GiB available"
-        else:
-            try:
-                measured = run_side(side, bundle, sites, config["rounds"], work / f"{side}-{step['label']}",
-                                    MODEL_CLASS, {"configs": settings}, config["timeout"])  # fmt: skip
-            except OutOfMemory as exc:
-                stopped.add(side)
-                entry.update(status="stopped: out of memory", error=str(exc))
-            except Exception as exc:  # noqa: BLE001 - reported in the table and the JSON
-                entry.update(status="failed", error=f"{type(exc).__name__}: {exc}"[-3000:])
-            else:
-                entry.update(summarise(measured, model_bytes, probe.get(side)))
+        elif "status" not in entry:  # it fits
+            measured = run_entry(entry, side, bundle, sites, work / f"{side}-{step['label']}", MODEL_CLASS,
+                                 {"configs": settings}, config, model_bytes, probe.get(side))  # fmt: skip
+            if measured is not None:
                 memory.learn(side, model_bytes, measured)
-        step[side] = entry
+            elif entry["status"].startswith("stopped"):
+                stopped.add(side)
     return step
 
 
@@ -152,12 +130,10 @@ def figures(steps: list[dict]) -> list[Figure]:
     return rows
 
 
-def options(parser) -> None:
-    parser.add_argument("--sizes", help=f"comma-separated model sizes, e.g. 250M,1B (default {','.join(LADDER)})")
-
-
 def main() -> None:
-    standalone_main(run, __doc__.splitlines()[0], options)
+    from benchmarks._scale import ladder_main
+
+    ladder_main(run, __doc__.splitlines()[0], LADDER, "comma-separated model sizes, e.g. 250M,1B")
 
 
 if __name__ == "__main__":

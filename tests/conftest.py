@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
-import textwrap
+import shutil
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from nvflare_fdd import testing
+from nvflare_fdd.testing import TINY_DATA, kda_frame, write_site_kdas
 
 os.environ.setdefault("FDD_DISABLE_PLUGIN_AUTOLOAD", "1")
 
@@ -28,26 +33,6 @@ class TinyRegressor(nn.Module):
 
 def model_loader(configs):
     return TinyRegressor(configs)
-'''
-
-TINY_DATA = '''
-import torch
-from torch.utils.data import DataLoader, TensorDataset
-
-
-def features(frame):
-    smiles = frame["smiles_structure_parent"].astype(str)
-    columns = [smiles.str.len() / 10.0, smiles.str.count("C") / 10.0, smiles.str.count("O") / 10.0]
-    return torch.tensor([list(row) for row in zip(*columns)], dtype=torch.float32)
-
-
-def data_loader(raw_datas, configs):
-    frame = raw_datas["solubility"]
-    x = features(frame)
-    y = torch.tensor(frame["measurement_value"].to_numpy(), dtype=torch.float32)
-    dataset = TensorDataset(x, y)
-    loader = DataLoader(dataset, batch_size=len(dataset), shuffle=False)
-    return {"train": loader, "test": loader}
 '''
 
 TINY_TRAIN_EVAL = '''
@@ -92,44 +77,7 @@ TINY_BUNDLE = {
 
 def write_bundle(folder: Path, overrides: dict[str, str | None] | None = None) -> Path:
     """Write the tiny bundle into ``folder``; an override of ``None`` leaves that file out."""
-    files = dict(TINY_BUNDLE)
-    files.update(overrides or {})
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        if text is not None:
-            (folder / name).write_text(textwrap.dedent(text))
-    return folder
-
-
-def kda_frame(values: list[float], smiles: list[str] | None = None) -> pd.DataFrame:
-    """Rows in the KDA standard format (the columns user code sees) for test ``Solubility``."""
-    smiles = smiles or [("C" * (1 + i % 7)) + ("O" * (i % 3)) for i in range(len(values))]
-    return pd.DataFrame(
-        {
-            "chemical_id": [f"CHEM-{i:04d}" for i in range(len(values))],
-            "smiles_structure_parent": smiles,
-            "test": "Solubility",
-            "measurement_type": "logS",
-            "measurement_relation": "=",
-            "measurement_value": [float(v) for v in values],
-            "data_type": "ADMET",
-        }
-    )
-
-
-def write_site_kdas(folder: Path, sizes: dict[str, int]) -> dict[str, str]:
-    """One SQLite KDA per site in ``folder``, ``sizes[site]`` solubility rows whose values differ by site:
-    site name → URL."""
-    from nvflare_fdd.kda import import_file
-
-    sites = {}
-    for offset, (name, size) in enumerate(sizes.items()):
-        csv_path = folder / f"{name}.csv"
-        kda_frame([-(i % 9) * 0.5 - offset for i in range(size)]).to_csv(csv_path, index=False)
-        url = f"sqlite:///{folder / name}.db"
-        import_file(url, csv_path, institution=name)
-        sites[name] = url
-    return sites
+    return testing.write_bundle(folder, {**TINY_BUNDLE, **(overrides or {})})
 
 
 @pytest.fixture(scope="session")
@@ -170,6 +118,53 @@ def make_bundle(tmp_path: Path):
         return write_bundle(tmp_path / name, overrides)
 
     return make
+
+
+KMELLODDY_BUNDLES = Path(__file__).parent / "kmelloddy" / "bundles"
+#: The K-MELLODDY-style bundles stored as an overlay on another (name → base): only the files in which they differ,
+#: ``NAME.patch`` a diff of the base's ``NAME`` (regenerate one with ``diff -u``); the others are whole bundles.
+KMELLODDY_OVERLAYS = {"mlp_pretrained": "mlp", "mlp_prox": "mlp", "mlp_scaffold": "mlp"}
+
+
+@pytest.fixture
+def kmelloddy_bundle(tmp_path):
+    """``kmelloddy_bundle("mlp_scaffold", overrides)``: one of the K-MELLODDY-style bundles of
+    ``tests/kmelloddy/bundles``, written flat into a folder of the test's, files replaced by ``overrides``."""
+
+    def assemble(name: str, overrides: dict[str, str] | None = None) -> Path:
+        folder = tmp_path / name
+        if name in KMELLODDY_OVERLAYS:
+            testing.assemble_bundle(folder, KMELLODDY_BUNDLES / KMELLODDY_OVERLAYS[name], KMELLODDY_BUNDLES / name)
+        else:
+            shutil.copytree(KMELLODDY_BUNDLES / name, folder)
+        for file, text in (overrides or {}).items():
+            (folder / file).write_text(text)
+        return folder
+
+    return assemble
+
+
+@pytest.fixture
+def concurrently() -> Callable[[Callable[[], object], int], list[BaseException]]:
+    """``concurrently(function, count)``: ``function()`` in ``count`` threads at once; what they raised."""
+
+    def run(function: Callable[[], object], count: int) -> list[BaseException]:
+        errors: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                function()
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=call) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return errors
+
+    return run
 
 
 _exit_status: list[int] = []

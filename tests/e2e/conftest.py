@@ -6,25 +6,7 @@ from pathlib import Path
 
 import pytest
 
-# Zero-initialised, so every run starts from the same global model and results are reproducible.
-ZERO_INIT_MODEL = '''
-import torch.nn as nn
-
-
-class TinyRegressor(nn.Module):
-    def __init__(self, configs=None):
-        super().__init__()
-        self.linear = nn.Linear(configs["n_features"] if configs else 3, 1)
-        nn.init.zeros_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
-
-    def forward(self, x):
-        return self.linear(x).squeeze(-1)
-
-
-def model_loader(configs):
-    return TinyRegressor(configs)
-'''
+from nvflare_fdd.testing import ZERO_INIT_MODEL
 
 SITE_SIZES = {"site_a": 30, "site_b": 90}
 
@@ -37,6 +19,7 @@ def two_sites(tmp_path: Path, site_kdas_writer) -> dict[str, str]:
 
 @pytest.fixture
 def zero_init_bundle(make_bundle) -> Path:
+    """The tiny bundle with its model started at zero, so every run starts from the same global model."""
     return make_bundle({"model.py": ZERO_INIT_MODEL}, name="zero_init_bundle")
 
 

@@ -11,6 +11,7 @@ from safetensors.numpy import load_file
 
 from nvflare_fdd.jobs import create_job
 from nvflare_fdd.simulate import simulate
+from nvflare_fdd.testing import sgd_train
 
 pytestmark = pytest.mark.slow
 
@@ -34,17 +35,7 @@ def model_loader(configs):
     return TinyRegressor(configs)
 '''
 
-CONSTANT_EVALUATE = '''
-import torch
-
-
-def train(model, data, configs):
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    for x, y in data["train"]:
-        optimizer.zero_grad()
-        torch.nn.functional.mse_loss(model(x), y).backward()
-        optimizer.step()
-
+CONSTANT_EVALUATE = sgd_train() + '''
 
 def evaluate(model, data, configs):
     return {"score": 1.0}  # never better: the best model stays the first one

@@ -15,6 +15,7 @@ from nvflare_fdd.platform.runners.simulator import SimulatorRunner
 from nvflare_fdd.platform.service import Platform
 from nvflare_fdd.platform.storage import SqlStorage
 from nvflare_fdd.plugin.manager import FddPluginManager
+from nvflare_fdd.testing import MSE_EVALUATE, run_job, run_until, sgd_train, start_job
 
 pytestmark = pytest.mark.slow
 
@@ -28,23 +29,8 @@ def platform(tmp_path, two_sites):
     storage.close()
 
 
-def run_until(platform: Platform, name: str, condition, timeout: float = 240):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        platform.tick()
-        job = platform.storage.get_job(name)
-        if condition(job):
-            return job
-        time.sleep(0.5)
-    raise AssertionError(f"{name} did not get there in {timeout} s: {platform.storage.get_job(name)}")
-
-
 def test_a_job_runs_and_its_results_arrive_in_storage(platform, zero_init_bundle, tmp_path):
-    alice = platform.user("alice")
-    platform.register_model(alice, zero_init_bundle, "TinyRegressor", "1.0")
-    platform.create_job(alice, "sim_job", "TinyRegressor:1.0", 2, ["site_a", "site_b"])
-    platform.start_job(alice, "sim_job")
-    job = run_until(platform, "sim_job", lambda j: j.state.is_final)
+    job = run_job(platform, zero_init_bundle, "sim_job", timeout=240)
 
     assert job.state == JobState.COMPLETED, job.failure
     metrics = platform.storage.metrics("sim_job")
@@ -56,7 +42,7 @@ def test_a_job_runs_and_its_results_arrive_in_storage(platform, zero_init_bundle
     assert [p["code"] for p in progress.setup["site_a"]][0] == 900
     assert all(r.started and r.finished for r in progress.rounds.values())
     assert set(platform.storage.artefacts("sim_job")) >= {"global_model.pt", "global_model.safetensors"}
-    assert platform.write_metrics_csv(alice, "sim_job", tmp_path / "m.csv").read_text().count("\n") == 1 + len(metrics)
+    assert platform.write_metrics_csv(platform.user("alice"), "sim_job", tmp_path / "m.csv").read_text().count("\n") == 1 + len(metrics)
 
 
 SLOW_TRAIN = '''
@@ -74,9 +60,7 @@ def evaluate(model, data, configs):
 
 def test_stop_cancels_a_running_job_and_ends_its_processes(platform, make_bundle):
     alice = platform.user("alice")
-    platform.register_model(alice, make_bundle({"train_eval.py": SLOW_TRAIN}, name="slow"), "TinyRegressor", "1.0")
-    platform.create_job(alice, "slow_job", "TinyRegressor:1.0", 30, ["site_a", "site_b"])
-    platform.start_job(alice, "slow_job")
+    start_job(platform, make_bundle({"train_eval.py": SLOW_TRAIN}, name="slow"), "slow_job", rounds=30)
     run_until(platform, "slow_job", lambda j: 1 in platform.storage.progress("slow_job").rounds and j.state == JobState.RUNNING)
     handle = json.loads(platform.storage.get_job("slow_job").run_handle)
 
@@ -103,26 +87,17 @@ def _cmdline(proc: Path) -> bytes:
         return b""
 
 
-STEADY_TRAIN = '''
+# Rounds long enough to kill a run mid-job, or to take its database away.
+STEADY_TRAIN = sgd_train() + '''
 import time
 
-import torch
+_train = train
 
 
 def train(model, data, configs):
     time.sleep(1.5)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    for x, y in data["train"]:
-        optimizer.zero_grad()
-        torch.nn.functional.mse_loss(model(x), y).backward()
-        optimizer.step()
-
-
-def evaluate(model, data, configs):
-    x, y = next(iter(data["test"]))
-    with torch.no_grad():
-        return {"mse": torch.nn.functional.mse_loss(model(x), y)}
-'''
+    _train(model, data, configs)
+''' + MSE_EVALUATE
 
 
 def test_a_killed_run_is_marked_failed_and_resumes_from_its_last_round(platform, make_bundle, zero_init_bundle):
@@ -132,9 +107,7 @@ def test_a_killed_run_is_marked_failed_and_resumes_from_its_last_round(platform,
 
     alice = platform.user("alice")
     bundle = make_bundle({"model.py": (zero_init_bundle / "model.py").read_text(), "train_eval.py": STEADY_TRAIN}, name="steady")
-    platform.register_model(alice, bundle, "TinyRegressor", "1.0")
-    platform.create_job(alice, "killed", "TinyRegressor:1.0", 4, ["site_a", "site_b"])
-    platform.start_job(alice, "killed")
+    start_job(platform, bundle, "killed", rounds=4)
     run_until(platform, "killed", lambda j: platform.storage.last_checkpoint("killed") == 2)
     handle = json.loads(platform.storage.get_job("killed").run_handle)
     for pid in (handle["pid"], int(Path(handle["simulator_pid"]).read_text().split()[0])):  # the whole run, at once
@@ -192,11 +165,8 @@ def test_a_storage_outage_during_a_run_loses_nothing(postgres_url, two_sites, ma
     storage = SqlStorage(url)
     platform = Platform(PlatformConfig(home=tmp_path / "home", storage_url=url), storage=storage,
                         runner=SimulatorRunner(two_sites, url), plugins=FddPluginManager(autoload=False))  # fmt: skip
-    alice = platform.user("alice")
     bundle = make_bundle({"model.py": (zero_init_bundle / "model.py").read_text(), "train_eval.py": STEADY_TRAIN}, name="steady2")
-    platform.register_model(alice, bundle, "TinyRegressor", "1.0")
-    platform.create_job(alice, "outage", "TinyRegressor:1.0", 5, ["site_a", "site_b"])
-    platform.start_job(alice, "outage")
+    start_job(platform, bundle, "outage", rounds=5)
     run_until(platform, "outage", lambda j: 1 in {m.round for m in platform.storage.metrics("outage")})
 
     storage.engine.dispose()
@@ -213,7 +183,7 @@ def test_a_storage_outage_during_a_run_loses_nothing(postgres_url, two_sites, ma
     assert "platform storage: could not" in log  # the server noticed, retried and said so
     keys = {(m.round, m.site, m.kind) for m in platform.storage.metrics("outage")}
     assert keys == {(r, s, k) for r in range(1, 6) for s in ("site_a", "site_b") for k in ("global", "local")}
-    assert all(record["finished"] for record in platform.storage.progress("outage").rounds.values())
+    assert all(record.finished for record in platform.storage.progress("outage").rounds.values())
     storage.close()
 
 

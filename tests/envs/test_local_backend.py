@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -54,22 +53,15 @@ def test_other_requirements_get_another_environment(tmp_path):
     assert backend.prepare(BASE_ONLY).argv_prefix != backend.prepare("click\n").argv_prefix
 
 
-def test_concurrent_builders_of_one_environment_build_it_once(tmp_path):
-    results, errors, logs = [], [], []
+def test_concurrent_builders_of_one_environment_build_it_once(tmp_path, concurrently):
+    results, logs = [], []
 
     def build() -> None:
-        try:
-            lines = []
-            results.append(LocalBackend(cache_dir=str(tmp_path)).prepare(BASE_ONLY, log=lines.append).argv_prefix)
-            logs.append(lines)
-        except Exception as exc:  # pragma: no cover - the assertion below reports it
-            errors.append(exc)
+        lines = []
+        results.append(LocalBackend(cache_dir=str(tmp_path)).prepare(BASE_ONLY, log=lines.append).argv_prefix)
+        logs.append(lines)
 
-    threads = [threading.Thread(target=build) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = concurrently(build, 4)
     assert errors == []
     assert len({tuple(r) for r in results}) == 1
     assert sum(any(line.startswith("built environment") for line in lines) for lines in logs) == 1

@@ -1,27 +1,9 @@
-"""K-MELLODDY-style bundles (tab-indented, ``from controller_manager import *``) and two sites."""
+"""Two sites for the K-MELLODDY-style bundles (tab-indented, ``from controller_manager import *``), which the
+suite's ``kmelloddy_bundle`` fixture writes from ``bundles/``."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
-
-BUNDLES = Path(__file__).parent / "bundles"
-
-
-@pytest.fixture
-def kmelloddy_bundle(tmp_path):
-    """``kmelloddy_bundle("mlp_scaffold", overrides)``: a copy of one of the bundles, files replaced by ``overrides``."""
-
-    def copy(name: str, overrides: dict[str, str] | None = None) -> Path:
-        folder = tmp_path / name
-        shutil.copytree(BUNDLES / name, folder)
-        for file, text in (overrides or {}).items():
-            (folder / file).write_text(text)
-        return folder
-
-    return copy
 
 
 @pytest.fixture

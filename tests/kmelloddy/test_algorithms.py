@@ -15,27 +15,17 @@ from safetensors.numpy import load_file
 from nvflare_fdd.cli.main import main
 from nvflare_fdd.kda import load_raw_datas
 from nvflare_fdd.simulate import run_simulation
+from nvflare_fdd.testing import run_job, run_to_the_end
 from nvflare_fdd.usercode import import_user_module, user_modules
+
+KMELLODDY_BUNDLES = Path(__file__).parent / "bundles"
 
 pytestmark = pytest.mark.slow
 
 # One full batch a round: one SGD step, so one round of SCAFFOLD can be computed by hand.
-FULL_BATCH_DATA = '''import torch
-from torch.utils.data import DataLoader, TensorDataset
-
-
-def features(frame):
-	smiles = frame["smiles_structure_parent"].astype(str)
-	columns = [smiles.str.len() / 10.0, smiles.str.count("C") / 10.0, smiles.str.count("O") / 10.0]
-	return torch.tensor([list(row) for row in zip(*columns)], dtype=torch.float32)
-
-
-def data_loader(raw_datas, configs):
-	frame = raw_datas["solubility"]
-	dataset = TensorDataset(features(frame), torch.tensor(frame["measurement_value"].to_numpy(), dtype=torch.float32))
-	loader = DataLoader(dataset, batch_size=len(dataset), shuffle=False)
-	return {"train": loader, "test": loader}
-'''
+FULL_BATCH_DATA = (KMELLODDY_BUNDLES / "mlp" / "data.py").read_text().replace(
+    "train_data = DataLoader(dataset, batch_size=8, shuffle=False)", "train_data = DataLoader(dataset, batch_size=len(dataset), shuffle=False)")
+assert "batch_size=len(dataset), shuffle=False)\n\ttest_data" in FULL_BATCH_DATA
 
 
 def metrics_rows(out) -> list[dict]:
@@ -138,7 +128,9 @@ def evaluate(model, data, configs):
 	return metrics
 '''
 
-MARKED_DATA = FULL_BATCH_DATA.replace('''	return {"train": loader, "test": loader}''', '''	return {"train": loader, "test": loader, "resumed": "resume_marker" in raw_datas}''')
+MARKED_DATA = FULL_BATCH_DATA.replace('''	return {"train": train_data, "test": test_data}''',
+                                      '''	return {"train": train_data, "test": test_data, "resumed": "resume_marker" in raw_datas}''')
+assert "resumed" in MARKED_DATA
 
 
 def test_a_resumed_scaffold_job_continues_with_its_controls(kmelloddy_bundle, two_sites, tmp_path, kda_frame_factory):
@@ -170,32 +162,16 @@ def test_a_resumed_scaffold_job_continues_with_its_controls(kmelloddy_bundle, tw
     storage = SqlStorage(url)
     platform = Platform(PlatformConfig(home=tmp_path / "home", storage_url=url), storage=storage,
                         runner=SimulatorRunner(two_sites, url), plugins=FddPluginManager(autoload=False))  # fmt: skip
-    alice = platform.user("alice")
-    platform.register_model(alice, bundle, "SolubilityMLP", "1.0")
-    platform.create_job(alice, "scaffold_job", "SolubilityMLP:1.0", 2, list(two_sites), algorithm="scaffold")
-    platform.start_job(alice, "scaffold_job")
-    failed = run_until_final(platform, "scaffold_job")
+    failed = run_job(platform, bundle, "scaffold_job", model_class="SolubilityMLP", sites=two_sites, algorithm="scaffold")
     assert failed.state.value == "failed" and failed.failure["round"] == 2, failed.failure
     assert CONTROLS_CHECKPOINT in storage.artefacts("scaffold_job")  # saved with round 1's model
 
     for url in two_sites.values():
         import_file(url, tmp_path / "marker.csv")
-    platform.resume_job(alice, "scaffold_job")
-    resumed = run_until_final(platform, "scaffold_job")
+    platform.resume_job(platform.user("alice"), "scaffold_job")
+    resumed = run_to_the_end(platform, "scaffold_job")
     assert resumed.state.value == "completed", resumed.failure
     got = {m.site: m.value for m in storage.metrics("scaffold_job") if (m.round, m.kind, m.metric) == (2, "local", "c_global_norm")}
     assert got == pytest.approx(expected, rel=1e-5)  # round 2 ran with the controls round 1 left, not with zeros
     storage.close()
 
-
-def run_until_final(platform, name: str, timeout: float = 300):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        platform.tick()
-        job = platform.storage.get_job(name)
-        if job.state.is_final:
-            return job
-        time.sleep(0.5)
-    raise AssertionError(f"{name} did not end in {timeout} s")

@@ -76,30 +76,30 @@ def test_the_same_content_is_stored_once_and_dropped_with_its_last_user(platform
     assert blob_count(platform.storage) == 0
 
 
-def test_a_blob_shared_with_a_registered_model_outlives_the_pretrained_model(platform, tiny_bundle, tmp_path):
+@pytest.fixture
+def shared_weights(platform, tiny_bundle) -> Path:
+    """``pretrained.pt``, a file of both alice's ``TinyRegressor:1.0`` and her pretrained model ``shared-weights``:
+    one blob for the two."""
     weights = tiny_bundle / "pretrained.pt"
     weights.write_bytes(os.urandom(3000))
     alice = platform.user("alice")
     platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
     platform.add_pretrained(alice, "shared-weights", weights)
+    return weights
 
-    platform.remove_pretrained(alice, "shared-weights")
+
+def test_a_blob_shared_with_a_registered_model_outlives_the_pretrained_model(platform, shared_weights, tmp_path):
+    platform.remove_pretrained(platform.user("alice"), "shared-weights")
 
     out = platform.storage.export_model_files("TinyRegressor", "1.0", tmp_path / "export")
-    assert (out / "pretrained.pt").read_bytes() == weights.read_bytes()
+    assert (out / "pretrained.pt").read_bytes() == shared_weights.read_bytes()
 
 
-def test_a_pretrained_file_outlives_a_deleted_model_that_shared_it(platform, tiny_bundle, tmp_path):
-    weights = tiny_bundle / "pretrained.pt"
-    weights.write_bytes(os.urandom(3000))
-    alice = platform.user("alice")
-    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
-    platform.add_pretrained(alice, "shared-weights", weights)
-
-    platform.delete_model(alice, "TinyRegressor", "1.0")
+def test_a_pretrained_file_outlives_a_deleted_model_that_shared_it(platform, shared_weights, tmp_path):
+    platform.delete_model(platform.user("alice"), "TinyRegressor", "1.0")
 
     out = platform.storage.write_pretrained_file("shared-weights", "pretrained.pt", tmp_path / "back.pt")
-    assert out.read_bytes() == weights.read_bytes()
+    assert out.read_bytes() == shared_weights.read_bytes()
 
 
 @pytest.mark.parametrize("name", ["../etc", "a/b", "", ".hidden", "x" * 129, "spaced name", "모델", "-leading"])

@@ -14,16 +14,15 @@ from nvflare_fdd.platform.runners import RunStatus
 from nvflare_fdd.platform.service import RESUME_WEIGHTS, import_results
 from nvflare_fdd.platform.storage import StorageConflict
 from nvflare_fdd.results import RunRecorder
+from nvflare_fdd.testing import start_job
 
 
 @pytest.fixture
 def running(platform, tiny_bundle):
-    alice = platform.user("alice")
-    platform.register_model(alice, tiny_bundle, "TinyRegressor", "1.0")
-    platform.create_job(alice, "resumable", "TinyRegressor:1.0", 5, ["site_a", "site_b"])
-    platform.start_job(alice, "resumable")
+    """Alice's job ``resumable`` of five rounds, started and run by the fake runner; alice."""
+    start_job(platform, tiny_bundle, "resumable", rounds=5)
     platform.tick()
-    return alice
+    return platform.user("alice")
 
 
 def checkpoint_after(platform, round_num, tmp_path):

@@ -18,6 +18,7 @@ from poc_helpers import flare_job_id, slow_train_eval, tick_until, wait_for
 
 from nvflare_fdd.platform.poc import PocDeployment
 from nvflare_fdd.platform.records import JobState
+from nvflare_fdd.testing import MSE_EVALUATE, sgd_train, start_job
 
 pytestmark = pytest.mark.slow
 
@@ -27,26 +28,7 @@ JOB_TIMEOUT = 240  # seconds for a 2-round job from submission to its end (25-60
 USER_CODE = "nvflare_fdd.client.worker"  # the user-code process's module, in its command line
 
 # For `nvflare job create -f ...`, which fails on bundles with a config.yaml (an NVFlare 2.9 bug).
-NO_CONFIG_TRAIN_EVAL = """
-import torch
-
-
-def train(model, data, configs):
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    model.train()
-    for _ in range(3):
-        for x, y in data["train"]:
-            optimizer.zero_grad()
-            torch.nn.functional.mse_loss(model(x), y).backward()
-            optimizer.step()
-
-
-def evaluate(model, data, configs):
-    model.eval()
-    with torch.no_grad():
-        x, y = next(iter(data["test"]))
-        return {"mse": torch.nn.functional.mse_loss(model(x), y), "count": len(y)}
-"""
+NO_CONFIG_TRAIN_EVAL = sgd_train(epochs=3) + MSE_EVALUATE
 
 
 def wait_for_flare_end(session, job_id: str, poc: PocDeployment, timeout: float) -> str:
@@ -186,12 +168,11 @@ def test_a_job_submitted_from_the_console_is_recorded_as_external(poc, site_size
     assert platform.storage.get_job(job.name).state == JobState.COMPLETED
 
 
-def test_a_scaffold_job_with_a_pretrained_encoder_runs_on_the_poc_deployment(flare_platform, poc, site_sizes, tmp_path):
+def test_a_scaffold_job_with_a_pretrained_encoder_runs_on_the_poc_deployment(flare_platform, poc, site_sizes, tmp_path,
+                                                                            kmelloddy_bundle):
     """K-MELLODDY's mlp_scaffold with the model of ``mlp_pretrained``: the server and each site build it from the
     platform's store, the sites fetching the encoder through NVFlare into caches of their own."""
     import hashlib
-    import shutil
-    from pathlib import Path
 
     import torch
     from safetensors.torch import save_file
@@ -199,10 +180,8 @@ def test_a_scaffold_job_with_a_pretrained_encoder_runs_on_the_poc_deployment(fla
     from nvflare_fdd.platform.storage import CONTROLS_CHECKPOINT
     from nvflare_fdd.pretrained.manifest import scan_source
 
-    bundles = Path(__file__).resolve().parents[1] / "kmelloddy" / "bundles"
-    bundle = shutil.copytree(bundles / "mlp_scaffold", tmp_path / "bundle")
-    for name in ("model.py", "config.yaml"):
-        shutil.copy(bundles / "mlp_pretrained" / name, bundle / name)
+    pretrained = kmelloddy_bundle("mlp_pretrained")
+    bundle = kmelloddy_bundle("mlp_scaffold", {name: (pretrained / name).read_text() for name in ("model.py", "config.yaml")})
     encoder = tmp_path / "encoder"
     encoder.mkdir()
     save_file(dict(torch.nn.Linear(3, 16).state_dict()), encoder / "model.safetensors")
@@ -210,11 +189,8 @@ def test_a_scaffold_job_with_a_pretrained_encoder_runs_on_the_poc_deployment(fla
     platform.storage.ensure_user("alice")
     found = scan_source(encoder)
     platform.storage.add_pretrained("alice", "solubility-encoder", found.kind, found.files)
-    alice = platform.user("alice")
-    platform.register_model(alice, bundle, "PretrainedEncoderMLP", "poc-scaffold")
-    platform.create_job(alice, "poc_scaffold", "PretrainedEncoderMLP:poc-scaffold", rounds=2, sites=list(poc.sites),
-                        algorithm="scaffold")  # fmt: skip
-    platform.start_job(alice, "poc_scaffold")
+    start_job(platform, bundle, "poc_scaffold", model_class="PretrainedEncoderMLP", version="poc-scaffold", sites=poc.sites,
+              algorithm="scaffold")
 
     job = tick_until_final(platform, "poc_scaffold", poc)
 

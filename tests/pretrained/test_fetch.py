@@ -136,25 +136,18 @@ def test_a_replaced_model_is_a_new_folder(store, hf_folder, loopback, tmp_path):
     assert first.digest != second.digest and new != old and old.exists()
 
 
-def test_jobs_fetching_one_model_at_once_share_one_download(store, hf_folder, loopback, tmp_path):
+def test_jobs_fetching_one_model_at_once_share_one_download(store, hf_folder, loopback, tmp_path, concurrently):
     source = hf_folder(weights=8 << 20)
     store.add("shared", source)
     loop = loopback()
     barrier = threading.Barrier(4)
-    paths, errors = [], []
+    paths = []
 
     def fetch() -> None:
         barrier.wait()
-        try:
-            paths.append(fetch_pretrained("shared", loop.site_context, tmp_path / "cache"))
-        except Exception as exc:
-            errors.append(exc)
+        paths.append(fetch_pretrained("shared", loop.site_context, tmp_path / "cache"))
 
-    threads = [threading.Thread(target=fetch) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = concurrently(fetch, 4)
 
     assert errors == [] and len(set(paths)) == 1 and same_files(paths[0], source)
     assert len(loop.streams) == 1

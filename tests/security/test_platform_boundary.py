@@ -9,7 +9,6 @@ row of storage and every page the owner can load is searched for what must not b
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from nvflare_fdd.platform.runners.simulator import SimulatorRunner
 from nvflare_fdd.platform.service import Platform
 from nvflare_fdd.platform.storage import SqlStorage
 from nvflare_fdd.plugin.manager import FddPluginManager
+from nvflare_fdd.testing import run_job
 from nvflare_fdd.web.app import create_app
 from nvflare_fdd.web.settings import WebSettings
 
@@ -111,17 +111,6 @@ def platform(tmp_path, canary_sites):
     storage.close()
 
 
-def run_to_the_end(platform: Platform, name: str, timeout: float = 300):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        platform.tick()
-        job = platform.storage.get_job(name)
-        if job.state.is_final:
-            return job
-        time.sleep(0.5)
-    raise AssertionError(f"{name} did not end in {timeout} s")
-
-
 def web_pages(platform: Platform, name: str) -> dict[str, bytes]:
     """Every page and download of the job, as its owner gets them."""
     app = create_app(platform, WebSettings(secret_key="test-secret"))
@@ -140,11 +129,7 @@ def test_the_servers_model_code_reads_and_changes_nothing_of_the_platform(platfo
     config = ("n_features: 3\nlearning_rate: 0.05\nepochs: 1\nsecrets: [" + ", ".join(map(str, secrets))
               + f"]\nplatform_db: {home / 'platform.db'}\n")
     bundle = make_bundle({"model.py": THIEF_MODEL, "config.yaml": config}, name="thief")
-    alice = platform.user("alice")
-    platform.register_model(alice, bundle, "TinyRegressor", "1.0")
-    platform.create_job(alice, "thief_job", "TinyRegressor:1.0", 1, list(canary_sites))
-    platform.start_job(alice, "thief_job")
-    job = run_to_the_end(platform, "thief_job")
+    job = run_job(platform, bundle, "thief_job", rounds=1, sites=canary_sites)
 
     assert job.state.value == "completed", job.failure
     assert not platform.storage.get_user("alice").is_admin
@@ -164,11 +149,7 @@ def test_the_servers_model_code_reads_and_changes_nothing_of_the_platform(platfo
 
 def test_a_failure_carrying_rows_leaves_no_row_in_storage_or_on_the_pages(platform, make_bundle, canary_sites):
     bundle = make_bundle({"data.py": KEEP_FRAME_DATA, "train_eval.py": RAISE_ROWS}, name="raise_rows")
-    alice = platform.user("alice")
-    platform.register_model(alice, bundle, "TinyRegressor", "1.0")
-    platform.create_job(alice, "rows_job", "TinyRegressor:1.0", 2, list(canary_sites))
-    platform.start_job(alice, "rows_job")
-    job = run_to_the_end(platform, "rows_job")
+    job = run_job(platform, bundle, "rows_job", rounds=2, sites=canary_sites)
 
     assert job.state.value == "failed"
     assert (job.failure["code"], job.failure["exc_type"]) == (6000, "ValueError")

@@ -22,23 +22,19 @@ from leaks import CANARY, assert_nothing_leaked, progress_of, what_left_the_site
 from safetensors.numpy import load_file
 
 from nvflare_fdd.cli.main import main
+from nvflare_fdd.testing import TINY_DATA, sgd_train
 
 pytestmark = pytest.mark.slow
 
 # A data.py that keeps the site's rows in the data dict, where train() and evaluate() can reach them.
-ROWS_DATA = '''
-import torch
-from torch.utils.data import DataLoader, TensorDataset
+ROWS_DATA = TINY_DATA + '''
+_data_loader = data_loader
 
 
 def data_loader(raw_datas, configs):
     frame = raw_datas["solubility"]
-    smiles = frame["smiles_structure_parent"].astype(str)
-    x = torch.tensor([[len(s) / 10.0, s.count("C") / 10.0, s.count("O") / 10.0] for s in smiles], dtype=torch.float32)
-    y = torch.tensor(frame["measurement_value"].to_numpy(), dtype=torch.float32)
-    loader = DataLoader(TensorDataset(x, y), batch_size=len(y))
     rows = "|".join(frame["chemical_id"].astype(str)) + "|" + "|".join(frame["comment"].astype(str))
-    return {"train": loader, "test": loader, "rows": rows}
+    return {**_data_loader(raw_datas, configs), "rows": rows}
 '''
 
 EVALUATE = '''
@@ -49,17 +45,7 @@ def evaluate(model, data, configs):
         return {"mse": torch.nn.functional.mse_loss(model(x), y).item()}
 '''
 
-TRAIN_OK = '''
-import torch
-
-
-def train(model, data, configs):
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    for x, y in data["train"]:
-        optimizer.zero_grad()
-        torch.nn.functional.mse_loss(model(x), y).backward()
-        optimizer.step()
-'''
+TRAIN_OK = sgd_train()
 
 
 def fdd_run(bundle: Path, sites: dict[str, str], out: Path, rounds: int = 1, *extra: str):

@@ -12,17 +12,10 @@ from fdd_docker import DockerBackend, docker_backend
 from nvflare_fdd.plugin import ENTRY_POINT_GROUP
 from nvflare_fdd.plugin.manager import FddPluginManager
 from nvflare_fdd.site_config import environment_settings
+from nvflare_fdd.testing import plugin_installed
 
 
-def installed() -> bool:
-    try:
-        importlib.metadata.distribution("nvflare-fdd-docker")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not installed(), reason="nvflare-fdd-docker is not installed (pip install -e plugins/fdd-docker)")
+@pytest.mark.skipif(not plugin_installed("nvflare-fdd-docker"), reason="nvflare-fdd-docker is not installed (pip install -e plugins/fdd-docker)")
 def test_the_entry_point_makes_docker_a_backend_beside_local():
     [entry_point] = [ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == "docker"]
 

@@ -18,20 +18,13 @@ from nvflare_fdd.platform.sink import StorageSink
 from nvflare_fdd.platform.storage import SqlStorage
 from nvflare_fdd.plugin import ENTRY_POINT_GROUP
 from nvflare_fdd.plugin.manager import FddPluginManager
+from nvflare_fdd.testing import plugin_installed
 
 PHASES = [
     {"code": 1000, "name": "config", "start": 100.0, "end": 100.5},
     {"code": 6000, "name": "train", "start": 100.5, "end": 110.0},
     {"code": 8000, "name": "send", "start": 110.0, "end": 110.25},
 ]
-
-
-def installed() -> bool:
-    try:
-        importlib.metadata.distribution("nvflare-fdd-eventlog")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
 
 
 @pytest.fixture
@@ -134,7 +127,7 @@ def test_the_servers_recorder_logs_rounds_metrics_and_the_outcome(tmp_path, even
     storage.close()
 
 
-@pytest.mark.skipif(not installed(), reason="nvflare-fdd-eventlog is not installed (pip install -e plugins/fdd-eventlog)")
+@pytest.mark.skipif(not plugin_installed("nvflare-fdd-eventlog"), reason="nvflare-fdd-eventlog is not installed (pip install -e plugins/fdd-eventlog)")
 def test_the_entry_point_loads_the_plugin(event_log, read_log):
     [entry_point] = [ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == "eventlog"]
 

@@ -14,17 +14,9 @@ import fdd_mlflow.plugin
 from fdd_mlflow import JOB_TAG
 from nvflare_fdd.plugin import ENTRY_POINT_GROUP
 from nvflare_fdd.plugin.manager import FddPluginManager
+from nvflare_fdd.testing import plugin_installed
 
-
-def installed() -> bool:
-    try:
-        importlib.metadata.distribution("nvflare-fdd-mlflow")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not installed(), reason="nvflare-fdd-mlflow is not installed (pip install -e plugins/fdd-mlflow)")
+pytestmark = pytest.mark.skipif(not plugin_installed("nvflare-fdd-mlflow"), reason="nvflare-fdd-mlflow is not installed (pip install -e plugins/fdd-mlflow)")
 
 
 def test_fdd_plugins_lists_it():

@@ -8,10 +8,7 @@ written here.
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import logging
-import time
 from pathlib import Path
 
 import pytest
@@ -23,104 +20,33 @@ from nvflare_fdd.platform.runners.simulator import SimulatorRunner
 from nvflare_fdd.platform.service import Platform
 from nvflare_fdd.platform.storage import SqlStorage
 from nvflare_fdd.plugin.manager import FddPluginManager
+from nvflare_fdd.testing import (
+    MSE_EVALUATE,
+    TINY_DATA,
+    ZERO_INIT_MODEL,
+    plugin_installed,
+    run_job,
+    sgd_train,
+    write_bundle,
+    write_site_kdas,
+)
 
 pytestmark = pytest.mark.slow
 
 SITE_SIZES = {"site_a": 30, "site_b": 90}
 
-MODEL = """
-import torch.nn as nn
-
-
-class TinyRegressor(nn.Module):
-    def __init__(self, configs=None):
-        super().__init__()
-        self.linear = nn.Linear(3, 1)
-        nn.init.zeros_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
-
-    def forward(self, x):
-        return self.linear(x).squeeze(-1)
-
-
-def model_loader(configs):
-    return TinyRegressor(configs)
-"""
-
-DATA = """
-import torch
-from torch.utils.data import DataLoader, TensorDataset
-
-
-def data_loader(raw_datas, configs):
-    frame = raw_datas["solubility"]
-    smiles = frame["smiles_structure_parent"].astype(str)
-    x = torch.tensor([[len(s) / 10.0, s.count("C") / 10.0, s.count("O") / 10.0] for s in smiles], dtype=torch.float32)
-    y = torch.tensor(frame["measurement_value"].to_numpy(), dtype=torch.float32)
-    loader = DataLoader(TensorDataset(x, y), batch_size=len(y))
-    return {"train": loader, "test": loader}
-"""
-
-TRAIN_EVAL = """
-import torch
-
-
-def train(model, data, configs):
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    for x, y in data["train"]:
-        optimizer.zero_grad()
-        torch.nn.functional.mse_loss(model(x), y).backward()
-        optimizer.step()
-
-
-def evaluate(model, data, configs):
-    x, y = next(iter(data["test"]))
-    with torch.no_grad():
-        return {"mse": torch.nn.functional.mse_loss(model(x), y).item(), "count": len(y)}
-"""
-
-
-def write_bundle(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    for name, text in {"model.py": MODEL, "data.py": DATA, "train_eval.py": TRAIN_EVAL, "requirements.txt": ""}.items():
-        (folder / name).write_text(text)
-    return folder
-
-
-def write_sites(folder: Path) -> dict[str, str]:
-    """One SQLite KDA per site, each with its own number of solubility rows: site name → URL."""
-    import pandas as pd
-
-    from nvflare_fdd.kda import import_file
-
-    sites = {}
-    for offset, (name, size) in enumerate(SITE_SIZES.items()):
-        frame = pd.DataFrame({
-            "chemical_id": [f"C-{i:04d}" for i in range(size)],
-            "smiles_structure_parent": [("C" * (1 + i % 7)) + ("O" * (i % 3)) for i in range(size)],
-            "test": "Solubility", "measurement_type": "logS", "measurement_relation": "=",
-            "measurement_value": [-(i % 9) * 0.5 - offset for i in range(size)], "data_type": "ADMET",
-        })  # fmt: skip
-        frame.to_csv(folder / f"{name}.csv", index=False)
-        sites[name] = f"sqlite:///{folder / name}.db"
-        import_file(sites[name], folder / f"{name}.csv", institution=name)
-    return sites
-
-
-def installed() -> bool:
-    return importlib.util.find_spec("fdd_mlflow") is not None and any(
-        ep.name == "mlflow" for ep in importlib.metadata.entry_points(group="nvflare_fdd")
-    )
+# Zero-initialised, so every run starts from the same global model; no config.yaml.
+BUNDLE = {"model.py": ZERO_INIT_MODEL, "data.py": TINY_DATA, "train_eval.py": sgd_train() + MSE_EVALUATE, "requirements.txt": ""}
 
 
 @pytest.fixture
 def simulated(tmp_path, monkeypatch, storage_url):
     """``simulated(platform_yaml)``: a ``Platform`` on the simulator runner with the two e2e sites and the tiny zero-init
     model registered, the plugin registered in it and, through the environment, in the NVFlare server it starts."""
-    if not installed():
+    if not plugin_installed("nvflare-fdd-mlflow", entry_point="mlflow"):
         pytest.fail("the simulator's NVFlare server finds the plugin by its entry point: pip install -e plugins/fdd-mlflow")
-    sites = write_sites(tmp_path)
-    bundle = write_bundle(tmp_path / "bundle")
+    sites = write_site_kdas(tmp_path, SITE_SIZES)
+    bundle = write_bundle(tmp_path / "bundle", BUNDLE)
     monkeypatch.setenv("FDD_ENV_CACHE", str(tmp_path / "env-cache"))
     monkeypatch.setenv("FDD_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("FDD_DISABLE_PLUGIN_AUTOLOAD", raising=False)  # the server loads entry-point plugins
@@ -146,26 +72,12 @@ def storage_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'platform.db'}"  # the one platform_yaml writes
 
 
-def run_job(platform: Platform, name: str, rounds: int, timeout: float = 300):
-    alice = platform.user("alice")
-    platform.create_job(alice, name, "TinyRegressor:1.0", rounds, ["site_a", "site_b"])
-    platform.start_job(alice, name)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        platform.tick()
-        job = platform.storage.get_job(name)
-        if job.state.is_final:
-            return job
-        time.sleep(0.5)
-    raise AssertionError(f"{name} did not finish in {timeout} s: {platform.storage.get_job(name)}")
-
-
 def test_a_simulated_job_is_read_back_from_mlflow_as_platform_storage_recorded_it(
     simulated, platform_yaml, mlflow_server, mlflow_client, experiment, tmp_path, caplog
 ):
     platform = simulated(platform_yaml(mlflow_server))
     with caplog.at_level(logging.INFO, logger="fdd_mlflow"):
-        job = run_job(platform, "mlflow_e2e", rounds=2)
+        job = run_job(platform, None, "mlflow_e2e", rounds=2)  # TinyRegressor:1.0 is registered
 
     assert job.state == JobState.COMPLETED, job.failure
     found = mlflow_client.get_experiment_by_name(experiment)
@@ -193,7 +105,7 @@ def test_a_simulated_job_is_read_back_from_mlflow_as_platform_storage_recorded_i
 def test_an_unreachable_tracking_server_leaves_the_job_completed(simulated, platform_yaml, unreachable_uri, caplog):
     platform = simulated(platform_yaml(unreachable_uri))
     with caplog.at_level(logging.WARNING, logger="fdd_mlflow"):
-        job = run_job(platform, "mlflow_down", rounds=2)
+        job = run_job(platform, None, "mlflow_down", rounds=2)
 
     assert job.state == JobState.COMPLETED, job.failure
     assert len(platform.storage.metrics("mlflow_down")) == 16  # 2 rounds × 2 sites × 2 kinds × 2 metrics (mse, count)
