@@ -112,48 +112,27 @@ def write_bundle(folder: Path, files: Mapping[str, str | None]) -> Path:
     return folder
 
 
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@.*$")
-
-
 def apply_patch(text: str, patch: str) -> str:
-    """``text`` changed by ``patch``, a unified diff of one file (as ``diff -u`` writes it).
+    """``text`` changed by ``patch``, a unified diff of one file (as ``diff -u`` writes it), applied with
+    ``whatthepatch`` (the ``test`` extra). A blank context line may be written empty, as editors that strip
+    trailing spaces leave it.
 
-    Every hunk must apply exactly where it says: a base that has changed under the patch raises ``ValueError``
-    instead of producing a file nobody wrote.
+    Raises:
+        ValueError: the patch is not of one file, or a hunk does not apply exactly where it says (a base that has
+            changed under the patch, instead of a file nobody wrote).
     """
-    lines = text.splitlines(keepends=True)
-    out: list[str] = []
-    at = 0
-    for start, changes in _hunks(patch):
-        if start < at:
-            raise ValueError(f"the patch's hunks overlap or are out of order at line {start + 1}")
-        out += lines[at:start]
-        at = start
-        for change in changes:
-            tag, content = (change[0], change[1:]) if change.strip("\n") else (" ", change)  # a blank context line
-            if tag in " -":
-                if at >= len(lines) or lines[at] != content:
-                    found = repr(lines[at]) if at < len(lines) else "the end of the file"
-                    raise ValueError(f"the patch does not apply at line {at + 1}: expected {content!r}, found {found}")
-                at += 1
-            if tag in " +":
-                out.append(content)
-    return "".join(out + lines[at:])
+    import whatthepatch
+    from whatthepatch.exceptions import HunkApplyException
 
-
-def _hunks(patch: str) -> list[tuple[int, list[str]]]:
-    """A unified diff's hunks: (index of the first line they change, their lines), the file names left out."""
-    hunks: list[tuple[int, list[str]]] = []
-    for line in patch.splitlines(keepends=True):
-        if line.startswith("\\"):
-            raise ValueError("a patch for a file without a newline at its end is not supported")
-        header = _HUNK.match(line)
-        if header is not None:
-            # "-N,0": nothing removed, the lines go after line N; otherwise the hunk starts at line N
-            hunks.append((int(header[1]) - (header[2] != "0"), []))
-        elif hunks:
-            hunks[-1][1].append(line)
-    return hunks
+    patch = re.sub(r"(?m)^(?=\n)", " ", patch)  # an empty line inside a hunk is a blank context line
+    diffs = list(whatthepatch.parse_patch(patch))
+    if len(diffs) != 1:
+        raise ValueError(f"a patch of one file was expected; this one has {len(diffs)}")
+    try:
+        lines = whatthepatch.apply_diff(diffs[0], text.splitlines())
+    except HunkApplyException as exc:
+        raise ValueError(f"the patch does not apply: {exc}") from exc
+    return "".join(f"{line}\n" for line in lines)
 
 
 def assemble_bundle(target: Path, base: Path, overlay: Path | None = None) -> Path:

@@ -29,7 +29,7 @@ def test_a_patch_replaces_and_inserts_lines_where_its_hunks_say():
 
 
 def test_a_patch_of_another_base_is_refused():
-    with pytest.raises(ValueError, match="does not apply at line 3: expected 'EPOCHS = 1\\\\n', found 'EPOCHS = 5\\\\n'"):
+    with pytest.raises(ValueError, match='the patch does not apply: .*"EPOCHS = 1" does not match "EPOCHS = 5"'):
         apply_patch(BASE.replace("EPOCHS = 1", "EPOCHS = 5"), PATCH)
 
 
