@@ -85,6 +85,13 @@ def allowed_metric_names(bundle_dir: str | Path, declared: Iterable[str] = ()) -
     return vocabulary() | bundle_metric_names(bundle_dir) | set(check_declared(declared))
 
 
+def job_metric_names(fl_ctx, declared: Iterable[str] = ()) -> frozenset[str]:
+    """``allowed_metric_names`` of the job ``fl_ctx`` (an NVFlare server context) runs: its bundle is the server's
+    copy, the app's custom folder."""
+    custom_dir = fl_ctx.get_engine().get_workspace().get_app_custom_dir(fl_ctx.get_job_id())
+    return allowed_metric_names(custom_dir, declared)
+
+
 def check_declared(names: Iterable[str]) -> list[str]:
     """Names declared with a model, checked: each 1-64 characters of letters, digits and ``_ . - /``.
 

@@ -53,7 +53,7 @@ from nvflare_fdd.controllers.scaffold import ScaffoldControls
 from nvflare_fdd.envs import JobEnvironmentError
 from nvflare_fdd.errors import FddError, ServerModelError
 from nvflare_fdd.failures import Failure
-from nvflare_fdd.metric_names import allowed_metric_names
+from nvflare_fdd.metric_names import job_metric_names
 from nvflare_fdd.persistors.builder import check_against_spec
 from nvflare_fdd.persistors.model_persistor import BEST, LAST, FddModelPersistor
 from nvflare_fdd.result_policy import ScreenedResult, screen_result
@@ -354,8 +354,7 @@ class FddFedAvg(FddController):
     def _allowed(self, fl_ctx: FLContext) -> frozenset[str]:
         """The job's metric names, read once from the server's copy of the bundle."""
         if self._allowed_names is None:
-            custom_dir = fl_ctx.get_engine().get_workspace().get_app_custom_dir(fl_ctx.get_job_id())
-            self._allowed_names = allowed_metric_names(custom_dir, self.metric_names)
+            self._allowed_names = job_metric_names(fl_ctx, self.metric_names)
         return self._allowed_names
 
     def _record_result(self, round_num: int, site: str, screened: ScreenedResult, fl_ctx: FLContext) -> None:

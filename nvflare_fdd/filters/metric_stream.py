@@ -17,7 +17,7 @@ from nvflare.apis.fl_constant import ReturnCode
 from nvflare.apis.fl_context import FLContext
 from nvflare.apis.shareable import Shareable
 
-from nvflare_fdd.metric_names import allowed_metric_names
+from nvflare_fdd.metric_names import job_metric_names
 from nvflare_fdd.metric_policy import MAX_METRICS, MAX_NAME_LENGTH
 from nvflare_fdd.result_policy import screen_result
 from nvflare_fdd.transport import META_ROUND
@@ -54,8 +54,7 @@ class MetricStreamFilter(DXOFilter):
     def allowed(self, fl_ctx: FLContext) -> frozenset[str]:
         """The job's metric names, read once from the server's copy of the bundle."""
         if self._allowed is None:
-            custom_dir = fl_ctx.get_engine().get_workspace().get_app_custom_dir(fl_ctx.get_job_id())
-            self._allowed = allowed_metric_names(custom_dir, self.metric_names)
+            self._allowed = job_metric_names(fl_ctx, self.metric_names)
         return self._allowed
 
     def process_dxo(self, dxo: DXO, shareable: Shareable, fl_ctx: FLContext) -> DXO | None:
