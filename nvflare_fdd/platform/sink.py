@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -28,7 +27,8 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from nvflare_fdd.platform.contracts import Storage
 from nvflare_fdd.platform.errors import NotFound
-from nvflare_fdd.platform.records import JobState, NewJob
+from nvflare_fdd.platform.records import Job, JobState, NewJob
+from nvflare_fdd.results import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ def transient(error: BaseException) -> bool:
     return isinstance(error, (OperationalError, StorageError)) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     )
+
+
 STORAGE_COMPLETE = "storage_complete.json"
 """Written into a run's results folder when the server's sink stored every record of the run."""
 ARTEFACTS = ("global_model.pt", "global_model.safetensors", "best_global_model.pt", "best_global_model.safetensors")
@@ -137,18 +139,12 @@ class StorageSink:
             # The platform settles its own jobs when its runner reports the run over: it first fills in
             # from the run's files whatever this sink could not write, then records the outcome.
             reason = "all rounds finished" if state == "completed" else (failure or {}).get("message", state)
-            job = self._write("record the outcome", self.storage.transition, self.job_name, JobState(state), reason,
-                              failure=failure, quiet=True, reason_code=f"event.run_{state}", reason_params={"detail": reason})  # fmt: skip
-            if job is not None:
-                self.events("fdd_job_state_changed", job=self.job_name, old_state="running", new_state=state, reason=reason)
+            self._moved(self._write("record the outcome", self.storage.transition, self.job_name, JobState(state), reason,
+                                    failure=failure, quiet=True, reason_code=f"event.run_{state}",
+                                    reason_params={"detail": reason}))  # fmt: skip
         if self.results_dir is not None and not self.lost:
-            self._mark_complete(self.results_dir, state)
-
-    def _mark_complete(self, results_dir: Path, state: str) -> None:
-        marker = results_dir / STORAGE_COMPLETE
-        partial = marker.with_name(marker.name + ".part")
-        partial.write_text(json.dumps({"job": self.job_name, "state": state, "stored_at": time.time()}))
-        os.replace(partial, marker)
+            record = {"job": self.job_name, "state": state, "stored_at": time.time()}
+            atomic_write_bytes(self.results_dir / STORAGE_COMPLETE, json.dumps(record).encode())
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -165,15 +161,18 @@ class StorageSink:
         self.external = True
         owner = f"nvflare:{self.submitter}"
         self.storage.ensure_user(owner)
-        created = self.storage.create_job(
+        self._moved(self.storage.create_job(
             NewJob(owner, self.job_name, None, num_rounds, tuple(sites), "submitted to NVFlare outside the platform",
                    external=True),
             state=JobState.RUNNING, reason=f"NVFlare job {self.nvflare_job_id or '?'} started",
             reason_code="event.external_started", reason_params={"id": self.nvflare_job_id or "?"},
-        )  # fmt: skip
-        if created.event is not None:
-            self.events("fdd_job_state_changed", job=self.job_name, old_state=None, new_state=created.event.to_state,
-                        reason=created.event.reason)  # fmt: skip
+        ))  # fmt: skip
+
+    def _moved(self, job: Job | None) -> None:
+        """Tell plugins of the state change storage recorded for this external run (``job.event``), if any."""
+        if job is not None and job.event is not None:
+            self.events("fdd_job_state_changed", job=job.name, old_state=job.event.from_state,
+                        new_state=job.event.to_state, reason=job.event.reason)  # fmt: skip
 
     def _write(self, what: str, action: Callable, *args, **kwargs):
         retrying = Retrying(stop=stop_after_attempt(RETRIES), wait=wait_exponential(multiplier=RETRY_WAIT, max=5),

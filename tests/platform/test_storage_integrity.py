@@ -151,12 +151,16 @@ def test_the_server_sink_attaches_to_a_running_platform_job(platform, runner, ti
 
 
 def test_a_job_submitted_outside_the_platform_gets_its_own_record(platform):
-    sink = StorageSink(platform.storage, "console_job", submitter="admin@nvidia.com", nvflare_job_id="abc123")
+    told = []
+    sink = StorageSink(platform.storage, "console_job", submitter="admin@nvidia.com", nvflare_job_id="abc123",
+                       events=lambda hook, **event: told.append((event["old_state"], event["new_state"], event["reason"])))
     sink.job_started(1.0, ["site_a", "site_b"], 3)
     job = platform.storage.get_job("console_job")
     assert (job.external, job.owner, job.state, job.rounds) == (True, "nvflare:admin@nvidia.com", JobState.RUNNING, 3)
     sink.finished("failed", 2.0, failure={"code": 6000, "phase": "train", "site": "site_a", "round": 1, "message": "x", "trace": ""})
     assert platform.storage.get_job("console_job").state == JobState.FAILED
+    # plugins hear each move as storage recorded it
+    assert told == [(e.from_state, e.to_state, e.reason) for e in platform.storage.job_events("console_job")]
     # the same folder submitted again: a second record, not an overwrite of the first
     again = StorageSink(platform.storage, "console_job", submitter="admin@nvidia.com", nvflare_job_id="def456")
     again.job_started(5.0, ["site_a"], 1)
