@@ -65,7 +65,7 @@ def atomic_save(path: Path, write) -> None:
 
 
 class RunSink(Protocol):
-    """Where the server's controller and metric filter record a run as it goes (DESIGN §5).
+    """Where the server's controller records a run as it goes (DESIGN §5).
 
     ``RunRecorder`` writes the run's files; ``nvflare_fdd.platform.sink.StorageSink`` writes the platform's
     storage; ``nvflare_fdd.widgets.recorder.FanOut`` calls several in turn. Times are seconds since the epoch.

@@ -318,7 +318,6 @@ def _read_quietly(path: Path) -> dict | None:
         return None
 
 
-
 def log_tail(path: Path, lines: int = 30) -> str:
     """The end of a simulator log (for runs of platform code only: a training run's log also holds the sites' logs)."""
     text = path.read_text(errors="replace").splitlines()

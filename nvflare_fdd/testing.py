@@ -198,16 +198,22 @@ def start_job(platform: Platform, bundle: Path | None, name: str, *, model_class
     return platform.start_job(owner, name)
 
 
-def run_until(platform: Platform, name: str, condition: Callable[[Job], bool], timeout: float = 300) -> Job:
-    """Tick ``platform`` until job ``name`` meets ``condition``; the job then. ``AssertionError`` after ``timeout`` s."""
+def run_until(platform: Platform, name: str, condition: Callable[[Job], bool], timeout: float = 300, *,
+              interval: float = 0.5, explain: Callable[[], str] | None = None) -> Job:  # fmt: skip
+    """Tick ``platform`` every ``interval`` s until job ``name`` meets ``condition``; the job then.
+
+    Raises:
+        AssertionError: not within ``timeout`` s; it shows the job, and what ``explain()`` adds (a deployment's logs).
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         platform.tick()
         job = platform.storage.get_job(name)
         if condition(job):
             return job
-        time.sleep(0.5)
-    raise AssertionError(f"{name} did not get there in {timeout} s: {platform.storage.get_job(name)}")
+        time.sleep(interval)
+    detail = f"\n{explain()}" if explain is not None else ""
+    raise AssertionError(f"{name} did not get there in {timeout} s: {platform.storage.get_job(name)}{detail}")
 
 
 def run_to_the_end(platform: Platform, name: str, timeout: float = 300) -> Job:

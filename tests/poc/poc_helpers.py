@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from nvflare_fdd.testing import run_until
+
 
 def wait_for(condition, timeout: float, what: str, interval: float = 0.5, on_timeout=lambda: ""):
     """``condition()``'s first truthy value, polled until ``timeout`` seconds have passed."""
@@ -26,20 +28,13 @@ def flare_job_id(platform, name: str) -> str:
 
 
 def tick_until(platform, name: str, condition, timeout: float, what: str, poc, interval: float = 0.5):
-    """Tick the platform until ``condition(job)`` holds; returns the job (on timeout: its state and the logs)."""
-
-    def reached():
-        platform.tick()
-        job = platform.storage.get_job(name)
-        return job if condition(job) else None
+    """``nvflare_fdd.testing.run_until``, saying on timeout what was awaited, with the deployment's logs."""
 
     def logs():
         job = platform.storage.get_job(name)
-        return f"job {name}: {job.state.value} {job.failure}\n" + poc.log_tails(
-            flare_job_id(platform, name) if job.run_handle else None
-        )
+        return f"waiting for {what}\n" + poc.log_tails(flare_job_id(platform, name) if job.run_handle else None)
 
-    return wait_for(reached, timeout, what, interval=interval, on_timeout=logs)
+    return run_until(platform, name, condition, timeout, interval=interval, explain=logs)
 
 
 def slow_train_eval(seconds: float) -> str:

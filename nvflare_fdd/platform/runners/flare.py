@@ -125,8 +125,9 @@ class FlareRunner:
         from nvflare.fuel.flare_api import api_spec
         from nvflare.fuel.flare_api.flare_api import new_secure_session
 
+        # the session or its connection went away (SessionExpired is NVFlare 2.9's)
         lost = tuple(getattr(api_spec, name) for name in ("NoConnection", "SessionClosed", "SessionExpired")
-                     if hasattr(api_spec, name))  # fmt: skip  (SessionExpired is NVFlare 2.9's)
+                     if hasattr(api_spec, name))  # fmt: skip
         with self._lock:
             for attempt in (1, 2):
                 if self._session is None:

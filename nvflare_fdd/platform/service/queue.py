@@ -130,7 +130,8 @@ class QueueService(PlatformBase):
 
     def _backfill(self, job: Job) -> Path | None:
         """Copy what the run's own files hold into storage (idempotent): nothing the server recorder could not
-        write while storage was away is lost. A run whose recorder stored everything is not copied again. Returns the run's results folder, if the runner can reach it."""
+        write while storage was away is lost. A run whose recorder stored everything is not copied again.
+        Returns the run's results folder, if the runner can reach it."""
         results_dir = getattr(self.runner, "results_dir", None)
         try:
             folder = results_dir(job.run_handle, self.config.jobs_dir / job.name) if results_dir else None
