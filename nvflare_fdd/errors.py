@@ -25,7 +25,8 @@ A run's outcome (raised to end a round or a run, carrying what may leave the sit
 
 - ``nvflare_fdd.client.phases.RoundError`` (a phase failed: code, phase, the bounded failure; defined with the
   phases it names), ``RequestRefused`` (user code asked for what the site refuses) and its executor-side
-  ``Refusal``, ``AggregationError``, ``RunFailed`` (``fdd run``).
+  ``Refusal``, ``AggregationError``, ``StreamError`` (a streamed model that did not arrive whole), ``RunFailed``
+  (``fdd run``).
 
 Infrastructure: ``StorageError`` (the platform's database away or unusable).
 
@@ -214,6 +215,10 @@ class Refusal(FddError):
 
 class AggregationError(FddError):
     """An update cannot be averaged (bad weight, shape or dtype mismatch, total weight 0)."""
+
+
+class StreamError(FddError):
+    """A model streamed over NVFlare's download service did not arrive whole, or its reference or file is malformed."""
 
 
 class RunFailed(FddError):

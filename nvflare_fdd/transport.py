@@ -4,7 +4,9 @@ A train task carries the global weights as a ``WEIGHTS`` DXO of numpy arrays
 (numpy is serialized natively by NVFlare 2.7 and 2.9 alike). A site's reply
 carries its updated weights the same way, and in the DXO meta only: the
 training-sample count, the Global and Local metric dicts, and the phase time
-stamps. A failed round replies with an error return code and the
+stamps. A large model's weights travel instead as a stream (``nvflare_fdd.streaming``):
+the DXO's data is then empty and its meta carries the stream's reference, the global
+model's under ``META_MODEL_REF`` and a site's update under ``META_UPDATE_REF``. A failed round replies with an error return code and the
 ``RoundError`` as plain data in a header.
 """
 
@@ -37,6 +39,8 @@ META_PERSONALIZED = "fdd_personalized"  # site → server: it kept its last loca
 META_FEDPROX_MU = "fedprox_mu"  # AlgorithmConstants.FEDPROX_MU in NVFlare 2.9
 META_SCAFFOLD_CTRL_GLOBAL = "scaffold_c_global"  # AlgorithmConstants.SCAFFOLD_CTRL_GLOBAL
 META_SCAFFOLD_CTRL_DIFF = "scaffold_c_diff"  # AlgorithmConstants.SCAFFOLD_CTRL_DIFF
+META_MODEL_REF = "fdd_model_ref"  # server → site: the global model's stream (``streaming.reference``)
+META_UPDATE_REF = "fdd_update_ref"  # site → server: the update's stream, only when the task came as one
 HEADER_ERROR = "fdd_error"
 # NVFlare's own aggregators read the weight from this key; we set it too so stock components weigh correctly.
 META_NVFLARE_STEPS = "NUM_STEPS_CURRENT_ROUND"

@@ -43,12 +43,15 @@ def parse_site(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--metric", "metric_names", multiple=True, metavar="NAME",
               help="A metric name evaluate() returns that is neither a common name nor a literal key of its dict "
                    "(only names known before the run leave a site); repeat for each.")
+@click.option("--model-transfer", type=click.Choice(["auto", "stream", "message"]), default="auto", show_default=True,
+              help="How models travel: stream (chunk by chunk over NVFlare's download service; the server never holds "
+                   "a whole update), message (inside NVFlare's messages), or auto (stream models of 256 MiB or more).")
 @env_backend_options
 @algorithm_options
 def run(
     bundle: Path, sites: dict[str, str], rounds: int, out_dir: Path, model_class: str | None, timeout: float | None,
-    metric_names: tuple[str, ...], env_backend: str | None, env_options: dict[str, object], algorithm: str,
-    fedprox_mu: float, local_baseline: bool,
+    metric_names: tuple[str, ...], model_transfer: str, env_backend: str | None, env_options: dict[str, object],
+    algorithm: str, fedprox_mu: float, local_baseline: bool,
 ) -> None:  # fmt: skip
     """Train BUNDLE with sample-weighted FedAvg (or FedProx, or SCAFFOLD) across sites, in the NVFlare simulator.
 
@@ -62,7 +65,7 @@ def run(
     """
     environment = checked_environment(env_backend, env_options)
     run_bundle(bundle, sites, rounds, out_dir, model_class, timeout, metric_names, environment, algorithm, fedprox_mu,
-               local_baseline)  # fmt: skip
+               local_baseline, model_transfer)  # fmt: skip
 
 
 def run_bundle(
@@ -72,6 +75,7 @@ def run_bundle(
     algorithm: str = "fedavg",
     fedprox_mu: float = 0.01,
     local_baseline: bool = False,
+    model_transfer: str = "auto",
 ) -> None:  # fmt: skip
     """Validate, run and report; shared by ``fdd run`` and ``fdd demo``."""
     from nvflare_fdd.bundle import open_bundle
@@ -88,7 +92,8 @@ def run_bundle(
             model_class = resolve_model_class(bundle_dir, model_class)
             outcome = run_simulation(bundle_dir, sites, rounds, out_dir, model_class, on_progress=printer, timeout=timeout,
                                      metric_names=metric_names, environment=environment, algorithm=algorithm,
-                                     fedprox_mu=fedprox_mu, local_baseline=local_baseline)  # fmt: skip
+                                     fedprox_mu=fedprox_mu, local_baseline=local_baseline,
+                                     server_vars={"model_transfer": model_transfer})  # fmt: skip
     except RunFailed as exc:
         if exc.failure and exc.failure.get("trace"):
             click.echo(exc.failure["trace"], err=True)

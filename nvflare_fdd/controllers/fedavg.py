@@ -17,6 +17,11 @@ Each accepted result's metrics and phase records are screened
 recorded through the run's sink, under the round the server sent the task for; a late
 result (its round already over) is logged and neither aggregated nor recorded.
 
+A large model travels outside NVFlare's messages (``model_transfer``; DESIGN §4.4): each round
+offers the global model through the server's download service, and each site's update is pulled
+from the site and added into the accumulator chunk by chunk (``nvflare_fdd.streaming``), so the
+server holds the global model, the accumulator and one chunk, whatever the model's size.
+
 A site that goes away (its NVFlare client dies: NVFlare reports it disconnected
 after ``dead_client_grace_period``; or it misses ``train_timeout``) ends the job
 failed, naming the site and the round, unless the job allows fewer sites
@@ -43,6 +48,7 @@ from nvflare.app_common.abstract.model import ModelLearnableKey
 from nvflare.app_common.app_constant import AppConstants
 from nvflare.app_common.app_event_type import AppEventType
 
+from nvflare_fdd import streaming
 from nvflare_fdd.aggregation import AggregationError, WeightedAccumulator
 from nvflare_fdd.client.phases import Phase
 from nvflare_fdd.client.runtime import ALGORITHMS, DEFAULT_FEDPROX_MU
@@ -51,7 +57,7 @@ from nvflare_fdd.controllers.best import BestModelTracker
 from nvflare_fdd.controllers.saver import BackgroundSaver, SaveFailed
 from nvflare_fdd.controllers.scaffold import ScaffoldControls
 from nvflare_fdd.envs import JobEnvironmentError
-from nvflare_fdd.errors import FddError, ServerModelError
+from nvflare_fdd.errors import FddError, ServerModelError, StreamError
 from nvflare_fdd.failures import Failure
 from nvflare_fdd.metric_names import job_metric_names
 from nvflare_fdd.persistors.builder import check_against_spec
@@ -63,14 +69,21 @@ from nvflare_fdd.transport import (
     META_ALGORITHM,
     META_FEDPROX_MU,
     META_LOCAL_BASELINE,
+    META_MODEL_REF,
     META_NUM_SAMPLES,
     META_SCAFFOLD_CTRL_DIFF,
     META_SCAFFOLD_CTRL_GLOBAL,
+    META_UPDATE_REF,
     TRAIN_TASK,
+    to_numpy,
     to_tensors,
     weights_shareable,
 )
 from nvflare_fdd.widgets.recorder import RECORDER_ID, FanOut
+
+MODEL_TRANSFERS = ("auto", "stream", "message")
+STREAM_MIN_BYTES = 256 << 20
+"""``model_transfer = "auto"`` streams a model of this many bytes or more."""
 
 
 class FddFedAvg(FddController):
@@ -93,6 +106,9 @@ class FddFedAvg(FddController):
             and reports its metrics (kind ``baseline``): what the site would reach alone.
         metric_names: metric names declared with the model, besides the vocabulary and ``evaluate()``'s literal keys:
             with them, the only names recorded.
+        model_transfer: ``message`` (the weights inside NVFlare's task and reply messages, where NVFlare's own task
+            filters see them), ``stream`` (chunk by chunk over NVFlare's download service: the server never holds a
+            whole update) or ``auto`` (``stream`` for models of ``STREAM_MIN_BYTES`` or more).
     """
 
     def __init__(
@@ -111,8 +127,15 @@ class FddFedAvg(FddController):
         fedprox_mu: float = DEFAULT_FEDPROX_MU,
         local_baseline: bool = False,
         metric_names: list[str] | None = None,
+        model_transfer: str = "auto",
     ):
         super().__init__(task_check_period=task_check_period)
+        if model_transfer not in MODEL_TRANSFERS:
+            raise ValueError(f"model_transfer must be one of {', '.join(MODEL_TRANSFERS)}, got {model_transfer!r}")
+        if model_transfer == "stream" and not streaming.available():
+            raise ValueError("model_transfer \"stream\" needs NVFlare's download service (NVFlare 2.7 or later)")
+        self.model_transfer = model_transfer
+        self._stream = False
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
         if isinstance(fedprox_mu, bool) or not isinstance(fedprox_mu, (int, float)) or not fedprox_mu >= 0:
@@ -188,6 +211,9 @@ class FddFedAvg(FddController):
             except (ValueError, FddError) as exc:
                 self._fail(Failure.of("server model", str(exc)), fl_ctx)
                 return
+        self._stream = self._streams(params)
+        if self._stream:
+            self.log_info(fl_ctx, "the global model and the sites' updates are streamed (model_transfer)")
         for round_index in range(self.start_round, self.num_rounds):
             round_num = self._round = round_index + 1
             self._record().round_started(round_num, time.time())
@@ -198,13 +224,23 @@ class FddFedAvg(FddController):
             with self._lock:
                 targets = sorted(self._live)
                 self._round_targets = set(targets)
+            offer, meta = None, self._task_meta()
+            if self._stream:
+                offer = streaming.Offer(fl_ctx.get_engine().get_cell(), streaming.ArraysSource(to_numpy(params)),
+                                        num_receivers=len(targets))  # fmt: skip
+                meta[META_MODEL_REF] = offer.meta
             self._task = Task(
                 name=self.train_task_name,
-                data=weights_shareable(params, round_index, self.num_rounds, self._task_meta()),
+                data=weights_shareable({} if offer else params, round_index, self.num_rounds, meta),
                 timeout=self.train_timeout,
                 result_received_cb=self._accept_result,
             )
-            self.broadcast_and_wait(self._task, fl_ctx, targets=targets, min_responses=len(targets), abort_signal=abort_signal)
+            try:
+                self.broadcast_and_wait(self._task, fl_ctx, targets=targets, min_responses=len(targets),
+                                        abort_signal=abort_signal)  # fmt: skip
+            finally:
+                if offer is not None:
+                    offer.close()
             if self._failure is not None:
                 return  # _fail() recorded it and ended the run
             if abort_signal.triggered:
@@ -316,16 +352,24 @@ class FddFedAvg(FddController):
             self._fail(Failure.of("aggregation", f"the result is not a model update: {exc}", site=site, round=round_num),
                        fl_ctx)
             return
+        streamed = dxo.meta.get(META_UPDATE_REF)
         try:  # only the server's model's tensors, as the server's model has them, enter a global model
-            check_against_spec(dxo.data, self._started_persistor().spec, f"site {site}")
-        except ValueError as exc:
+            if streamed is not None:
+                fqcn, ref_id, layout = self._update_reference(streamed, site)
+                check_against_spec({info.key: info for info in layout}, self._started_persistor().spec, f"site {site}")
+            else:
+                check_against_spec(dxo.data, self._started_persistor().spec, f"site {site}")
+        except (ValueError, StreamError) as exc:
             self._fail(Failure.of("parameters", str(exc), site=site, round=round_num), fl_ctx)
             return
         try:
             with self._lock:
                 if self._accumulator is None:  # the run was stopped while this result was on its way
                     return
-                self._accumulator.add(dxo.data, dxo.meta.get(META_NUM_SAMPLES), source=site)
+                if streamed is not None:
+                    self._add_streamed(fl_ctx, fqcn, ref_id, layout, dxo.meta.get(META_NUM_SAMPLES), site)
+                else:
+                    self._accumulator.add(dxo.data, dxo.meta.get(META_NUM_SAMPLES), source=site)
                 if self._controls is not None:
                     self._controls.add(dxo.meta.get(META_SCAFFOLD_CTRL_DIFF), dxo.meta.get(META_NUM_SAMPLES), site)
         except (AggregationError, ValueError, TypeError) as exc:
@@ -336,6 +380,43 @@ class FddFedAvg(FddController):
         self._best.note(screened.metrics.get("global", {}), screened.num_samples)
         if self._live != self._round_targets:  # a site was lost this round: nobody may be left to wait for
             self._end_round_if_complete(fl_ctx)
+
+    def _streams(self, params: dict) -> bool:
+        """Whether this job's models travel as streams (``model_transfer``)."""
+        if self.model_transfer != "auto":
+            return self.model_transfer == "stream"
+        size = sum(tensor.numel() * tensor.element_size() for tensor in params.values())
+        return size >= STREAM_MIN_BYTES and streaming.available()
+
+    def _update_reference(self, ref: object, site: str) -> tuple[str, str, list[streaming.TensorInfo]]:
+        """A streamed update's sender, id and layout; only the site's own cell may be the sender.
+
+        Raises:
+            StreamError: the reference is malformed, names another cell, or the job does not stream.
+        """
+        if not self._stream:
+            raise StreamError(f"site {site} streamed its update, but this job sends models in messages")
+        fqcn, ref_id, layout = streaming.reference(ref, f"site {site}'s update")  # type: ignore[arg-type]
+        if fqcn.split(".")[0] != site:
+            raise StreamError(f"site {site}'s update names another sender ({fqcn!r})")
+        return fqcn, ref_id, layout
+
+    def _add_streamed(self, fl_ctx: FLContext, fqcn: str, ref_id: str, layout: list, num_samples: object,
+                      site: str) -> None:  # fmt: skip
+        """Pull a site's update and fold it into the accumulator chunk by chunk (under the lock: one at a time).
+
+        Raises:
+            AggregationError: a bad weight or shape, or the stream broke off (the round cannot complete).
+        """
+        assert self._accumulator is not None
+        update = self._accumulator.begin(layout, num_samples, source=site)  # type: ignore[arg-type]
+        sink = streaming.AccumulatorSink(layout, lambda index, start, values: update.add_chunk(
+            index, start, streaming.frombuffer_tensor(values)))  # fmt: skip
+        try:
+            streaming.fetch(fl_ctx.get_engine().get_cell(), fqcn, ref_id, sink)
+        except StreamError as exc:
+            update.fail(f"site {site}'s update did not arrive whole: {exc}")
+        update.finish()
 
     def _started_persistor(self) -> FddModelPersistor:
         """The persistor ``start_controller`` found (it stops the run when there is none)."""

@@ -18,7 +18,9 @@ and failures as phase code, exception type and the bundle's own frames. The rest
 
 from __future__ import annotations
 
+import shutil
 import time
+from functools import partial
 from pathlib import Path
 
 from nvflare.apis.dxo import from_shareable
@@ -30,6 +32,7 @@ from nvflare.apis.shareable import Shareable, make_reply
 from nvflare.apis.signal import Signal
 from nvflare.app_common.app_constant import AppConstants
 
+from nvflare_fdd import streaming
 from nvflare_fdd.client.boundary import check_num_samples, check_update, screen_site_metrics
 from nvflare_fdd.client.handover import exchange_parent_for, load_arrays, save_arrays
 from nvflare_fdd.client.phases import Phase, PhaseTiming, RoundError, now
@@ -51,6 +54,7 @@ from nvflare_fdd.transport import (
     META_GLOBAL_METRICS,
     META_LOCAL_BASELINE,
     META_LOCAL_METRICS,
+    META_MODEL_REF,
     META_NUM_SAMPLES,
     META_NVFLARE_STEPS,
     META_PERSONALIZED,
@@ -59,6 +63,7 @@ from nvflare_fdd.transport import (
     META_SCAFFOLD_CTRL_DIFF,
     META_SCAFFOLD_CTRL_GLOBAL,
     META_SETUP_PHASES,
+    META_UPDATE_REF,
     SETUP_EVENT,
     TRAIN_TASK,
     error_shareable,
@@ -67,9 +72,11 @@ from nvflare_fdd.transport import (
 from nvflare_fdd.usercode import keep_out_of_process
 
 USER_CODE_LOG = "fdd_user_code.log"
+"""In the site's run folder: the user code's output and what the executor kept at the site (never sent)."""
 PERSONALIZED_MODEL = "fdd_personalized_model.safetensors"
 """In the site's run folder: the last round's local model, which stays at the site."""
-"""In the site's run folder: the user code's output and what the executor kept at the site (never sent)."""
+OUTGOING = "fdd_outgoing"
+"""In the site's run folder: a streamed round's update, until the server has pulled it."""
 
 
 class KdaExecutor(Executor):
@@ -95,6 +102,7 @@ class KdaExecutor(Executor):
         self._site_log = Path(USER_CODE_LOG)
         self._pretrained: JobPretrained | None = None
         self._task_ctx: FLContext | None = None
+        self._offers: list[streaming.Offer] = []
 
     def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
         if event_type == EventType.START_RUN:
@@ -107,6 +115,10 @@ class KdaExecutor(Executor):
         if event_type in (EventType.END_RUN, EventType.ABORT_TASK) and self._worker is not None:
             self._worker.stop()
             self._worker = None
+        if event_type == EventType.END_RUN:
+            for offer in self._offers:
+                offer.close()
+            self._offers = []
 
     def execute(self, task_name: str, shareable: Shareable, fl_ctx: FLContext, abort_signal: Signal) -> Shareable:
         if task_name != self.train_task_name:
@@ -114,20 +126,28 @@ class KdaExecutor(Executor):
         self._abort, self._task_ctx = abort_signal, fl_ctx
         site = fl_ctx.get_identity_name()
         round_num = int(shareable.get_header(AppConstants.CURRENT_ROUND, 0)) + 1
+        outgoing: Path | None = None
         try:
             received = now()
             try:
                 task = from_shareable(shareable)
                 job = _job_settings(task.meta)
+                stream = task.meta.get(META_MODEL_REF)
+                if stream is not None:
+                    fqcn, ref_id, layout = streaming.reference(stream, "global model")
             except Exception as exc:
                 raise RoundError(Phase.RECEIVE, site, round_num, f"cannot read the task: {exc}") from exc
-            worker = self._start(site, fl_ctx, job, sum(int(getattr(v, "nbytes", 0)) for v in task.data.values()))
+            global_params = {info.key: info for info in layout} if stream is not None else task.data
+            worker = self._start(site, fl_ctx, job, sum(int(getattr(v, "nbytes", 0)) for v in global_params.values()))
             params_path = worker.exchange / f"global-{round_num}.safetensors"
             controls_path = None
-            global_params = task.data
             controls = task.meta.get(META_SCAFFOLD_CTRL_GLOBAL) if job["algorithm"] == "scaffold" else None
             try:
-                save_arrays(global_params, str(params_path))
+                if stream is not None:  # straight into the user code's file, chunk by chunk
+                    streaming.fetch(fl_ctx.get_engine().get_cell(), fqcn, ref_id, streaming.FileSink(params_path, layout),
+                                    abort_signal)  # fmt: skip
+                else:
+                    save_arrays(global_params, str(params_path))
                 if controls is not None:
                     controls_path = worker.exchange / f"controls-{round_num}.safetensors"
                     save_arrays(controls, str(controls_path))
@@ -135,11 +155,17 @@ class KdaExecutor(Executor):
                 raise RoundError(Phase.RECEIVE, site, round_num, f"cannot read the global model: {exc}") from exc
             reply = worker.run_round(round_num, params_path, controls_path, **job)
             try:
-                update = load_arrays(str(reply.params))
+                if stream is not None:  # a copy the user code cannot touch; only its checked tensors are offered
+                    outgoing = self._outgoing(round_num)
+                    shutil.copyfile(str(reply.params), outgoing)
+                    update_layout, offsets = streaming.read_layout(outgoing)
+                    update = {info.key: info for info in update_layout}
+                else:
+                    update = load_arrays(str(reply.params))
             except Exception as exc:
                 raise RoundError(Phase.SEND, site, round_num, "the update is not a readable safetensors file",
                                  detail=str(exc)) from exc  # fmt: skip
-            finally:  # the files were read into memory: free the exchange folder (shared memory, often)
+            finally:  # the files were read: free the exchange folder (shared memory, often)
                 _remove(params_path, reply.params)
             check_update(update, global_params, site, round_num)
             control_diff = None
@@ -182,17 +208,35 @@ class KdaExecutor(Executor):
                 meta[META_SETUP_PHASES] = self._setup_phases
                 self._setup_phases = None  # sent once, with the first round
             if round_num == int(shareable.get_header(AppConstants.NUM_ROUNDS, 0) or 0):
-                meta[META_PERSONALIZED] = self._keep_personalized(update, fl_ctx)
+                keep = (partial(shutil.copyfile, outgoing) if outgoing is not None
+                        else lambda temp: save_arrays(update, temp))  # fmt: skip
+                meta[META_PERSONALIZED] = self._keep_personalized(keep, fl_ctx)
             self.log_info(fl_ctx, f"round {round_num}: sending {len(update)} tensors, {num_samples} samples")
+            if outgoing is not None:
+                offer = streaming.Offer(fl_ctx.get_engine().get_cell(),
+                                        streaming.FileSource(outgoing, update_layout, offsets), num_receivers=1)  # fmt: skip
+                self._offers.append(offer)
+                meta[META_UPDATE_REF] = offer.meta
+                return update_shareable({}, meta)
             return update_shareable(update, meta)
         except RoundError as error:
+            _remove(outgoing)  # nothing is offered of a failed round
             self.log_error(fl_ctx, f"{error}\n{error.trace}" + (f"\n(the details stay at this site: {self._site_log})"
                                                                  if error.detail else ""))  # fmt: skip
             if error.detail:
                 self._note(f"{error}\n{error.detail}")
             return error_shareable(error.to_dict())
 
-    def _keep_personalized(self, update: dict, fl_ctx: FLContext) -> bool:
+    def _outgoing(self, round_num: int) -> Path:
+        """Where this round's update waits for the server: the run folder, which user code does not see."""
+        for offer in self._offers:  # the server pulled earlier rounds' updates before it sent this task
+            offer.close()
+        self._offers = []
+        folder = self._site_log.parent / OUTGOING
+        folder.mkdir(mode=0o700, exist_ok=True)
+        return folder / f"update-{round_num}.safetensors"
+
+    def _keep_personalized(self, write, fl_ctx: FLContext) -> bool:
         """Keep the last round's local model (the global model plus one round on this site's data) at the site.
 
         It is what the site would deploy: it never leaves the site (only the update goes, as every round).
@@ -201,7 +245,7 @@ class KdaExecutor(Executor):
 
         path = self._site_log.parent / PERSONALIZED_MODEL
         try:
-            atomic_save(path, lambda temp: save_arrays(update, temp))
+            atomic_save(path, write)
         except OSError as exc:
             self.log_warning(fl_ctx, f"could not keep the personalized model at {path}: {exc}")
             return False

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Client, Listener
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,8 +56,9 @@ def spec_of(weights: Mapping[str, np.ndarray]) -> dict[str, TensorSpec]:
     return {key: TensorSpec(tuple(value.shape), str(value.dtype)) for key, value in weights.items()}
 
 
-def check_against_spec(weights: Mapping[str, np.ndarray], spec: ModelSpec, source: str) -> None:
-    """Every tensor of ``weights`` must be one of ``spec``'s, with its shape and dtype.
+def check_against_spec(weights: Mapping[str, Any], spec: ModelSpec, source: str) -> None:
+    """Every tensor of ``weights`` (arrays, or what a stream announces of them) must be one of ``spec``'s, with its
+    shape and dtype.
 
     Raises:
         ValueError: naming the first key that is not the model's, or has another shape or dtype.

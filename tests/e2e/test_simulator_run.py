@@ -49,9 +49,16 @@ def local_fedavg(bundle: Path, sites: dict[str, str], rounds: int) -> list[dict[
     return globals_
 
 
-def test_two_sites_train_with_sample_weighted_fedavg(zero_init_bundle, two_sites, tmp_path):
+@pytest.mark.parametrize("transfer", ["message", "stream"])
+def test_two_sites_train_with_sample_weighted_fedavg(zero_init_bundle, two_sites, tmp_path, transfer):
+    """In messages and streamed over NVFlare's download service alike (``model_transfer``)."""
     out = tmp_path / "out"
-    outcome = run_simulation(zero_init_bundle, two_sites, rounds=2, out_dir=out, model_class="TinyRegressor", timeout=300)
+    outcome = run_simulation(zero_init_bundle, two_sites, rounds=2, out_dir=out, model_class="TinyRegressor", timeout=300,
+                             server_vars={"model_transfer": transfer})  # fmt: skip
+    log = (out / "nvflare" / "simulator.log").read_text()
+    assert ("are streamed (model_transfer)" in log) == (transfer == "stream")
+    assert not list((out / "nvflare").rglob("fdd_outgoing/*"))  # every streamed update was pulled and removed
+    assert len(list((out / "nvflare").rglob("fdd_personalized_model.safetensors"))) == 2
 
     with open(out / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))

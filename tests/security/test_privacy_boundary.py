@@ -180,12 +180,13 @@ def train(model, data, configs):
 # -- parameters and the sample count -----------------------------------------------------------------
 
 
-def test_rows_hidden_in_a_new_buffer_never_reach_a_global_model(make_bundle, canary_sites, tmp_path):
+@pytest.mark.parametrize("transfer", ["message", "stream"])
+def test_rows_hidden_in_a_new_buffer_never_reach_a_global_model(make_bundle, canary_sites, tmp_path, transfer):
     bundle = make_bundle({"data.py": ROWS_DATA, "train_eval.py": TRAIN_OK + '''
     model.register_buffer("leak_rows", torch.tensor(list(data["rows"].encode()), dtype=torch.uint8))
 ''' + EVALUATE}, name="leak_buffer")
     out = tmp_path / "out"
-    result = fdd_run(bundle, canary_sites, out)
+    result = fdd_run(bundle, canary_sites, out, 1, "--model-transfer", transfer)
 
     failure = failure_of(out)
     assert failure["code"] == 8000 and "1 tensor(s) the global model does not have" in failure["message"]
@@ -193,10 +194,12 @@ def test_rows_hidden_in_a_new_buffer_never_reach_a_global_model(make_bundle, can
     assert "leak_rows" in site_logs(out)
     for model in out.glob("*global_model.safetensors"):
         assert "leak_rows" not in load_file(str(model))
+    assert not list(out.rglob("fdd_outgoing/*"))  # a refused update is never offered (streamed) and not kept
     assert_nothing_leaked(what_left_the_sites(out, result.output))
 
 
-def test_a_weight_of_another_shape_is_refused_by_name(make_bundle, canary_sites, tmp_path):
+@pytest.mark.parametrize("transfer", ["message", "stream"])
+def test_a_weight_of_another_shape_is_refused_by_name(make_bundle, canary_sites, tmp_path, transfer):
     bundle = make_bundle({"data.py": ROWS_DATA, "train_eval.py": TRAIN_OK + '''
     rows = torch.tensor(list(data["rows"].encode()), dtype=torch.float32)
     model.linear.weight = torch.nn.Parameter(rows.reshape(1, -1))
@@ -206,7 +209,7 @@ def evaluate(model, data, configs):
     return {"mse": 1.0}
 '''}, name="reshaped")
     out = tmp_path / "out"
-    result = fdd_run(bundle, canary_sites, out)
+    result = fdd_run(bundle, canary_sites, out, 1, "--model-transfer", transfer)
 
     failure = failure_of(out)
     assert failure["code"] == 8000 and "'linear.weight'" in failure["message"]
