@@ -36,6 +36,8 @@ from nvflare_fdd.usercode import import_user_module, load_configs, user_function
 log = logging.getLogger(__name__)
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
+LOAD_BATCH_BYTES = 64 << 20
+"""The global weights go into the model this many bytes at a time (``ClientRound._load_global``)."""
 
 PhaseListener = Callable[[dict[str, Any]], None]
 """Receives ``{"site", "round", "code", "phase", "event": "start"|"end"|"failed", "time"}``."""
@@ -238,18 +240,36 @@ class ClientRound:
         return dict(meta[META_SCAFFOLD_CTRL_DIFF])
 
     def _load_global(self, global_params: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        """``load_state_dict(strict=False)`` of the global weights, a few tensors at a time.
+
+        ``global_params`` may read its tensors lazily (the worker's file): then only the model and one
+        batch of ``LOAD_BATCH_BYTES`` are in memory, not a second copy of the model. Missing keys are
+        those no batch filled, unexpected ones those any batch could not place.
+        """
         import torch
 
-        state = {key: torch.as_tensor(value) for key, value in global_params.items()}
-        result = self.model.load_state_dict(state, strict=False)
-        if result.unexpected_keys and len(result.unexpected_keys) == len(state):
-            sample = ", ".join(sorted(result.unexpected_keys)[:3])
+        missing: set[str] | None = None
+        unexpected: set[str] = set()
+        batch: dict[str, Any] = {}
+        size = 0
+        keys = list(global_params)
+        for index, key in enumerate(keys):
+            value = batch[key] = torch.as_tensor(global_params[key])
+            size += value.numel() * value.element_size()
+            if size >= LOAD_BATCH_BYTES or index == len(keys) - 1:
+                result = self.model.load_state_dict(batch, strict=False)
+                missing = set(result.missing_keys) if missing is None else missing & set(result.missing_keys)
+                unexpected |= set(result.unexpected_keys)
+                batch, size = {}, 0
+        if keys and len(unexpected) == len(keys):
+            sample = ", ".join(sorted(unexpected)[:3])
             raise ContractError(
                 "weights_do_not_fit",
-                f"none of the {len(state)} received weights belong to the model (e.g. {sample}); "
+                f"none of the {len(keys)} received weights belong to the model (e.g. {sample}); "
                 "the server's model class and model_loader() must build the same architecture"
             )
-        return list(result.missing_keys), list(result.unexpected_keys)
+        order = list(self.model.state_dict())
+        return [key for key in order if key in (missing or set())], [key for key in keys if key in unexpected]
 
     @contextlib.contextmanager
     def phase(self, phase: Phase, round_num: int | None, timings: list[PhaseTiming]) -> Iterator[None]:

@@ -36,6 +36,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from multiprocessing.connection import Client
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def _round(client: ClientRound, command: dict) -> dict:
 
     round_num = command["round"]
     with client.phase(Phase.RECEIVE, round_num, []):
-        params = load_file(command["params"]) if command.get("params") else None
+        params = FileTensors(command["params"]) if command.get("params") else None
         controls = load_file(command["controls"]) if command.get("controls") else None
     out = Path(command["params"]).with_name(f"update-{round_num}.safetensors")
     files: dict[str, str] = {}
@@ -166,6 +167,28 @@ def _round(client: ClientRound, command: dict) -> dict:
     result = client.run(round_num, params, controls, send=send)
     return {"ok": True, "params": str(out), "num_samples": result.num_samples, "global_metrics": result.global_metrics,
             "local_metrics": result.local_metrics, "baseline_metrics": result.baseline_metrics, **files}  # fmt: skip
+
+
+class FileTensors(Mapping):
+    """The tensors of a safetensors file, each read when it is asked for: the global model is never in memory twice."""
+
+    def __init__(self, path: str):
+        from safetensors import safe_open
+
+        self._file = safe_open(path, framework="pt")
+        self._keys = list(self._file.keys())
+        self._known = set(self._keys)
+
+    def __getitem__(self, key: str):
+        if key not in self._known:
+            raise KeyError(key)
+        return self._file.get_tensor(key)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 def savable_tensors(params: dict) -> dict:
