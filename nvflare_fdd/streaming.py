@@ -1,4 +1,4 @@
-"""Model tensors streamed, chunk by chunk, over NVFlare's download service (DESIGN §4.4).
+"""Model tensors streamed, chunk by chunk, over NVFlare's download service (DESIGN §5).
 
 A large model does not travel inside the task or the reply. The sender offers it
 through its cell's download service (``nvflare.fuel.f3.streaming``) and puts in the

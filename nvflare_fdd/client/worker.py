@@ -170,25 +170,42 @@ def _round(client: ClientRound, command: dict) -> dict:
 
 
 class FileTensors(Mapping):
-    """The tensors of a safetensors file, each read when it is asked for: the global model is never in memory twice."""
+    """The tensors of a safetensors file, each read when it is asked for: the global model is never in memory twice.
+
+    Read with ``pread`` into a fresh tensor, not mapped: a mapped file's pages would count in this process's memory.
+    """
 
     def __init__(self, path: str):
-        from safetensors import safe_open
+        from nvflare_fdd.streaming import read_layout
 
-        self._file = safe_open(path, framework="pt")
-        self._keys = list(self._file.keys())
-        self._known = set(self._keys)
+        layout, offsets = read_layout(Path(path))
+        self._where = {info.key: (info, offset) for info, offset in zip(layout, offsets)}
+        self._fd: int | None = os.open(path, os.O_RDONLY)
 
     def __getitem__(self, key: str):
-        if key not in self._known:
-            raise KeyError(key)
-        return self._file.get_tensor(key)
+        import numpy as np
+        import torch
+
+        info, offset = self._where[key]
+        array = np.empty(info.shape, dtype=info.dtype)
+        buffer, done = array.reshape(-1).view(np.uint8).data, 0
+        while done < len(buffer):
+            read = os.preadv(self._fd, [buffer[done:]], offset + done) if self._fd is not None else 0
+            if read <= 0:
+                raise OSError(f"{key}: the file ends inside the tensor")
+            done += read
+        return torch.from_numpy(array)
 
     def __iter__(self):
-        return iter(self._keys)
+        return iter(self._where)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._where)
+
+    def __del__(self) -> None:
+        fd, self._fd = getattr(self, "_fd", None), None
+        if fd is not None:
+            os.close(fd)
 
 
 def savable_tensors(params: dict) -> dict:

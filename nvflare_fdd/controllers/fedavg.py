@@ -17,7 +17,7 @@ Each accepted result's metrics and phase records are screened
 recorded through the run's sink, under the round the server sent the task for; a late
 result (its round already over) is logged and neither aggregated nor recorded.
 
-A large model travels outside NVFlare's messages (``model_transfer``; DESIGN §4.4): each round
+A large model travels outside NVFlare's messages (``model_transfer``; DESIGN §5): each round
 offers the global model through the server's download service, and each site's update is pulled
 from the site and added into the accumulator chunk by chunk (``nvflare_fdd.streaming``), so the
 server holds the global model, the accumulator and one chunk, whatever the model's size.
@@ -251,7 +251,10 @@ class FddFedAvg(FddController):
                 self._site_lost(site, "sent no result within the round (train_timeout)", fl_ctx)
             if self._failure is not None:
                 return
-            sent, best = params, self._is_best(round_num, fl_ctx)
+            best = self._is_best(round_num, fl_ctx)
+            # the model sent this round is saved as the best only on the run's first round (later, it is the
+            # last one saved); else it is let go as soon as the new one exists: the server holds two models, not three
+            sent = params if best and round_num == self.start_round + 1 else None
             try:
                 params = accumulator.result(previous=params)
             except AggregationError as exc:
@@ -262,9 +265,8 @@ class FddFedAvg(FddController):
             if self._controls is not None:
                 self._controls.end_round()
                 controls = dict(self._controls.controls)
-            first_of_run = round_num == self.start_round + 1
-            steps = partial(self._persist, round_num, sent if best and first_of_run else None, best, params, controls,
-                            fl_ctx)  # fmt: skip
+            steps = partial(self._persist, round_num, sent, best, params, controls, fl_ctx)
+            sent = None
             if not self._save(partial(self._saver.submit, round_num, steps), fl_ctx):
                 return  # the next round starts while this one is saved; a failed save ends the job
         if self._save(self._saver.wait, fl_ctx):
