@@ -61,7 +61,7 @@ from nvflare_fdd.errors import FddError, ServerModelError, StreamError
 from nvflare_fdd.failures import Failure
 from nvflare_fdd.metric_names import job_metric_names
 from nvflare_fdd.persistors.builder import check_against_spec
-from nvflare_fdd.persistors.model_persistor import BEST, LAST, FddModelPersistor
+from nvflare_fdd.persistors.model_persistor import LAST, START, FddModelPersistor
 from nvflare_fdd.result_policy import ScreenedResult, screen_result
 from nvflare_fdd.results import RunSink
 from nvflare_fdd.transport import (
@@ -235,6 +235,10 @@ class FddFedAvg(FddController):
                 timeout=self.train_timeout,
                 result_received_cb=self._accept_result,
             )
+            if round_num == self.start_round + 1:  # the best model if this round's Global eval scores it at all
+                start = partial(self._started_persistor().save_weights, params, fl_ctx, START)
+                if not self._save(partial(self._saver.submit, round_num, start), fl_ctx):
+                    return
             try:
                 self.broadcast_and_wait(self._task, fl_ctx, targets=targets, min_responses=len(targets),
                                         abort_signal=abort_signal)  # fmt: skip
@@ -245,16 +249,14 @@ class FddFedAvg(FddController):
                 return  # _fail() recorded it and ended the run
             if abort_signal.triggered:
                 self._saver.close()
+                self._discard_start(fl_ctx)
                 self._record().finished("cancelled", time.time())
                 return
             for site in sorted(set(targets) - set(accumulator.sources)):
                 self._site_lost(site, "sent no result within the round (train_timeout)", fl_ctx)
             if self._failure is not None:
                 return
-            best = self._is_best(round_num, fl_ctx)
-            # the model sent this round is saved as the best only on the run's first round (later, it is the
-            # last one saved); else it is let go as soon as the new one exists: the server holds two models, not three
-            sent = params if best and round_num == self.start_round + 1 else None
+            best, first_of_run = self._is_best(round_num, fl_ctx), round_num == self.start_round + 1
             try:
                 params = accumulator.result(previous=params)
             except AggregationError as exc:
@@ -265,32 +267,45 @@ class FddFedAvg(FddController):
             if self._controls is not None:
                 self._controls.end_round()
                 controls = dict(self._controls.controls)
-            steps = partial(self._persist, round_num, sent, best, params, controls, fl_ctx)
-            sent = None
+            steps = partial(self._persist, round_num, first_of_run, best, params, controls, fl_ctx)
             if not self._save(partial(self._saver.submit, round_num, steps), fl_ctx):
                 return  # the next round starts while this one is saved; a failed save ends the job
         if self._save(self._saver.wait, fl_ctx):
             self._record().finished("completed", time.time())
 
-    def _persist(self, round_num: int, sent: dict | None, best: bool, params: dict, controls: dict | None,
+    def _persist(self, round_num: int, first_of_run: bool, best: bool, params: dict, controls: dict | None,
                  fl_ctx: FLContext) -> None:  # fmt: skip
-        """Round ``round_num``'s files, in the saver's thread: the best model (the one sent this round: the last one
-        saved, hard-linked, or on the run's first round ``sent`` itself), the controls, the new global model, and only
-        then the round's record (what resume starts from).
+        """Round ``round_num``'s files, in the saver's thread: the best model (the one sent this round: on the run's
+        first round its start model, saved while the round ran, renamed; later the last one saved, hard-linked), the
+        controls, the new global model, and only then the round's record (what resume starts from).
+
+        The model sent is never kept for this: the server holds the global model and the accumulator, not a third.
 
         Raises:
-            OSError: a file could not be written, or the best model is the last one saved and that is gone.
+            OSError: a file could not be written, or the best model's files are gone.
         """
         persistor = self._started_persistor()
-        if best and sent is not None:
-            persistor.save_weights(sent, fl_ctx, BEST)
+        if best and first_of_run:
+            if not persistor.keep_start_as_best(fl_ctx):
+                raise FileNotFoundError(errno.ENOENT, f"the run's start model ({START}.pt and .safetensors), this "
+                                                      "round's best, is no longer in the results folder")  # fmt: skip
         elif best and not persistor.keep_last_as_best(fl_ctx):
             raise FileNotFoundError(errno.ENOENT, f"round {round_num - 1}'s global model ({LAST}.pt and .safetensors), "
                                                   "this round's best, is no longer in the results folder")  # fmt: skip
+        elif first_of_run:
+            persistor.discard_start(fl_ctx)
         if controls is not None:
             persistor.save_controls(controls, fl_ctx)
         persistor.save_weights(params, fl_ctx, LAST)
         self._record().round_finished(round_num, time.time())
+
+    def _discard_start(self, fl_ctx: FLContext) -> None:
+        """A run that ends in its first round leaves no start model behind."""
+        if self._persistor is not None and self._round == self.start_round + 1:
+            try:
+                self._persistor.discard_start(fl_ctx)
+            except Exception as exc:  # the job's end is being recorded; a leftover hidden file must not stop it
+                self.log_warning(fl_ctx, f"could not remove the run's start model: {exc}")
 
     def _save(self, action, fl_ctx: FLContext) -> bool:
         """Run a saver call; a failed save (a full disk, a lost mount) fails the job. True if all went well."""
@@ -471,6 +486,7 @@ class FddFedAvg(FddController):
             return  # the first failure is the one that ended the job
         self._failure = failure
         self._saver.close()  # a round being saved completes (and is recorded) before the job ends
+        self._discard_start(fl_ctx)
         self.log_error(fl_ctx, failure.describe())
         self._record().finished("failed", time.time(), failure.to_dict())
         self.cancel_all_tasks(fl_ctx=fl_ctx)

@@ -43,7 +43,7 @@ class BackgroundSaver:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fdd-save")
         self._pending: tuple[int, Future] | None = None
 
-    def submit(self, round_num: int, steps: Callable[[], None]) -> None:
+    def submit(self, round_num: int, steps: Callable[[], object]) -> None:
         """Run ``steps`` (round ``round_num``'s saving and recording) once the previous round's are done.
 
         Raises:

@@ -47,6 +47,8 @@ from nvflare_fdd.widgets.recorder import results_dir
 
 LAST = "global_model"
 BEST = "best_global_model"
+START = ".start_global_model"
+"""The model a run starts from, saved while its first round runs: the best model after that round, by a rename."""
 CONTROLS = "scaffold_controls"
 """SCAFFOLD's global controls after the last saved round (``scaffold_controls.safetensors``)."""
 
@@ -233,6 +235,21 @@ class FddModelPersistor(ModelPersistor):
         if not path.is_file():
             raise BundleError(f"initial_controls {path.name} is not in the job's custom folder")
         return load_file(str(path))
+
+    def keep_start_as_best(self, fl_ctx: FLContext) -> bool:
+        """Make the run's saved start model (``START``) the best one, by renames; False when it is not there."""
+        folder = results_dir(fl_ctx, self.results_dir)
+        if not all((folder / f"{START}{suffix}").is_file() for suffix in (".pt", ".safetensors")):
+            return False
+        for suffix in (".pt", ".safetensors"):
+            os.replace(folder / f"{START}{suffix}", folder / f"{BEST}{suffix}")
+        return True
+
+    def discard_start(self, fl_ctx: FLContext) -> None:
+        """Remove the run's saved start model (its first round was not the best)."""
+        folder = results_dir(fl_ctx, self.results_dir)
+        for suffix in (".pt", ".safetensors"):
+            (folder / f"{START}{suffix}").unlink(missing_ok=True)
 
     def keep_last_as_best(self, fl_ctx: FLContext) -> bool:
         """Make the saved last global model the best one, by hard links (no second serialisation).
