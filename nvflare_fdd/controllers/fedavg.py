@@ -236,8 +236,9 @@ class FddFedAvg(FddController):
                 result_received_cb=self._accept_result,
             )
             if round_num == self.start_round + 1:  # the best model if this round's Global eval scores it at all
-                start = partial(self._started_persistor().save_weights, params, fl_ctx, START)
-                if not self._save(partial(self._saver.submit, round_num, start), fl_ctx):
+                saved = self._save(partial(self._saver.submit, round_num, partial(
+                    self._started_persistor().save_weights, params, fl_ctx, START)), fl_ctx)  # fmt: skip
+                if not saved:  # (no local keeps the partial: the start model goes once it is saved and replaced)
                     return
             try:
                 self.broadcast_and_wait(self._task, fl_ctx, targets=targets, min_responses=len(targets),
