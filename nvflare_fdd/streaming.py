@@ -13,7 +13,8 @@ message only a reference: its cell's FQCN, the download's id, and the tensors' l
 
 Each side serves from what it already holds: the server from the global model's
 arrays (``ArraysSource``), a site from its private copy of the user code's update file
-(``FileSource``), and only the byte ranges of the tensors it checked. A receiver checks
+(``FileSource``), and only the byte ranges of the tensors it checked; a site serves its update to the
+server's cell alone. A receiver checks
 each chunk against the layout it was told (its position, its size, whole elements) and
 that every tensor arrived whole; the layout itself is checked by the caller against
 the model (the server's spec, or the global model a site received).
@@ -30,7 +31,7 @@ import json
 import os
 import struct
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
@@ -140,11 +141,14 @@ def _downloadable_base():
 
 
 class _Source:
-    """Serves ``layout``'s tensors in chunks; subclasses read the bytes."""
+    """Serves ``layout``'s tensors in chunks; subclasses read the bytes.
 
-    def __init__(self, layout: Layout, on_done: Callable[[], None] | None = None):
+    ``receivers``: the only cells (FQCNs) it serves; ``None`` serves any that has the download's id.
+    """
+
+    def __init__(self, layout: Layout, receivers: Collection[str] | None = None):
         self.layout = list(layout)
-        self._on_done = on_done
+        self.receivers = frozenset(receivers) if receivers is not None else None
 
     def read(self, index: int, offset: int, size: int) -> bytes:
         raise NotImplementedError
@@ -152,6 +156,8 @@ class _Source:
     def produce(self, state: dict, requester: str) -> tuple[str, Any, dict]:
         from nvflare.fuel.f3.streaming.download_service import ProduceRC
 
+        if self.receivers is not None and requester not in self.receivers:
+            return ProduceRC.ERROR, None, {}
         tensor, offset = (state or {}).get("t", 0), (state or {}).get("b", 0)
         if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (tensor, offset)):
             return ProduceRC.ERROR, None, {}
@@ -168,9 +174,7 @@ class _Source:
         self.close()
 
     def close(self) -> None:
-        if self._on_done is not None:
-            on_done, self._on_done = self._on_done, None
-            on_done()
+        """Let go of what it serves (NVFlare calls ``transaction_done`` once every receiver has it, or it expired)."""
 
 
 class ArraysSource(_Source):
@@ -181,21 +185,22 @@ class ArraysSource(_Source):
         super().__init__(layout_of(arrays))
 
     def read(self, index: int, offset: int, size: int) -> bytes:
+        if not self._bytes:
+            raise StreamError("the global model was already withdrawn")
         return self._bytes[index][offset : offset + size].tobytes()
 
     def close(self) -> None:
         self._bytes = []
-        super().close()
 
 
 class FileSource(_Source):
     """Serves the checked tensors of a safetensors file (``read_layout``), and removes the file when done."""
 
-    def __init__(self, path: Path, layout: Layout, offsets: Sequence[int]):
+    def __init__(self, path: Path, layout: Layout, offsets: Sequence[int], receivers: Collection[str] | None = None):
         self._path = Path(path)
         self._offsets = list(offsets)
         self._fd: int | None = os.open(self._path, os.O_RDONLY)
-        super().__init__(layout)
+        super().__init__(layout, receivers)
 
     def read(self, index: int, offset: int, size: int) -> bytes:
         if self._fd is None:
@@ -207,7 +212,6 @@ class FileSource(_Source):
             os.close(self._fd)
             self._fd = None
             self._path.unlink(missing_ok=True)
-        super().close()
 
 
 def _as_downloadable(source: _Source):

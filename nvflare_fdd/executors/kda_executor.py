@@ -213,8 +213,8 @@ class KdaExecutor(Executor):
                 meta[META_PERSONALIZED] = self._keep_personalized(keep, fl_ctx)
             self.log_info(fl_ctx, f"round {round_num}: sending {len(update)} tensors, {num_samples} samples")
             if outgoing is not None:
-                offer = streaming.Offer(fl_ctx.get_engine().get_cell(),
-                                        streaming.FileSource(outgoing, update_layout, offsets), num_receivers=1)  # fmt: skip
+                source = streaming.FileSource(outgoing, update_layout, offsets, receivers=[fqcn])  # the server only
+                offer = streaming.Offer(fl_ctx.get_engine().get_cell(), source, num_receivers=1)
                 self._offers.append(offer)
                 meta[META_UPDATE_REF] = offer.meta
                 return update_shareable({}, meta)

@@ -151,6 +151,16 @@ def test_a_producer_refuses_a_bad_position(state):
     assert (rc, data) == ("error", None)
 
 
+def test_an_update_is_served_to_the_server_alone(tmp_path):
+    path = tmp_path / "update.safetensors"
+    save_file({"w": np.ones(4, np.float32)}, str(path))
+    layout, offsets = streaming.read_layout(path)
+    source = streaming.FileSource(path, layout, offsets, receivers=["server.job1"])
+    assert source.produce(None, "site_b.job1") == ("error", None, {})  # another site that learnt the download's id
+    rc, data, _ = source.produce(None, "server.job1")
+    assert rc == "ok" and data == np.ones(4, np.float32).tobytes()
+
+
 def _craft(path, header: dict, data: bytes = b"", length: int | None = None):
     text = json.dumps(header).encode()
     path.write_bytes(struct.pack("<Q", len(text) if length is None else length) + text + data)
