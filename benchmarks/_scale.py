@@ -28,11 +28,11 @@ WIDE = 8192
 HEADROOM = 2 * GIB
 #: A run is stopped when the machine's available memory falls below this.
 GUARD_FLOOR = 1 * GIB
-#: Sum over a run's processes of each one's peak resident memory, in float32 model copies, before a
-#: measurement in the same run refines it: 2 sites × 2 rounds at 100M parameters measured fdd 19.3
-#: (server 7.7, each client process 3.9, each user-code process 2.0) and plain NVFlare 15.4 (server 7.8,
-#: each client 3.8); a PEFT run holds the trunk once per site (see the README's method notes).
-PRIOR_COPIES = {"fdd": 20.0, "plain": 16.0, "peft": 4.0}
+#: What a run's processes hold at one time, in float32 model copies, before a measurement in the same run
+#: refines it: 2 sites × 2 rounds at 250M parameters measured fdd 5.5 (streamed: server 2.5, each client
+#: 0.5, each user-code process 1.5, at different moments) and plain NVFlare 13.1 (server 7.0, each
+#: client 3.6); a PEFT run holds the trunk once per site (see the README's method notes).
+PRIOR_COPIES = {"fdd": 6.0, "plain": 16.0, "peft": 4.0}
 #: The same runs' memory with a tiny model: interpreters, torch, NVFlare (server, clients, user code).
 PRIOR_FIXED = {"fdd": 2.0 * GIB, "plain": 1.6 * GIB, "peft": 2.0 * GIB}
 #: Below this model size a run's memory says little about copies (the fixed part dominates).
@@ -85,8 +85,10 @@ def scale_bundle(work: Path, parameters: int, peft: bool = False, adapter_rank: 
 class MemoryModel:
     """The memory a run needs: ``fixed + copies × model bytes``, from priors, then from measured runs.
 
-    ``copies`` counts each process's peak once (server, each client, each user-code process), so it
-    bounds what the run holds at any one time from above.
+    ``copies`` is what the run's processes (server, each client, each user-code process) held at one
+    time: the largest sum of their resident sizes a sample saw. The processes peak at different
+    moments (the server while it averages, the user code while it trains), so the sum of each one's
+    own peak, also recorded, overstates what the machine must have.
     """
 
     def __init__(self) -> None:
@@ -99,13 +101,13 @@ class MemoryModel:
 
     def learn_fixed(self, side: str, measured: dict) -> None:
         """A tiny-model run of ``side``: its memory is the fixed part."""
-        self.fixed[side] = process_peak_sum(measured)
+        self.fixed[side] = measured["total_peak_bytes"]
 
     def learn(self, side: str, model_bytes: int, measured: dict) -> None:
         """A completed run of ``side`` with a model of ``model_bytes``: its copies, if the model is large enough."""
         if model_bytes < LEARN_FROM_BYTES:
             return
-        self.copies[side] = max(0.0, (process_peak_sum(measured) - self.fixed[side]) / model_bytes)
+        self.copies[side] = max(0.0, (measured["total_peak_bytes"] - self.fixed[side]) / model_bytes)
         self.source[side] = f"measured at {model_bytes / GB:.2g} GB"
 
     def to_dict(self) -> dict:

@@ -426,6 +426,32 @@ def read_layout(path: Path) -> tuple[list[TensorInfo], list[int]]:
     return layout, [base + begin for begin, _, _ in spans]
 
 
+def read_array(fd: int, info: TensorInfo, offset: int) -> np.ndarray:
+    """One tensor of a file (at ``offset``, as ``read_layout`` found it) read with ``pread`` into a fresh array.
+
+    Not mapped: a mapped file's pages would count in the process's memory beside the copy made of them.
+    """
+    array = np.empty(info.shape, dtype=info.dtype)
+    buffer, done = array.reshape(-1).view(np.uint8).data, 0
+    while done < len(buffer):
+        read = os.preadv(fd, [buffer[done:]], offset + done)
+        if read <= 0:
+            raise StreamError(f"{info.key}: the file ends inside the tensor")
+        done += read
+    return array
+
+
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """A safetensors file's tensors as numpy arrays, one copy in memory (``safetensors.numpy.load_file`` holds two
+    while it loads: the file's bytes and the arrays)."""
+    layout, offsets = read_layout(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return {info.key: read_array(fd, info, offset) for info, offset in zip(layout, offsets)}
+    finally:
+        os.close(fd)
+
+
 def frombuffer_tensor(values: np.ndarray):
     """A read-only chunk as a torch tensor sharing its memory (torch warns on read-only buffers; it is only read)."""
     import torch

@@ -183,18 +183,13 @@ class FileTensors(Mapping):
         self._fd: int | None = os.open(path, os.O_RDONLY)
 
     def __getitem__(self, key: str):
-        import numpy as np
         import torch
 
-        info, offset = self._where[key]
-        array = np.empty(info.shape, dtype=info.dtype)
-        buffer, done = array.reshape(-1).view(np.uint8).data, 0
-        while done < len(buffer):
-            read = os.preadv(self._fd, [buffer[done:]], offset + done) if self._fd is not None else 0
-            if read <= 0:
-                raise OSError(f"{key}: the file ends inside the tensor")
-            done += read
-        return torch.from_numpy(array)
+        from nvflare_fdd.streaming import read_array
+
+        if self._fd is None:
+            raise KeyError(key)
+        return torch.from_numpy(read_array(self._fd, *self._where[key]))
 
     def __iter__(self):
         return iter(self._where)

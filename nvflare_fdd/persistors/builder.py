@@ -102,7 +102,7 @@ def build_initial_model(
     Raises:
         ServerModelError: the build failed, timed out or wrote no weights (the user's traceback in ``trace``).
     """
-    from safetensors.numpy import load_file
+    from nvflare_fdd.streaming import read_arrays
 
     scratch = Path(tempfile.mkdtemp(prefix="fdd-model-"))
     out = scratch / "initial.safetensors"
@@ -137,7 +137,7 @@ def build_initial_model(
         if done.returncode != 0 or not out.is_file():
             tail = output.strip()[-OUTPUT_TAIL_CHARS:]
             raise ServerModelError(f"the server could not build {class_name} from model.py:\n{tail}", output)
-        return load_file(str(out))
+        return read_arrays(out)  # the model once in memory, not twice while it loads
     finally:
         _stop_serving(server, address, authkey)
         listener.close()

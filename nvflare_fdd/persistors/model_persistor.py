@@ -29,7 +29,7 @@ from nvflare.app_common.abstract.model_persistor import ModelPersistor
 from nvflare.app_common.model_desc import ModelDescriptor
 
 from nvflare_fdd.envs.prepare import prepare_environment
-from nvflare_fdd.errors import BundleError, FddError
+from nvflare_fdd.errors import BundleError, FddError, StreamError
 from nvflare_fdd.persistors.builder import (
     DEFAULT_TIMEOUT,
     ModelSpec,
@@ -105,11 +105,14 @@ def _only_model_class(bundle_dir: Path) -> str:
 
 def _initial_weights(path: Path, spec: ModelSpec):
     """A saved global model (safetensors: no pickle) to start from; every tensor must be one of the model's."""
-    from safetensors.numpy import load_file
+    from nvflare_fdd.streaming import read_arrays
 
     if not path.is_file():
         raise BundleError(f"initial_weights {path.name} is not in the job's custom folder")
-    state = load_file(str(path))
+    try:
+        state = read_arrays(path)
+    except StreamError as exc:
+        raise BundleError(f"initial_weights {path.name}: {exc}") from exc
     try:
         check_against_spec(state, spec, path.name)
     except ValueError as exc:

@@ -151,6 +151,19 @@ def test_a_producer_refuses_a_bad_position(state):
     assert (rc, data) == ("error", None)
 
 
+def test_read_arrays_reads_what_safetensors_wrote(tmp_path):
+    arrays = model(6)
+    path = tmp_path / "initial.safetensors"
+    save_file(arrays, str(path))
+    loaded = streaming.read_arrays(path)
+    assert set(loaded) == set(arrays)
+    for key, value in arrays.items():
+        assert loaded[key].dtype == value.dtype and np.array_equal(loaded[key], value), key
+    path.write_bytes(path.read_bytes()[:-3])  # cut inside the last tensor
+    with pytest.raises(StreamError, match="out of bounds"):
+        streaming.read_arrays(path)
+
+
 def test_an_update_is_served_to_the_server_alone(tmp_path):
     path = tmp_path / "update.safetensors"
     save_file({"w": np.ones(4, np.float32)}, str(path))
