@@ -95,6 +95,7 @@ class MemoryModel:
         self.copies = dict(PRIOR_COPIES)
         self.fixed = dict(PRIOR_FIXED)
         self.source = {side: "prior" for side in PRIOR_COPIES}
+        self._points: dict[str, list[tuple[int, int]]] = {}
 
     def need(self, side: str, model_bytes: int) -> int:
         return int(self.fixed[side] + self.copies[side] * model_bytes)
@@ -104,10 +105,23 @@ class MemoryModel:
         self.fixed[side] = measured["total_peak_bytes"]
 
     def learn(self, side: str, model_bytes: int, measured: dict) -> None:
-        """A completed run of ``side`` with a model of ``model_bytes``: its copies, if the model is large enough."""
+        """A completed run of ``side`` with a model of ``model_bytes``: its copies, if the model is large enough.
+
+        With two such runs, the line through them: buffers of a fixed size (chunks, a tensor loaded at a
+        time) weigh less per copy the larger the model, so one size's ratio overstates a larger one's.
+        """
         if model_bytes < LEARN_FROM_BYTES:
             return
-        self.copies[side] = max(0.0, (measured["total_peak_bytes"] - self.fixed[side]) / model_bytes)
+        peak = measured["total_peak_bytes"]
+        points = self._points.setdefault(side, [])
+        points.append((model_bytes, peak))
+        if len(points) >= 2 and points[-1][0] > points[-2][0]:
+            (small, low), (large, high) = points[-2:]
+            self.copies[side] = max(0.0, (high - low) / (large - small))
+            self.fixed[side] = max(0, int(high - self.copies[side] * large))
+            self.source[side] = f"fitted to {small / GB:.2g} and {large / GB:.2g} GB"
+            return
+        self.copies[side] = max(0.0, (peak - self.fixed[side]) / model_bytes)
         self.source[side] = f"measured at {model_bytes / GB:.2g} GB"
 
     def to_dict(self) -> dict:

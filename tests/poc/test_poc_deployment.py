@@ -132,6 +132,7 @@ def test_stop_aborts_a_running_job_on_the_deployment(flare_platform, flare_sessi
 
 def test_a_job_submitted_from_the_console_is_recorded_as_external(poc, site_sizes, make_bundle, flare_session, flare_platform,
                                                                   tmp_path):  # fmt: skip
+    """... with its models streamed (``model_transfer=stream``): over the deployment's own cells, not a simulator's."""
     bundle = make_bundle({"train_eval.py": NO_CONFIG_TRAIN_EVAL, "config.yaml": None}, name="console_bundle")
     home = tmp_path / "home"
     home.mkdir()
@@ -142,7 +143,7 @@ def test_a_job_submitted_from_the_console_is_recorded_as_external(poc, site_size
     job_dir = tmp_path / "console_job"
     created = subprocess.run(
         [*nvflare, "job", "create", "-w", "fdd", "-j", str(job_dir), "-sd", str(bundle),
-         "-f", "config_fed_server.conf", "num_rounds=2", "model_class=TinyRegressor"],
+         "-f", "config_fed_server.conf", "num_rounds=2", "model_class=TinyRegressor", "model_transfer=stream"],
         env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60,
     )  # fmt: skip
     assert created.returncode == 0, created.stdout + created.stderr
@@ -156,6 +157,7 @@ def test_a_job_submitted_from_the_console_is_recorded_as_external(poc, site_size
 
     status = wait_for_flare_end(flare_session, job_id, poc, timeout=JOB_TIMEOUT)
     assert status == "FINISHED:COMPLETED", poc.log_tails(job_id)
+    assert "are streamed (model_transfer)" in (poc.server_dir / job_id / "log.txt").read_text()
 
     platform = flare_platform
     [job] = platform.storage.list_jobs(owner=f"nvflare:{poc.username}")
