@@ -151,8 +151,9 @@ class WeightedAccumulator:
 
     @staticmethod
     def _first(tensor: torch.Tensor, weight: int) -> _Slot:
-        if tensor.dtype in (torch.float16, torch.bfloat16):  # accumulate half precision in float32
-            return _Slot(tensor.to(dtype=torch.float32, copy=True), weight, True)
+        accumulate = _accumulated_as(tensor.dtype)
+        if accumulate != tensor.dtype:
+            return _Slot(tensor.to(dtype=accumulate, copy=True), weight, True)
         return _Slot(tensor.clone(), weight, tensor.is_floating_point())  # the mean of one update is itself
 
 
@@ -168,9 +169,8 @@ class StreamedUpdate:
         self._keys = [info.key for info in layout]
         for info in layout:
             slot = accumulator._slots.get(info.key)
-            dtype = torch.from_numpy(_empty(info.dtype)).dtype
             if slot is None:
-                accumulate = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+                accumulate = _accumulated_as(torch.from_numpy(_empty(info.dtype)).dtype)
                 new = self._new[info.key] = _Slot(torch.empty(tuple(info.shape), dtype=accumulate), weight,
                                                   accumulate.is_floating_point)  # fmt: skip
                 self._plans.append((new.value.view(-1), "copy", 1.0))
@@ -186,8 +186,7 @@ class StreamedUpdate:
         chunk = torch.as_tensor(values)
         end = start + chunk.numel()
         if end > self._sizes[index]:
-            self._acc.broken = f"{self._source}: {self._keys[index]} received past its end"
-            raise AggregationError(self._acc.broken)
+            self.fail(f"{self._source}: {self._keys[index]} received past its end")
         self._received[index] += chunk.numel()
         if target is None:
             return
@@ -226,6 +225,11 @@ class StreamedUpdate:
         """
         self._acc.broken = f"{reason}; the round's average cannot be completed"
         raise AggregationError(self._acc.broken)
+
+
+def _accumulated_as(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a key's running mean is kept in: half precision in float32, anything else in its own."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
 def _empty(dtype: Any):

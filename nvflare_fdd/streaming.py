@@ -134,12 +134,6 @@ def _chunk_size(info: TensorInfo, offset: int) -> int:
     return min(whole, info.nbytes - offset)
 
 
-def _downloadable_base():
-    from nvflare.fuel.f3.streaming.download_service import Downloadable
-
-    return Downloadable
-
-
 class _Source:
     """Serves ``layout``'s tensors in chunks; subclasses read the bytes.
 
@@ -216,9 +210,9 @@ class FileSource(_Source):
 
 def _as_downloadable(source: _Source):
     """``source`` as NVFlare's ``Downloadable`` (imported late: ``import nvflare_fdd`` does not import NVFlare)."""
-    base = _downloadable_base()
+    from nvflare.fuel.f3.streaming.download_service import Downloadable
 
-    class _Downloadable(base):  # type: ignore[misc, valid-type]
+    class _Downloadable(Downloadable):
         def __init__(self):
             super().__init__(source.layout)
 
@@ -350,15 +344,16 @@ class FileSink(_Sink):
 
 
 class AccumulatorSink(_Sink):
-    """Adds the stream into an accumulator, chunk by chunk (``WeightedAccumulator.begin``'s update)."""
+    """Adds the stream into an accumulator, chunk by chunk: ``add_chunk(tensor index, first element, values)`` is
+    ``WeightedAccumulator.begin``'s ``StreamedUpdate.add_chunk``, given a tensor that shares the chunk's bytes."""
 
-    def __init__(self, layout: Layout, add_chunk: Callable[[int, int, np.ndarray], None]):
+    def __init__(self, layout: Layout, add_chunk: Callable[[int, int, Any], None]):
         super().__init__(layout)
         self._add = add_chunk
 
     def write(self, index: int, offset: int, data: bytes) -> None:
         info = self.layout[index]
-        self._add(index, offset // info.dtype.itemsize, np.frombuffer(data, dtype=info.dtype))
+        self._add(index, offset // info.dtype.itemsize, _read_only_tensor(np.frombuffer(data, dtype=info.dtype)))
 
 
 # -- safetensors files ----------------------------------------------------------------------------
@@ -452,7 +447,7 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
         os.close(fd)
 
 
-def frombuffer_tensor(values: np.ndarray):
+def _read_only_tensor(values: np.ndarray):
     """A read-only chunk as a torch tensor sharing its memory (torch warns on read-only buffers; it is only read)."""
     import torch
 

@@ -268,8 +268,8 @@ class ClientRound:
                 f"none of the {len(keys)} received weights belong to the model (e.g. {sample}); "
                 "the server's model class and model_loader() must build the same architecture"
             )
-        order = list(self.model.state_dict())
-        return [key for key in order if key in (missing or set())], [key for key in keys if key in unexpected]
+        unfilled = missing or set()
+        return [key for key in self.model.state_dict() if key in unfilled], [key for key in keys if key in unexpected]
 
     @contextlib.contextmanager
     def phase(self, phase: Phase, round_num: int | None, timings: list[PhaseTiming]) -> Iterator[None]:

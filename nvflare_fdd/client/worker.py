@@ -180,15 +180,13 @@ class FileTensors(Mapping):
 
         layout, offsets = read_layout(Path(path))
         self._where = {info.key: (info, offset) for info, offset in zip(layout, offsets)}
-        self._fd: int | None = os.open(path, os.O_RDONLY)
+        self._fd = os.open(path, os.O_RDONLY)
 
     def __getitem__(self, key: str):
         import torch
 
         from nvflare_fdd.streaming import read_array
 
-        if self._fd is None:
-            raise KeyError(key)
         return torch.from_numpy(read_array(self._fd, *self._where[key]))
 
     def __iter__(self):
@@ -198,9 +196,8 @@ class FileTensors(Mapping):
         return len(self._where)
 
     def __del__(self) -> None:
-        fd, self._fd = getattr(self, "_fd", None), None
-        if fd is not None:
-            os.close(fd)
+        if hasattr(self, "_fd"):  # not when the file's header was refused
+            os.close(self._fd)
 
 
 def savable_tensors(params: dict) -> dict:

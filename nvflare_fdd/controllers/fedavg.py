@@ -47,6 +47,7 @@ from nvflare.apis.signal import Signal
 from nvflare.app_common.abstract.model import ModelLearnableKey
 from nvflare.app_common.app_constant import AppConstants
 from nvflare.app_common.app_event_type import AppEventType
+from nvflare.fuel.f3.cellnet.fqcn import FQCN
 
 from nvflare_fdd import streaming
 from nvflare_fdd.aggregation import AggregationError, WeightedAccumulator
@@ -415,7 +416,7 @@ class FddFedAvg(FddController):
         if not self._stream:
             raise StreamError(f"site {site} streamed its update, but this job sends models in messages")
         fqcn, ref_id, layout = streaming.reference(ref, f"site {site}'s update")  # type: ignore[arg-type]
-        if fqcn.split(".")[0] != site:
+        if FQCN.get_root(fqcn) != site:
             raise StreamError(f"site {site}'s update names another sender ({fqcn!r})")
         return fqcn, ref_id, layout
 
@@ -428,8 +429,7 @@ class FddFedAvg(FddController):
         """
         assert self._accumulator is not None
         update = self._accumulator.begin(layout, num_samples, source=site)  # type: ignore[arg-type]
-        sink = streaming.AccumulatorSink(layout, lambda index, start, values: update.add_chunk(
-            index, start, streaming.frombuffer_tensor(values)))  # fmt: skip
+        sink = streaming.AccumulatorSink(layout, update.add_chunk)
         try:
             streaming.fetch(fl_ctx.get_engine().get_cell(), fqcn, ref_id, sink)
         except StreamError as exc:

@@ -75,8 +75,7 @@ def test_a_streamed_update_averages_to_the_same_bits_as_a_whole_one(tmp_path):
         save_file(params, str(path))
         layout, offsets = streaming.read_layout(path)
         update = streamed.begin(layout, weight, source=f"site-{index}")
-        sink = streaming.AccumulatorSink(layout, lambda i, start, values, update=update: update.add_chunk(
-            i, start, streaming.frombuffer_tensor(values)))  # fmt: skip
+        sink = streaming.AccumulatorSink(layout, update.add_chunk)
         source = streaming.FileSource(path, layout, offsets)
         pump(source, sink)
         assert sink.complete
